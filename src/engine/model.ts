@@ -1,0 +1,378 @@
+/**
+ * ferry's domain types, in one place. Units are fixed across the engine:
+ * bytes, bytes per second, milliseconds (durations) and epoch milliseconds (instants).
+ */
+
+export const GiB = 1024 ** 3;
+export const MiB = 1024 ** 2;
+/** Bytes per second in one gigabit per second of line rate. */
+export const GBPS = 1e9 / 8;
+
+// ---------------------------------------------------------------------------------------------
+// Fleet
+
+export interface Host {
+  name: string;
+  vcpus: number;
+  memoryBytes: number;
+  /** Line rate of the migration NIC, bytes/s. */
+  nicBytesPerS: number;
+  cpuModel?: string;
+  az?: string;
+  labels: string[];
+  /** False while disabled for scheduling (maintenance, draining, broken). */
+  schedulable: boolean;
+  disabledReason?: string;
+}
+
+export interface Instance {
+  name: string;
+  host: string;
+  vcpus: number;
+  memoryBytes: number;
+  antiAffinityGroup?: string;
+  migratable: boolean;
+  /** Why the instance cannot be live-migrated (set when migratable is false). */
+  notMigratableReason?: string;
+  /** Guest page-dirtying rate, bytes/s: measured by a driver, or configured for the simulator. */
+  dirtyBytesPerS: number;
+  /** Per-instance downtime SLO, overriding the policy's. */
+  downtimeSloMs?: number;
+}
+
+export interface Fleet {
+  hosts: Host[];
+  instances: Instance[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convergence and plans
+
+/** How a migration finishes: the first two are safe; the last two need a human's approval. */
+export type Strategy = 'precopy' | 'auto-converge' | 'postcopy' | 'pause';
+export const RISKY_STRATEGIES: readonly Strategy[] = ['postcopy', 'pause'];
+
+/** What the convergence model expects of one migration at a given bandwidth. */
+export interface Prediction {
+  converges: boolean;
+  strategy: Strategy;
+  passes: number;
+  bytesSent: number;
+  durationMs: number;
+  downtimeMs: number;
+  /** Bandwidth the prediction assumed, bytes/s. */
+  bandwidthBytesPerS: number;
+  /** Human-readable explanation, e.g. "dirties 900 MiB/s, more than the 625 MiB/s it can get". */
+  note?: string;
+}
+
+/** One VM to move: where from, where to, and what the model expects. */
+export interface Move {
+  instance: string;
+  from: string;
+  to: string;
+  memoryBytes: number;
+  dirtyBytesPerS: number;
+  downtimeSloMs: number;
+  prediction: Prediction;
+  /** Set when the move would not finish inside the maintenance window. */
+  outsideWindow?: boolean;
+}
+
+export type BlockerCode =
+  | 'not-migratable'
+  | 'no-capacity'
+  | 'anti-affinity'
+  | 'cpu-model'
+  | 'availability-zone'
+  | 'precheck-failed'
+  | 'outside-window';
+
+/** An instance that cannot leave the host, said before anything starts. */
+export interface Blocker {
+  instance: string;
+  code: BlockerCode;
+  reason: string;
+}
+
+export interface MaintenanceWindow {
+  /** Epoch ms. */
+  start: number;
+  end: number;
+  name?: string;
+}
+
+export interface Plan {
+  source: string;
+  moves: Move[];
+  blockers: Blocker[];
+  /** Memory to move / the source NIC's line rate, ms: no schedule can beat it. */
+  lowerBoundMs: number;
+  /** The planner's estimate of the whole drain, ms. */
+  predictedMakespanMs: number;
+  window?: MaintenanceWindow;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress samples: every driver reports this shape.
+
+export type MigrationStatus =
+  | 'setup'
+  | 'active'
+  | 'postcopy-active'
+  | 'device'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+export interface ProgressSample {
+  /** Epoch ms when sampled. */
+  at: number;
+  status: MigrationStatus;
+  totalBytes: number;
+  transferredBytes: number;
+  remainingBytes: number;
+  /** 0 until the driver has measured it (QEMU needs two or three dirty syncs). */
+  dirtyBytesPerS: number;
+  bandwidthBytesPerS: number;
+  /** Pre-copy pass (QEMU's dirty-sync-count). */
+  iteration: number;
+  expectedDowntimeMs?: number;
+  /** Actual downtime, once completed. */
+  downtimeMs?: number;
+  /** Auto-converge CPU throttle, percent. */
+  throttlePct?: number;
+  /** True once the guest was paused for the switchover (force-complete). */
+  paused?: boolean;
+  error?: string;
+}
+
+/** Knobs a driver can turn on a running migration. */
+export interface Tuning {
+  downtimeLimitMs: number;
+  /** Per-migration bandwidth cap, bytes/s; undefined means uncapped. */
+  maxBandwidthBytesPerS?: number;
+  autoConverge: boolean;
+  /** Whether post-copy may be switched to later (QEMU needs the capability set before start). */
+  postcopyCapable: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations and their state machine
+
+export type MigrationState =
+  | 'pending'
+  | 'running'
+  | 'awaiting-approval'
+  | 'switching-over'
+  | 'aborting'
+  | 'completed'
+  | 'failed'
+  | 'aborted';
+
+export const FINAL_MIGRATION_STATES: readonly MigrationState[] = ['completed', 'failed', 'aborted'];
+
+/** Allowed transitions: anything else is a bug in the runner. */
+export const MIGRATION_TRANSITIONS: Readonly<Record<MigrationState, readonly MigrationState[]>> = {
+  pending: ['running', 'failed', 'aborted'],
+  running: ['awaiting-approval', 'switching-over', 'aborting', 'completed', 'failed', 'aborted'],
+  'awaiting-approval': ['running', 'switching-over', 'aborting', 'completed', 'failed', 'aborted'],
+  'switching-over': ['completed', 'failed', 'aborting', 'aborted'],
+  aborting: ['aborted', 'completed', 'failed'],
+  completed: [],
+  failed: [],
+  aborted: [],
+};
+
+export interface Migration {
+  /** Stable id: `${evacuationId}:${instance}`; also the queue job id and the driver's key. */
+  id: string;
+  evacuationId: string;
+  instance: string;
+  from: string;
+  to: string;
+  state: MigrationState;
+  strategy: Strategy;
+  memoryBytes: number;
+  prediction: Prediction;
+  startedAt?: number;
+  endedAt?: number;
+  downtimeMs?: number;
+  bytesSent: number;
+  passes: number;
+  lastSample?: ProgressSample;
+  /** Why it failed or was aborted, in an operator's words. */
+  cause?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evacuations and their state machine
+
+export type EvacuationState =
+  | 'planned'
+  | 'scheduled'
+  | 'draining'
+  | 'paused'
+  | 'maintenance'
+  | 'restoring'
+  | 'completed'
+  | 'partial'
+  | 'failed'
+  | 'aborted'
+  | 'cancelled';
+
+export const FINAL_EVACUATION_STATES: readonly EvacuationState[] = [
+  'completed',
+  'partial',
+  'failed',
+  'aborted',
+  'cancelled',
+];
+
+export const EVACUATION_TRANSITIONS: Readonly<Record<EvacuationState, readonly EvacuationState[]>> = {
+  planned: ['scheduled', 'draining', 'cancelled'],
+  scheduled: ['draining', 'cancelled', 'scheduled'],
+  draining: ['paused', 'maintenance', 'completed', 'partial', 'failed', 'aborted'],
+  paused: ['draining', 'aborted'],
+  maintenance: ['restoring', 'failed'],
+  restoring: ['completed', 'partial', 'failed'],
+  completed: [],
+  partial: [],
+  failed: [],
+  aborted: [],
+  cancelled: [],
+};
+
+/** Whether `from -> to` is allowed by a transition table. */
+export function canTransition<S extends string>(
+  table: Readonly<Record<S, readonly S[]>>,
+  from: S,
+  to: S,
+): boolean {
+  return table[from].includes(to);
+}
+
+export interface EvacuationRequest {
+  /** Stable id, e.g. `evac-cmp-042-20261124T0200`. */
+  id: string;
+  source: string;
+  /** Slack user id (or `cli`) of the requester; never allowed to approve its own request. */
+  requestedBy: string;
+  reason?: string;
+  window?: MaintenanceWindow;
+  /** Run the configured maintenance command and re-enable the host after the drain. */
+  maintenance: boolean;
+}
+
+export interface Evacuation {
+  request: EvacuationRequest;
+  state: EvacuationState;
+  plan: Plan;
+  migrations: Migration[];
+  startedAt?: number;
+  endedAt?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+
+export type SwitchoverKind = 'postcopy' | 'pause';
+
+export interface ApprovalRequest {
+  id: string;
+  evacuationId: string;
+  migrationId: string;
+  instance: string;
+  kind: SwitchoverKind;
+  requestedBy: string;
+  requestedAt: number;
+  expiresAt: number;
+  /** Facts for the approver. */
+  predictedDowntimeMs: number;
+  downtimeSloMs: number;
+  remainingBytes: number;
+  dirtyBytesPerS: number;
+  bandwidthBytesPerS: number;
+  risk: string;
+}
+
+export type ApprovalOutcome = 'approved' | 'rejected' | 'expired';
+
+export interface ApprovalDecision {
+  approvalId: string;
+  outcome: ApprovalOutcome;
+  /** Slack user id of the approver, or `system` for expiry, or `cli` for --approve. */
+  decidedBy: string;
+  decidedAt: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events: the append-only stream per evacuation, source of progress messages and post-mortems.
+
+interface EventBase {
+  evacuationId: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export type FerryEvent = EventBase &
+  (
+    | { type: 'evacuation.planned'; plan: Plan; requestedBy: string; reason?: string }
+    | { type: 'evacuation.scheduled'; startsAt: number }
+    | { type: 'evacuation.started' }
+    | { type: 'evacuation.paused'; by: string }
+    | { type: 'evacuation.resumed'; by: string }
+    | { type: 'host.disabled'; host: string; reason: string }
+    | { type: 'host.enabled'; host: string }
+    | { type: 'maintenance.started'; host: string }
+    | { type: 'maintenance.finished'; host: string; ok: boolean; output?: string }
+    | {
+        type: 'migration.started';
+        migrationId: string;
+        instance: string;
+        from: string;
+        to: string;
+        prediction: Prediction;
+      }
+    | { type: 'migration.progress'; migrationId: string; instance: string; sample: ProgressSample }
+    | {
+        type: 'migration.tuned';
+        migrationId: string;
+        instance: string;
+        downtimeLimitMs?: number;
+        autoConverge?: boolean;
+        why: string;
+      }
+    | { type: 'approval.requested'; approval: ApprovalRequest }
+    | { type: 'approval.decided'; decision: ApprovalDecision; instance: string }
+    | { type: 'migration.switchover'; migrationId: string; instance: string; kind: SwitchoverKind }
+    | {
+        type: 'migration.completed';
+        migrationId: string;
+        instance: string;
+        strategy: Strategy;
+        durationMs: number;
+        downtimeMs: number;
+        bytesSent: number;
+        passes: number;
+      }
+    | {
+        type: 'migration.failed';
+        migrationId: string;
+        instance: string;
+        cause: string;
+        bytesSent: number;
+        passes: number;
+      }
+    | {
+        type: 'migration.aborted';
+        migrationId: string;
+        instance: string;
+        cause: string;
+        bytesSent: number;
+        passes: number;
+      }
+    | { type: 'evacuation.finished'; state: EvacuationState; stayed: Blocker[] }
+  );
+
+export type FerryEventType = FerryEvent['type'];
