@@ -1,0 +1,115 @@
+/**
+ * The seams between the engine's core (runner, policy) and what hosts it: an in-memory store for
+ * the CLI and the simulator, Redis + BullMQ for the durable bot. The core sees only these.
+ */
+import type {
+  ApprovalDecision,
+  ApprovalOutcome,
+  ApprovalRequest,
+  Evacuation,
+  EvacuationRequest,
+  FerryEvent,
+  Migration,
+  Move,
+  Plan,
+  SwitchoverKind,
+} from './model.js';
+
+/** Per-migration memory of the policy: enough to resume watching after a crash. */
+export interface WatchState {
+  startedAt: number;
+  /** Index into the downtime ramp (0 = start value). */
+  rampStep: number;
+  lastRampAt: number;
+  downtimeLimitMs: number;
+  autoConverge: boolean;
+  /** Lowest remaining-bytes seen and when: stall detection. */
+  bestRemainingBytes: number;
+  bestRemainingAt: number;
+  /** How many approvals this migration has asked for (deterministic approval ids). */
+  approvalsAsked: number;
+  escalation?: { approvalId: string; kind: SwitchoverKind; requestedAt: number; expiresAt: number };
+  switchedOver?: SwitchoverKind;
+}
+
+/** A migration as stored: its public record plus the watcher's state. */
+export interface MigrationRecord {
+  migration: Migration;
+  move: Move;
+  watch?: WatchState;
+  /** Driver handle, once started. */
+  handleRef?: string;
+}
+
+/**
+ * Durable state and the append-only event stream. Implementations make `commit` atomic: the
+ * records and the events of one step are stored together or not at all, so a process killed
+ * mid-step never leaves a gap or a duplicate in the stream.
+ */
+export interface EngineStore {
+  commit(change: {
+    evacuation?: Evacuation;
+    migrations?: MigrationRecord[];
+    events?: FerryEvent[];
+  }): Promise<void>;
+  loadEvacuation(id: string): Promise<Evacuation | undefined>;
+  loadMigration(id: string): Promise<MigrationRecord | undefined>;
+  /** Events of one evacuation in order, from the `after`-th (0-based count) on. */
+  events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+}
+
+/** Human sign-off for risky switchovers. Requests are idempotent by id. */
+export interface ApprovalGate {
+  request(approval: ApprovalRequest): Promise<void>;
+  /** The decision, once someone (or expiry) made one. */
+  decision(approvalId: string): Promise<ApprovalDecision | undefined>;
+}
+
+/** Operator commands for a running evacuation (pause / resume / abort from any replica). */
+export type ControlCommand = 'pause' | 'resume' | 'abort';
+
+export interface ControlChannel {
+  /** The latest command for an evacuation, with who gave it. */
+  current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined>;
+}
+
+/**
+ * The face the Slack commands (and the CLI) talk to. Implemented over Redis + BullMQ for the bot,
+ * and in memory for tests and the CLI. Every method validates its input and throws FerryError
+ * subclasses with user-facing messages.
+ */
+export interface FerryService {
+  /** A plan preview for draining a host: moves, predictions, blockers. Acts on nothing. */
+  plan(host: string, options?: { window?: string }): Promise<Plan>;
+  /** Queues an evacuation; `when` absent means now. Conflicts name the running evacuation. */
+  evacuate(
+    request: Omit<EvacuationRequest, 'id' | 'window'> & { when?: Schedule; window?: string },
+  ): Promise<{ id: string; startsAt: number }>;
+  /** A single-VM migration, optionally to a chosen host. */
+  migrate(request: {
+    instance: string;
+    to?: string;
+    requestedBy: string;
+    reason?: string;
+  }): Promise<{ id: string }>;
+  status(id: string): Promise<Evacuation>;
+  list(): Promise<Evacuation[]>;
+  control(id: string, command: ControlCommand, by: string): Promise<void>;
+  /** Records an approver's decision: the first wins; the requester may not approve their own request. */
+  decide(
+    approvalId: string,
+    outcome: Exclude<ApprovalOutcome, 'expired'>,
+    by: string,
+  ): Promise<ApprovalDecision>;
+  approval(
+    approvalId: string,
+  ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined>;
+  events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+}
+
+/** When an evacuation should start. */
+export type Schedule =
+  | { kind: 'now' }
+  | { kind: 'at'; at: number }
+  | { kind: 'in'; ms: number }
+  | { kind: 'window'; name: string };
