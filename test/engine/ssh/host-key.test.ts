@@ -21,7 +21,7 @@ describe('host key pins', () => {
 
   it('does not match another key', () => {
     const other = Buffer.from(key);
-    other[other.length - 1] ^= 1;
+    other.writeUInt8(other.readUInt8(other.length - 1) ^ 1, other.length - 1);
     expect(matchesPin(parseHostKeyPin(fingerprintOf(key)), other)).toBe(false);
   });
 
