@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { libvirtConfigSchema } from './drivers/libvirt/config.js';
+import { qemuConfigSchema } from './drivers/qemu/config.js';
 import { ConfigError } from './errors.js';
 import { type Fleet, GBPS, GiB, type Host, type Instance, MiB } from './model.js';
+import { sshConfigSchema } from './ssh/config.js';
 
 /**
  * One YAML file configures ferry. Every policy field is optional; the defaults below come from
@@ -113,6 +116,9 @@ export const configSchema = z
     policy: policySchema.default(policySchema.parse({})),
     windows: z.array(windowSchema).default([]),
     maintenance: maintenanceSchema.default(maintenanceSchema.parse({})),
+    ssh: sshConfigSchema.optional(),
+    qemu: qemuConfigSchema.optional(),
+    libvirt: libvirtConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const hosts = new Set<string>();

@@ -1,9 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { systemClock } from '../../src/engine/clock.js';
+import { type QemuConfig, qemuConfigSchema } from '../../src/engine/drivers/qemu/config.js';
+import { QemuDriver } from '../../src/engine/drivers/qemu/driver.js';
 import { QmpClient } from '../../src/engine/drivers/qemu/qmp.js';
-import { buildGuest } from './guest.js';
+import { type Fleet, MiB } from '../../src/engine/model.js';
+import { type SshConfig, sshConfigSchema } from '../../src/engine/ssh/config.js';
+import { SshPool } from '../../src/engine/ssh/pool.js';
+import { buildGuest, waitForGuest } from './guest.js';
+import { type Sshd, startSshd } from './sshd.js';
 
 export interface GuestSpec {
   /** Region the guest dirties, MiB (guest RAM is this plus 8 MiB for the kernel). */
@@ -12,19 +20,9 @@ export interface GuestSpec {
   rateKib: number;
 }
 
-/**
- * QEMU arguments for one test guest: TCG, no devices but COM1 (to a file), QMP on a unix socket.
- * `incoming` starts it waiting for `migrate-incoming`; `memPath` backs RAM with a shared file.
- */
-export function guestQemuArgs(options: {
-  spec: GuestSpec;
-  qmpSocket: string;
-  serialPath: string;
-  incoming?: boolean;
-  memPath?: string;
-  pidFile?: string;
-}): string[] {
-  const ramMiB = options.spec.mib + 8;
+/** QEMU arguments for the test guest's machine: TCG, no devices, the multiboot kernel. */
+export function guestMachineArgs(spec: GuestSpec, memPath?: string): string[] {
+  const ramMiB = spec.mib + 8;
   const args = [
     '-machine',
     'pc,accel=tcg',
@@ -37,53 +35,43 @@ export function guestQemuArgs(options: {
     '-kernel',
     buildGuest(),
     '-append',
-    `mib=${options.spec.mib} ratekib=${options.spec.rateKib} report=250`,
-    '-serial',
-    `file:${options.serialPath}`,
-    '-qmp',
-    `unix:${options.qmpSocket},server=on,wait=off`,
+    `mib=${spec.mib} ratekib=${spec.rateKib} report=250`,
   ];
-  if (options.memPath)
+  if (memPath)
     args.push(
       '-object',
-      `memory-backend-file,id=ram0,size=${ramMiB}M,mem-path=${options.memPath},share=on`,
+      `memory-backend-file,id=ram0,size=${ramMiB}M,mem-path=${memPath},share=on`,
       '-machine',
       'memory-backend=ram0',
     );
-  if (options.incoming) args.push('-incoming', 'defer');
-  if (options.pidFile) args.push('-pidfile', options.pidFile);
   return args;
 }
 
 export interface GuestVm {
-  name: string;
   qmpSocket: string;
   serialPath: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
 
-/** Starts a test guest as a child process in `dir` and waits for its QMP socket. */
+/** Starts a test guest as a child process and waits for its QMP socket. */
 export async function startGuestVm(options: {
-  dir: string;
-  name: string;
+  qmpSocket: string;
+  serialPath: string;
   spec: GuestSpec;
   incoming?: boolean;
   memPath?: string;
 }): Promise<GuestVm> {
-  const qmpSocket = join(options.dir, `${options.name}.qmp`);
-  const serialPath = join(options.dir, `${options.name}.serial`);
-  const child = spawn(
-    'qemu-system-x86_64',
-    guestQemuArgs({
-      spec: options.spec,
-      qmpSocket,
-      serialPath,
-      incoming: options.incoming,
-      memPath: options.memPath,
-    }),
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const { qmpSocket, serialPath } = options;
+  const args = [
+    ...guestMachineArgs(options.spec, options.memPath),
+    '-serial',
+    `file:${serialPath}`,
+    '-qmp',
+    `unix:${qmpSocket},server=on,wait=off`,
+    ...(options.incoming ? ['-incoming', 'defer'] : []),
+  ];
+  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
@@ -94,13 +82,7 @@ export async function startGuestVm(options: {
     if (Date.now() > deadline) throw new Error(`qemu did not open ${qmpSocket}: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    name: options.name,
-    qmpSocket,
-    serialPath,
-    process: child,
-    stop: () => stopProcess(child),
-  };
+  return { qmpSocket, serialPath, process: child, stop: () => stopProcess(child) };
 }
 
 /** Kills a child process and waits for it to exit. */
@@ -111,18 +93,145 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Kills the process whose pid is in `pidFile` (QEMUs started with -daemonize by a driver). */
-export function killPidFile(pidFile: string): void {
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+/** A QMP client on a local unix socket (tests that look at QEMU without SSH). */
+export function localQmp(socketPath: string): Promise<QmpClient> {
+  return QmpClient.connect(connect(socketPath), { label: socketPath });
+}
+
+/** Whether a process id is alive (a daemonized QEMU that exited may linger as an unreaped zombie). */
+export function alive(pid: number): boolean {
   try {
-    if (pid > 0) process.kill(pid, 'SIGKILL');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
-    // already gone
+    return false;
   }
 }
 
-/** A QMP client on a local unix socket (tests that drive QEMU without SSH). */
-export function localQmp(socketPath: string): Promise<QmpClient> {
-  return QmpClient.connect(connect(socketPath), { label: socketPath });
+/**
+ * A hypervisor lab on loopback: one real sshd standing in for hosts hv1..hv3 (each its own SSH
+ * connection), guests started per test, and the qemu driver's config. The destination QEMU is
+ * started by `incoming.sh` over SSH, like an operator's own script would.
+ */
+export interface QemuLab {
+  sshd: Sshd;
+  dir: string;
+  ssh: SshConfig;
+  qemu: QemuConfig;
+  socketOf(host: string, instance: string): string;
+  serialOf(host: string, instance: string): string;
+  /** Starts `instance` running on `host` (the guest has booted and filled its pages on return). */
+  startGuest(host: string, instance: string, spec: GuestSpec): Promise<GuestVm>;
+  fleet(instances: { name: string; host: string; spec: GuestSpec }[]): Fleet;
+  driver(overrides?: { ssh?: Partial<SshConfig>; qemu?: Partial<QemuConfig>; fleet?: Fleet }): QemuDriver;
+  /** The pid of the QEMU the driver started for `instance` on `host`. */
+  incomingPid(host: string, instance: string): number | undefined;
+  stop(): Promise<void>;
+}
+
+export const LAB_HOSTS = ['hv1', 'hv2', 'hv3'];
+
+export async function startQemuLab(): Promise<QemuLab> {
+  const sshd = await startSshd();
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-qemu-lab-'));
+  const script = join(dir, 'incoming.sh');
+  writeFileSync(
+    script,
+    [
+      '#!/bin/sh',
+      '# Starts the incoming QEMU for an instance with the same machine as its source.',
+      'set -eu',
+      'instance=$1 host=$2 qmp=$3',
+      `dir=${dir}`,
+      'set --',
+      'while IFS= read -r arg; do set -- "$@" "$arg"; done < "$dir/$instance.args"',
+      'exec qemu-system-x86_64 "$@" -qmp "unix:$qmp,server=on,wait=off" -serial "file:$dir/$host-$instance.serial" \\',
+      '  -incoming defer -daemonize -pidfile "$dir/$host-$instance.pid"',
+      '',
+    ].join('\n'),
+  );
+  const vms: GuestVm[] = [];
+  const drivers: QemuDriver[] = [];
+  const socketOf = (host: string, instance: string) => join(dir, `${host}-${instance}.qmp`);
+  const serialOf = (host: string, instance: string) => join(dir, `${host}-${instance}.serial`);
+  const ssh = sshConfigSchema.parse({
+    privateKeyPath: sshd.userKeyPath,
+    backoffMs: 100,
+    hosts: LAB_HOSTS.map((name) => ({
+      name,
+      address: '127.0.0.1',
+      port: sshd.port,
+      hostKey: sshd.hostKeyFingerprint,
+    })),
+  });
+  const qemu = qemuConfigSchema.parse({
+    qmpSocket: join(dir, '{host}-{instance}.qmp'),
+    incomingCommand: `sh ${script} {instance} {host} {qmpSocket}`,
+    incomingTimeoutS: 20,
+  });
+  return {
+    sshd,
+    dir,
+    ssh,
+    qemu,
+    socketOf,
+    serialOf,
+    async startGuest(host, instance, spec) {
+      writeFileSync(join(dir, `${instance}.args`), `${guestMachineArgs(spec).join('\n')}\n`);
+      const vm = await startGuestVm({
+        qmpSocket: socketOf(host, instance),
+        serialPath: serialOf(host, instance),
+        spec,
+      });
+      vms.push(vm);
+      await waitForGuest(vm.serialPath, (log) => log.progress.length > 0, 20_000);
+      return vm;
+    },
+    fleet(instances) {
+      return {
+        hosts: LAB_HOSTS.map((name) => ({
+          name,
+          vcpus: 8,
+          memoryBytes: 4096 * MiB,
+          nicBytesPerS: 125_000_000,
+          labels: [],
+          schedulable: true,
+        })),
+        instances: instances.map((i) => ({
+          name: i.name,
+          host: i.host,
+          vcpus: 1,
+          memoryBytes: (i.spec.mib + 8) * MiB,
+          migratable: true,
+          dirtyBytesPerS: i.spec.rateKib * 1024,
+        })),
+      };
+    },
+    driver(overrides = {}) {
+      const sshConfig = { ...ssh, ...overrides.ssh };
+      const driver = new QemuDriver({
+        fleet: overrides.fleet ?? { hosts: [], instances: [] },
+        ssh: SshPool.fromConfig(sshConfig),
+        config: { ...qemu, ...overrides.qemu },
+        clock: systemClock,
+        migrationAddress: () => '127.0.0.1',
+      });
+      drivers.push(driver);
+      return driver;
+    },
+    incomingPid(host, instance) {
+      const file = join(dir, `${host}-${instance}.pid`);
+      return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+    },
+    async stop() {
+      for (const d of drivers) await d.close().catch(() => undefined);
+      for (const vm of vms) await vm.stop();
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
+        const pid = Number(readFileSync(join(dir, f), 'utf8').trim());
+        if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+      await sshd.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

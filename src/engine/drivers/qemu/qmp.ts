@@ -71,6 +71,8 @@ export class QmpClient {
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => this.onData(chunk));
     stream.on('error', (err) => this.shutdown(this.unreachable(`connection error: ${err.message}`, err)));
+    // QEMU closing its side means no reply will come, whatever our side still does.
+    stream.on('end', () => this.shutdown(this.unreachable('connection closed by QEMU')));
     stream.on('close', () => this.shutdown(this.unreachable('connection closed')));
   }
 

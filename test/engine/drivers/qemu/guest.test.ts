@@ -24,10 +24,19 @@ describe('the multiboot test guest', () => {
 
   it('keeps running with every page intact across a live migration between two QEMUs', async () => {
     const spec = { mib: 32, rateKib: 8 * 1024 };
-    const source = await startGuestVm({ dir, name: 'src', spec });
+    const source = await startGuestVm({
+      qmpSocket: join(dir, 'src.qmp'),
+      serialPath: join(dir, 'src.serial'),
+      spec,
+    });
     vms.push(source);
     await waitForGuest(source.serialPath, (log) => log.progress.length >= 2);
-    const destination = await startGuestVm({ dir, name: 'dst', spec, incoming: true });
+    const destination = await startGuestVm({
+      qmpSocket: join(dir, 'dst.qmp'),
+      serialPath: join(dir, 'dst.serial'),
+      spec,
+      incoming: true,
+    });
     vms.push(destination);
 
     const src = await localQmp(source.qmpSocket);
@@ -60,7 +69,12 @@ describe('the multiboot test guest', () => {
 
   it('reports a page changed behind its back', async () => {
     const memPath = join(dir, 'ram');
-    const vm = await startGuestVm({ dir, name: 'poked', spec: { mib: 16, rateKib: 1024 }, memPath });
+    const vm = await startGuestVm({
+      qmpSocket: join(dir, 'poked.qmp'),
+      serialPath: join(dir, 'poked.serial'),
+      spec: { mib: 16, rateKib: 1024 },
+      memPath,
+    });
     vms.push(vm);
     await waitForGuest(vm.serialPath, (log) => log.progress.length >= 1);
     // Guest RAM is the file; the checked region starts at 4 MiB. Flip a word in page 100.
