@@ -9,6 +9,7 @@ import {
   TimeoutError,
 } from '../../errors.js';
 import type { Fleet, ProgressSample, Tuning } from '../../model.js';
+import { type MaintenanceSettings, runMaintenanceOverSsh } from '../../ssh/maintenance.js';
 import type { SshPool } from '../../ssh/pool.js';
 import { assertName, renderCommand } from '../../ssh/quote.js';
 import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
@@ -53,7 +54,7 @@ export interface QemuDriverOptions {
   clock: Clock;
   /** Address each host's incoming QEMU listens on (config, else the SSH address). */
   migrationAddress: (host: string) => string;
-  maintenance?: { command?: string; timeoutS: number };
+  maintenance?: MaintenanceSettings;
 }
 
 /**
@@ -245,13 +246,7 @@ export class QemuDriver implements Driver {
   }
 
   async runMaintenance(host: string): Promise<{ ok: boolean; output: string }> {
-    assertName(host, 'host');
-    const command = this.options.maintenance?.command;
-    if (!command) return { ok: true, output: 'no maintenance command configured' };
-    const r = await this.options.ssh.exec(host, renderCommand(command, { host }), {
-      timeoutMs: (this.options.maintenance?.timeoutS ?? 1800) * 1000,
-    });
-    return { ok: r.code === 0, output: (r.stdout + r.stderr).trim() };
+    return runMaintenanceOverSsh(this.options.ssh, host, this.options.maintenance);
   }
 
   async close(): Promise<void> {
