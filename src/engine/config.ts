@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { slackConfigSchema } from '../app/config.js';
 import { libvirtConfigSchema } from './drivers/libvirt/config.js';
 import { qemuConfigSchema } from './drivers/qemu/config.js';
 import { ConfigError } from './errors.js';
@@ -119,6 +120,7 @@ export const configSchema = z
     ssh: sshConfigSchema.optional(),
     qemu: qemuConfigSchema.optional(),
     libvirt: libvirtConfigSchema.optional(),
+    slack: slackConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const hosts = new Set<string>();

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/**
+ * The `slack:` section of ferry's config. Pure zod with no Slack imports, so the engine's config
+ * schema can include it without depending on the Slack surface. Tokens are never in the file: they
+ * come from SLACK_BOT_TOKEN, SLACK_APP_TOKEN and SLACK_SIGNING_SECRET.
+ */
+
+/** A Slack user id (U…/W…) or user-group id (S…). */
+const member = z
+  .string()
+  .regex(/^[UWS][A-Z0-9]{2,20}$/, 'a Slack user id (U… or W…) or user-group id (S…)');
+const channel = z.string().regex(/^[CGD][A-Z0-9]{2,20}$/, 'a Slack channel id (C…, G… or D…)');
+
+export const slackConfigSchema = z.strictObject({
+  /** Socket Mode needs no public URL (the default for a datacenter bot); http needs the signing secret. */
+  mode: z.enum(['socket', 'http']).default('socket'),
+  /** HTTP mode's listening port. */
+  port: z.number().int().min(0).max(65535).default(3000),
+  /** May plan, evacuate, migrate, run campaigns, pause, resume and abort. */
+  operators: z.array(member).default([]),
+  /** May approve or reject risky switchovers (never their own request). */
+  approvers: z.array(member).default([]),
+  /** Where live progress messages and post-mortems go. */
+  progressChannel: channel,
+  /** Where approval requests go; the progress channel when absent. */
+  approversChannel: channel.optional(),
+  /** At most one chat.update per message this often (latest state wins in between). */
+  updateIntervalS: z.number().positive().default(3),
+  /** Workspace-wide chat.update budget: Slack's Tier 3 allows about 50 a minute. */
+  updatesPerMinute: z.number().int().positive().max(50).default(45),
+  /** How long a user group's membership is cached before asking Slack again. */
+  groupCacheS: z.number().positive().default(300),
+});
+
+export type SlackConfig = z.infer<typeof slackConfigSchema>;
