@@ -9,6 +9,7 @@ import type {
   Evacuation,
   EvacuationRequest,
   FerryEvent,
+  Fleet,
   Migration,
   Move,
   Plan,
@@ -92,6 +93,8 @@ export interface FerryService {
     requestedBy: string;
     reason?: string;
   }): Promise<{ id: string }>;
+  /** Hosts and instances as the driver sees them now (for `/ferry hosts`). */
+  fleet(): Promise<Fleet>;
   status(id: string): Promise<Evacuation>;
   list(): Promise<Evacuation[]>;
   control(id: string, command: ControlCommand, by: string): Promise<void>;
