@@ -20,10 +20,11 @@ export const qemuConfigSchema = z.strictObject({
   qmpTimeoutS: z.number().positive().default(10),
   /**
    * QEMU cannot turn auto-converge on during a migration. When armed, the capability is set at
-   * start with the throttle trigger at 100 % (throttle only if dirtying outruns the link), and
-   * ferry's "enable auto-converge" lowers the trigger to QEMU's default 50 %.
+   * start with the throttle trigger at 100 % (QEMU throttles by itself only once dirtying
+   * outruns the link, when no downtime limit can help), and ferry's "enable auto-converge" lowers
+   * the trigger to QEMU's default 50 %. Default: the policy's allowAutoConverge.
    */
-  armAutoConverge: z.boolean().default(true),
+  armAutoConverge: z.boolean().optional(),
   /** Auto-converge throttle: first step and increment, percent (QEMU's defaults). */
   cpuThrottleInitial: z.number().int().min(1).max(99).default(20),
   cpuThrottleIncrement: z.number().int().min(1).max(99).default(10),

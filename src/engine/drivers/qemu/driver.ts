@@ -121,7 +121,7 @@ export class QemuDriver implements Driver {
 
     const { sourceSocket, destinationSocket } = this.sockets(handle);
     const port = await this.prepareDestination(handle, destinationSocket, tuning);
-    const armed = tuning.autoConverge || this.options.config.armAutoConverge;
+    const armed = tuning.autoConverge || (this.options.config.armAutoConverge ?? false);
     try {
       const src = await this.qmp(handle.from, sourceSocket);
       await src.execute('migrate-set-capabilities', {

@@ -12,7 +12,8 @@ export function createQemuDriver(config: FerryConfig, clock: Clock): QemuDriver 
   return new QemuDriver({
     fleet: fleetFromConfig(config),
     ssh: SshPool.fromConfig(ssh),
-    config: qemu,
+    // Arm auto-converge exactly when the policy may use it.
+    config: { ...qemu, armAutoConverge: qemu.armAutoConverge ?? config.policy.allowAutoConverge },
     clock,
     migrationAddress: (host) => qemu.migrationAddresses[host] ?? sshAddress.get(host) ?? host,
     maintenance: config.maintenance,

@@ -47,7 +47,8 @@ const tuning: Tuning = {
 };
 const request = { migrationId: 'e1:web-1', instance: 'web-1', from: 'hv1', to: 'hv2' };
 
-describe('libvirt driver through real sshd and a recording virsh', () => {
+// Each virsh call is an SSH exec (a shell start on the host): generous limits for a busy 2-core machine.
+describe('libvirt driver through real sshd and a recording virsh', { timeout: 90_000 }, () => {
   let sshd: Sshd;
   let dir: string;
   const drivers: LibvirtDriver[] = [];

@@ -21,7 +21,7 @@ describe('qemu and ssh config sections', () => {
     );
     expect(config.ssh?.hosts[0]).toMatchObject({ port: 22, hostKey: FP });
     expect(config.ssh?.user).toBe('root');
-    expect(config.qemu).toMatchObject({ qmpSocket: '/run/ferry/{instance}.qmp', armAutoConverge: true });
+    expect(config.qemu).toMatchObject({ qmpSocket: '/run/ferry/{instance}.qmp', qmpTimeoutS: 10 });
   });
 
   it('refuse a host without a usable pinned key', () => {

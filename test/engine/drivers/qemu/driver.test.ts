@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MigrationHandle } from '../../../../src/engine/drivers/driver.js';
 import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
-import { HostKeyMismatchError } from '../../../../src/engine/errors.js';
+import { DriverRefusedError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
 import { MiB, type ProgressSample, type Tuning } from '../../../../src/engine/model.js';
 import { readGuestLog, waitForGuest } from '../../../support/guest.js';
 import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
@@ -151,16 +151,25 @@ describe('qemu driver through real sshd and two real QEMUs', () => {
     const driver = lab.driver({ qemu: { cpuThrottleInitial: 60, cpuThrottleIncrement: 20 } });
     const handle = await driver.start(
       { migrationId: 'e5:throttled', instance: 'throttled', from: 'hv1', to: 'hv3' },
-      tuning({ maxBandwidthBytesPerS: 8 * MiB, downtimeLimitMs: 100 }),
+      tuning({ maxBandwidthBytesPerS: 8 * MiB, downtimeLimitMs: 100, autoConverge: true }),
     );
-    const before = await follow(driver, handle, { stop: (s) => s.iteration >= 3 });
-    expect(before.every((s) => s.status === 'active' && s.throttlePct === undefined)).toBe(true);
-    await driver.tune(handle, { autoConverge: true });
     const samples = await follow(driver, handle, { timeoutMs: 60_000 });
     expect(samples.some((s) => (s.throttlePct ?? 0) >= 60)).toBe(true);
     expect(samples.at(-1)!.status).toBe('completed');
     await expectArrivedIntact('throttled', 'hv1', 'hv3');
   }, 90_000);
+
+  it('will not enable auto-converge mid-flight on a migration started without it', async () => {
+    await lab.startGuest('hv2', 'unarmed', STUCK);
+    const driver = lab.driver({ qemu: { armAutoConverge: false } });
+    const handle = await driver.start(
+      { migrationId: 'e8:unarmed', instance: 'unarmed', from: 'hv2', to: 'hv1' },
+      tuning({ maxBandwidthBytesPerS: 8 * MiB }),
+    );
+    await expect(driver.tune(handle, { autoConverge: true })).rejects.toBeInstanceOf(DriverRefusedError);
+    await driver.abort(handle);
+    expect((await driver.sample(handle)).status).toBe('cancelled');
+  }, 60_000);
 
   it('follows the same migration across a cut SSH connection', async () => {
     await lab.startGuest('hv2', 'cut', CALM);

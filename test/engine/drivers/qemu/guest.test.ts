@@ -65,7 +65,7 @@ describe('the multiboot test guest', () => {
     expect(before.corrupt).toEqual([]);
     expect(after.corrupt).toEqual([]);
     expect(after.progress.every((p) => p.errors === 0)).toBe(true);
-  });
+  }, 60_000);
 
   it('reports a page changed behind its back', async () => {
     const memPath = join(dir, 'ram');
@@ -83,5 +83,5 @@ describe('the multiboot test guest', () => {
     closeSync(fd);
     const log = await waitForGuest(vm.serialPath, (l) => l.corrupt.length > 0);
     expect(log.corrupt[0]).toMatch(/page=100 word=16 /);
-  });
+  }, 60_000);
 });
