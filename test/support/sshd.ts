@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,15 +76,9 @@ export async function startSshd(): Promise<Sshd> {
     knownHostsLine: `[127.0.0.1]:${port} ${pub[0]} ${pub[1]}`,
     process: child,
     cutConnections: () => {
-      let children: string[] = [];
-      try {
-        children = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).split(/\s+/);
-      } catch {
-        // no connection open
-      }
-      for (const pid of children.filter(Boolean)) {
+      for (const pid of childrenOf(child.pid!)) {
         try {
-          process.kill(Number(pid), 'SIGKILL');
+          process.kill(pid, 'SIGKILL');
         } catch {
           // gone already
         }
@@ -99,6 +93,22 @@ export async function startSshd(): Promise<Sshd> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Process ids whose parent is `parent` (read from /proc: no procps needed). */
+function childrenOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
 }
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
