@@ -75,6 +75,13 @@ describe('qemu driver through real sshd and two real QEMUs', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(source.process.exitCode !== null || source.process.signalCode !== null).toBe(true); // source copy quit
     expect(await driver.sample(handle)).toMatchObject({ status: 'completed' });
+
+    // After a restart the source copy is gone; the destination says it is done: nothing restarts.
+    await driver.close(); // a QMP monitor takes one client at a time, as after a real crash
+    const restarted = lab.driver();
+    const again = await restarted.start(request, tuning());
+    expect(await restarted.sample(again)).toMatchObject({ status: 'completed' });
+    expect(readGuestLog(lab.serialOf('hv2', 'calm')).booted).toBe(false);
   }, 60_000);
 
   it('cancels a non-converging migration: the guest keeps running on the source, the destination is gone', async () => {
