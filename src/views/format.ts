@@ -1,0 +1,58 @@
+import { TZDate } from '@date-fns/tz';
+import { format } from 'date-fns';
+import { GiB, MiB } from '../engine/model.js';
+
+/** Formatting shared by every view: sizes, durations, rates, bars and times in the operator's zone. */
+
+/** 8 GiB, 512 MiB, 900 KiB. */
+export function bytes(n: number): string {
+  if (n >= GiB) return `${round(n / GiB)} GiB`;
+  if (n >= MiB) return `${round(n / MiB)} MiB`;
+  if (n >= 1024) return `${round(n / 1024)} KiB`;
+  return `${Math.round(n)} B`;
+}
+
+/** 900 MiB/s. */
+export function rate(bytesPerS: number): string {
+  return `${bytes(bytesPerS)}/s`;
+}
+
+/** 40 ms, 2.3 s, 4m 10s, 2h 05m. */
+export function duration(ms: number): string {
+  if (!Number.isFinite(ms)) return '∞';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${round(ms / 1000)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A ten-cell bar for a fraction in [0, 1]. */
+export function bar(fraction: number, cells = 10): string {
+  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+  const full = Math.round(f * cells);
+  return `${'█'.repeat(full)}${'░'.repeat(cells - full)}`;
+}
+
+export function percent(fraction: number): string {
+  return `${Math.floor(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+}
+
+/** `2026-11-24 02:00 Europe/London`. */
+export function time(at: number, timezone: string): string {
+  return `${format(new TZDate(at, timezone), 'yyyy-MM-dd HH:mm')} ${timezone}`;
+}
+
+/** `02:00:13`, for thread lines. */
+export function clockTime(at: number, timezone: string): string {
+  return format(new TZDate(at, timezone), 'HH:mm:ss');
+}
+
+/** A Slack mention for user ids; `system` and `cli` stay words. */
+export function who(user: string): string {
+  return /^[UW][A-Z0-9]+$/.test(user) ? `<@${user}>` : user;
+}
+
+function round(x: number): string {
+  return x >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
+}

@@ -1,0 +1,44 @@
+import type { FerryEvent } from '../engine/model.js';
+import { decisionLine } from './approval.js';
+import { escapeMrkdwn } from './blocks.js';
+import { clockTime, duration, time, who } from './format.js';
+
+/**
+ * Thread replies under a progress message: only the events a reader should notice (escalations,
+ * failures, aborts, approvals, pauses), one line each. Routine progress stays in the main message.
+ */
+export function noticeFor(event: FerryEvent, timezone: string): string | undefined {
+  const at = clockTime(event.at, timezone);
+  switch (event.type) {
+    case 'evacuation.scheduled':
+      return `${at} 🗓️ scheduled to start ${time(event.startsAt, timezone)}`;
+    case 'evacuation.started':
+      return `${at} ▶️ started`;
+    case 'evacuation.paused':
+      return `${at} ⏸️ paused by ${who(event.by)}`;
+    case 'evacuation.resumed':
+      return `${at} ▶️ resumed by ${who(event.by)}`;
+    case 'migration.tuned':
+      return event.autoConverge
+        ? `${at} 🐢 \`${event.instance}\`: auto-converge on — ${escapeMrkdwn(event.why)}`
+        : undefined;
+    case 'approval.requested':
+      return `${at} ✋ \`${event.approval.instance}\` needs approval to ${event.approval.kind === 'postcopy' ? 'switch to post-copy' : 'pause'}: predicted downtime ${duration(event.approval.predictedDowntimeMs)} vs SLO ${duration(event.approval.downtimeSloMs)}`;
+    case 'approval.decided':
+      return `${at} ${decisionLine(event.decision, event.instance, timezone)}`;
+    case 'migration.switchover':
+      return `${at} ⚡ \`${event.instance}\` switching over by ${event.kind}`;
+    case 'migration.failed':
+      return `${at} ❌ \`${event.instance}\` failed: ${escapeMrkdwn(event.cause)}`;
+    case 'migration.aborted':
+      return `${at} ↩️ \`${event.instance}\` aborted, stays on its source: ${escapeMrkdwn(event.cause)}`;
+    case 'maintenance.finished':
+      return event.ok
+        ? `${at} 🔧 maintenance done on ${event.host}`
+        : `${at} 🔧 maintenance failed on ${event.host}`;
+    case 'evacuation.finished':
+      return `${at} 🏁 finished: ${event.state}${event.stayed.length > 0 ? `, ${event.stayed.length} VMs stayed` : ''}`;
+    default:
+      return undefined;
+  }
+}

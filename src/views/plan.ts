@@ -1,0 +1,127 @@
+import type { Move, Plan } from '../engine/model.js';
+import { RISKY_STRATEGIES } from '../engine/model.js';
+import type { Schedule } from '../engine/ports.js';
+import { ACTION, type ConfirmPayload, encodePayload } from './actions.js';
+import {
+  actions,
+  type Block,
+  button,
+  context,
+  escapeMrkdwn,
+  header,
+  LIMITS,
+  type Message,
+  message,
+  packLines,
+  section,
+} from './blocks.js';
+import { bytes, duration, rate, time, who } from './format.js';
+
+/** The plan preview: what draining a host would do, before anything moves. */
+
+export interface PlanViewOptions {
+  timezone: string;
+  /** Present for `evacuate` and `campaign`: the requester gets Confirm / Cancel. */
+  confirm?: ConfirmPayload;
+}
+
+/** One line per move: where it goes, what the model expects, and whether it needs a human. */
+export function moveLine(move: Move): string {
+  const p = move.prediction;
+  const risky = RISKY_STRATEGIES.includes(p.strategy);
+  const mark = !p.converges ? '⛔' : risky ? '⚠️' : '•';
+  const facts = [
+    `${p.strategy}${p.passes > 0 ? `, ${p.passes} passes` : ''}`,
+    `~${duration(p.durationMs)}`,
+    `downtime ~${duration(p.downtimeMs)} (SLO ${duration(move.downtimeSloMs)})`,
+  ];
+  if (move.outsideWindow) facts.push('outside the window');
+  const needs = risky ? ' — *needs approval*' : '';
+  const note = p.note ? `\n      _${escapeMrkdwn(p.note)}_` : '';
+  return `${mark} \`${move.instance}\` ${bytes(move.memoryBytes)}, dirties ${rate(move.dirtyBytesPerS)} → \`${move.to}\`: ${facts.join(', ')}${needs}${note}`;
+}
+
+function summary(plan: Plan, timezone: string): string {
+  const risky = plan.moves.filter((m) => RISKY_STRATEGIES.includes(m.prediction.strategy)).length;
+  const parts = [
+    `*${plan.moves.length}* moves`,
+    `*${plan.blockers.length}* blocked`,
+    `predicted *${duration(plan.predictedMakespanMs)}* (no schedule beats ${duration(plan.lowerBoundMs)})`,
+  ];
+  if (risky > 0) parts.push(`*${risky}* may need approval`);
+  const window = plan.window
+    ? `\nWindow${plan.window.name ? ` *${escapeMrkdwn(plan.window.name)}*` : ''}: ${time(plan.window.start, timezone)} – ${time(plan.window.end, timezone)}`
+    : '';
+  return parts.join(' · ') + window;
+}
+
+/** `now`, `at 2026-11-24 02:00 Europe/London`, `in 2h 00m`, `in window nightly`. */
+export function scheduleText(when: Schedule, timezone: string): string {
+  switch (when.kind) {
+    case 'now':
+      return 'now';
+    case 'at':
+      return `at ${time(when.at, timezone)}`;
+    case 'in':
+      return `in ${duration(when.ms)}`;
+    case 'window':
+      return `in window ${escapeMrkdwn(when.name)}`;
+  }
+}
+
+/** The preview of one or more hosts' plans, with Confirm / Cancel when something would start. */
+export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
+  const blocks: Block[] = [];
+  const single = plans.length === 1;
+  const title = single
+    ? `Plan: drain ${plans[0]!.source}`
+    : `Campaign plan: ${plans.length} hosts, one after another`;
+  blocks.push(header(title));
+  const confirm = options.confirm;
+  if (confirm) {
+    const reason = confirm.reason ? ` — “${escapeMrkdwn(confirm.reason)}”` : '';
+    blocks.push(
+      context(
+        `Requested by ${who(confirm.requestedBy)}, to start ${scheduleText(confirm.when, options.timezone)}${reason}`,
+      ),
+    );
+  }
+  // Room for the confirm buttons and the overflow note.
+  const reserve = (confirm ? 2 : 0) + 1;
+  for (const plan of plans) {
+    const room = LIMITS.blocksPerMessage - blocks.length - reserve;
+    if (room < 3) break;
+    if (!single) blocks.push(section(`*${plan.source}*`));
+    blocks.push(section(summary(plan, options.timezone)));
+    const lines = [
+      ...plan.moves.map(moveLine),
+      ...plan.blockers.map((b) => `⛔ \`${b.instance}\` stays: ${b.code} — ${escapeMrkdwn(b.reason)}`),
+    ];
+    const detailRoom = single ? room - 1 : Math.min(2, room - 2);
+    const packed = packLines(lines, detailRoom);
+    blocks.push(...packed.blocks);
+    if (packed.omitted > 0) blocks.push(context(`… and ${packed.omitted} more lines`));
+  }
+  const shown = blocks.filter((b) => b.type === 'section').length;
+  if (!single && shown < plans.length * 2)
+    blocks.push(context('Some hosts are not shown: too many for one message'));
+  if (confirm) {
+    blocks.push(
+      actions(
+        'ferry.plan',
+        button('Confirm', ACTION.confirm, encodePayload(confirm), 'primary'),
+        button('Cancel', ACTION.cancel, encodePayload(confirm)),
+      ),
+    );
+  } else if (single) {
+    blocks.push(context(`To start: \`/ferry evacuate ${plans[0]!.source}\``));
+  }
+  const moves = plans.reduce((n, p) => n + p.moves.length, 0);
+  const blockers = plans.reduce((n, p) => n + p.blockers.length, 0);
+  return message(`${title}: ${moves} moves, ${blockers} blocked`, blocks.slice(0, LIMITS.blocksPerMessage));
+}
+
+/** What the preview turns into once its requester pressed Confirm or Cancel. */
+export function planDecided(title: string, outcome: string): Message {
+  return message(`${title}: ${outcome}`, [section(`*${escapeMrkdwn(title)}*\n${outcome}`)]);
+}

@@ -1,0 +1,148 @@
+import type { Evacuation, EvacuationState, Migration, MigrationState } from '../engine/model.js';
+import { FINAL_EVACUATION_STATES } from '../engine/model.js';
+import {
+  type Block,
+  context,
+  escapeMrkdwn,
+  header,
+  LIMITS,
+  type Message,
+  message,
+  packLines,
+  section,
+} from './blocks.js';
+import { bar, bytes, duration, percent, time, who } from './format.js';
+
+/**
+ * The live progress message of one evacuation: an overall bar, then one row per VM with its
+ * state, % and ETA. Rows that need attention come first; when there are more than one message
+ * holds, the rest are summarised by state.
+ */
+
+export const STATE_ICON: Record<MigrationState, string> = {
+  'awaiting-approval': '✋',
+  running: '🔄',
+  'switching-over': '⚡',
+  aborting: '⏹️',
+  failed: '❌',
+  aborted: '↩️',
+  pending: '⏳',
+  completed: '✅',
+};
+
+/** Attention order: what a reader must see first. */
+const ORDER: MigrationState[] = [
+  'awaiting-approval',
+  'failed',
+  'switching-over',
+  'running',
+  'aborting',
+  'aborted',
+  'pending',
+  'completed',
+];
+
+/** Rows shown one by one; a reader scans a hundred, and Slack caps a message's total size. */
+export const MAX_ROWS = 100;
+
+const EVACUATION_WORDS: Record<EvacuationState, string> = {
+  planned: 'planned',
+  scheduled: 'scheduled',
+  draining: 'draining',
+  paused: 'paused (running migrations finish, no new ones start)',
+  maintenance: 'drained; maintenance running',
+  restoring: 'restoring the host',
+  completed: 'completed',
+  partial: 'partly done',
+  failed: 'failed',
+  aborted: 'aborted',
+  cancelled: 'cancelled',
+};
+
+/** How far one migration is, 0..1. */
+export function migrationFraction(m: Migration): number {
+  if (m.state === 'completed') return 1;
+  const s = m.lastSample;
+  if (!s || s.totalBytes <= 0) return 0;
+  return Math.min(1, Math.max(0, (s.totalBytes - s.remainingBytes) / s.totalBytes));
+}
+
+function row(m: Migration): string {
+  const icon = STATE_ICON[m.state];
+  const base = `${icon} \`${m.instance}\` → \`${m.to}\` ${m.state}`;
+  const s = m.lastSample;
+  switch (m.state) {
+    case 'completed':
+      return `${base} · ${m.strategy} · downtime ${duration(m.downtimeMs ?? 0)}`;
+    case 'failed':
+    case 'aborted':
+      return `${base}${m.cause ? ` · ${escapeMrkdwn(m.cause)}` : ''}`;
+    case 'pending':
+      return base;
+    default: {
+      const eta =
+        s && s.bandwidthBytesPerS > 0
+          ? ` · ETA ${duration((s.remainingBytes / s.bandwidthBytesPerS) * 1000)}`
+          : '';
+      const pass = s ? ` · pass ${s.iteration}` : '';
+      const throttle = s?.throttlePct ? ` · throttled ${s.throttlePct}%` : '';
+      return `${base} · ${percent(migrationFraction(m))}${pass}${throttle}${eta}`;
+    }
+  }
+}
+
+export interface ProgressViewOptions {
+  now: number;
+  timezone: string;
+}
+
+/** The whole progress message for the evacuation as it stands. */
+export function progressMessage(evacuation: Evacuation, options: ProgressViewOptions): Message {
+  const { request, plan, migrations } = evacuation;
+  const memory = migrations.reduce((n, m) => n + m.memoryBytes, 0);
+  const done = migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
+  const fraction = memory > 0 ? done / memory : FINAL_EVACUATION_STATES.includes(evacuation.state) ? 1 : 0;
+  const count = (state: MigrationState) => migrations.filter((m) => m.state === state).length;
+  const final = FINAL_EVACUATION_STATES.includes(evacuation.state);
+
+  const title = `Evacuation of ${request.source}: ${evacuation.state}`;
+  const blocks: Block[] = [header(title)];
+  const counts = ORDER.filter((s) => count(s) > 0).map((s) => `${STATE_ICON[s]} ${count(s)} ${s}`);
+  const elapsed = evacuation.startedAt
+    ? (evacuation.endedAt ?? options.now) - evacuation.startedAt
+    : undefined;
+  const timing =
+    elapsed === undefined
+      ? `predicted ${duration(plan.predictedMakespanMs)}`
+      : final
+        ? `took ${duration(elapsed)} (predicted ${duration(plan.predictedMakespanMs)})`
+        : `${duration(elapsed)} elapsed · predicted ${duration(plan.predictedMakespanMs)}`;
+  blocks.push(
+    section(
+      `\`${bar(fraction, 20)}\` *${percent(fraction)}* of ${bytes(memory)}\n` +
+        `${EVACUATION_WORDS[evacuation.state]} · ${timing}\n${counts.join(' · ') || 'no VMs to move'}`,
+    ),
+  );
+  const footer = context(
+    `\`${request.id}\` · by ${who(request.requestedBy)}${request.reason ? ` · “${escapeMrkdwn(request.reason)}”` : ''}` +
+      (plan.blockers.length > 0 ? ` · ${plan.blockers.length} VMs stay (blocked)` : '') +
+      ` · updated ${time(options.now, options.timezone)}`,
+  );
+
+  const sorted = [...migrations].sort(
+    (a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.instance.localeCompare(b.instance),
+  );
+  // Keep two blocks for the overflow summary and the footer.
+  const packed = packLines(sorted.slice(0, MAX_ROWS).map(row), LIMITS.blocksPerMessage - blocks.length - 2);
+  blocks.push(...packed.blocks);
+  const omitted = sorted.length - Math.min(sorted.length, MAX_ROWS) + packed.omitted;
+  if (omitted > 0) {
+    const rest = sorted.slice(sorted.length - omitted);
+    const byState = ORDER.map((s) => [s, rest.filter((m) => m.state === s).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}`);
+    blocks.push(context(`… and ${omitted} more VMs: ${byState.join(', ')}`));
+  }
+  blocks.push(footer);
+  return message(`${title} — ${percent(fraction)}`, blocks);
+}

@@ -1,0 +1,83 @@
+import type { Evacuation, Fleet } from '../engine/model.js';
+import { context, escapeMrkdwn, header, type Message, message, packLines, section } from './blocks.js';
+import { bytes, rate, time, who } from './format.js';
+import { migrationFraction } from './progress.js';
+import { SUMMARY, USAGE, VERBS, type Verb } from './usage.js';
+
+/** Short replies: help, usage errors, refusals, hosts and the list of evacuations. */
+
+/** `help` or the usage of one command. */
+export function helpMessage(topic?: Verb): Message {
+  const verbs = topic ? [topic] : VERBS;
+  const lines = verbs.map((v) => `\`/ferry ${USAGE[v]}\`\n      ${SUMMARY[v]}`);
+  return message(topic ? `/ferry ${USAGE[topic]}` : 'ferry commands', [
+    section(`*ferry* — safe live migration from Slack\n${lines.join('\n')}`),
+  ]);
+}
+
+/** A command that did not parse: what was wrong, then the right usage. */
+export function usageError(error: string, usage: string): Message {
+  return message(`${error}. Usage: ${usage}`, [
+    section(`:warning: ${escapeMrkdwn(error)}`),
+    section(`Usage:\n\`\`\`${usage}\`\`\``),
+  ]);
+}
+
+/** Something ferry refused or could not do, in the user's words. */
+export function errorMessage(text: string): Message {
+  return message(text, [section(`:warning: ${escapeMrkdwn(text)}`)]);
+}
+
+/** A plain acknowledgement or outcome line. */
+export function noteMessage(markdown: string): Message {
+  return message(markdown, [section(markdown)]);
+}
+
+/** Hosts matching a filter (name glob, `label:X`, or substring) with their load. */
+export function hostsMessage(fleet: Fleet, filter: string | undefined): Message {
+  const hosts = fleet.hosts.filter((h) => matches(filter, h.name, h.labels));
+  const lines = hosts.map((h) => {
+    const guests = fleet.instances.filter((i) => i.host === h.name);
+    const used = guests.reduce((n, i) => n + i.memoryBytes, 0);
+    const dirty = guests.reduce((n, i) => n + i.dirtyBytesPerS, 0);
+    const state = h.schedulable
+      ? '🟢'
+      : `🔴 disabled${h.disabledReason ? ` (${escapeMrkdwn(h.disabledReason)})` : ''}`;
+    return `${state} \`${h.name}\` ${guests.length} VMs · ${bytes(used)} of ${bytes(h.memoryBytes)} · NIC ${rate(h.nicBytesPerS)} · dirty ${rate(dirty)}${h.labels.length > 0 ? ` · ${h.labels.map(escapeMrkdwn).join(', ')}` : ''}`;
+  });
+  const packed = packLines(lines, 45);
+  const title = `${hosts.length} of ${fleet.hosts.length} hosts${filter ? ` matching ${filter}` : ''}`;
+  return message(title, [
+    header(title),
+    ...(lines.length > 0 ? packed.blocks : [section('No host matches.')]),
+    ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more; narrow the filter`)] : []),
+  ]);
+}
+
+/** `*` globs, `label:NAME`, or a plain substring. */
+export function matches(filter: string | undefined, name: string, labels: string[]): boolean {
+  if (!filter) return true;
+  if (filter.startsWith('label:')) return labels.includes(filter.slice(6));
+  if (filter.includes('*')) {
+    const pattern = filter.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*');
+    return new RegExp(`^${pattern}$`).test(name);
+  }
+  return name.includes(filter) || labels.includes(filter);
+}
+
+/** The evacuations that are not finished, one line each. */
+export function evacuationListMessage(evacuations: Evacuation[], timezone: string): Message {
+  if (evacuations.length === 0) return noteMessage('No evacuation is running or scheduled.');
+  const lines = evacuations.map((e) => {
+    const memory = e.migrations.reduce((n, m) => n + m.memoryBytes, 0);
+    const done = e.migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
+    const pct = memory > 0 ? Math.floor((done / memory) * 100) : 0;
+    const started = e.startedAt ? ` since ${time(e.startedAt, timezone)}` : '';
+    return `\`${e.request.id}\` ${e.request.source}: ${e.state}${started} · ${pct}% · by ${who(e.request.requestedBy)}`;
+  });
+  const packed = packLines(lines, 45);
+  return message(`${evacuations.length} evacuations`, [
+    ...packed.blocks,
+    ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more`)] : []),
+  ]);
+}

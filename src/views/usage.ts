@@ -1,0 +1,37 @@
+/** How each `/ferry` command is written and what it does: shown by help and with every usage error. */
+
+export const USAGE = {
+  help: 'help [COMMAND]',
+  hosts: 'hosts [FILTER]',
+  plan: 'plan HOST [window NAME]',
+  evacuate: 'evacuate HOST [now | at TIME | in DURATION | window NAME] [reason...]',
+  migrate: 'migrate VM [to HOST] [reason...]',
+  campaign: 'campaign HOST,HOST,... [now | at TIME | in DURATION | window NAME] [reason...]',
+  status: 'status [ID]',
+  pause: 'pause ID',
+  resume: 'resume ID',
+  abort: 'abort ID',
+  report: 'report ID',
+} as const;
+
+export type Verb = keyof typeof USAGE;
+export const VERBS = Object.keys(USAGE) as Verb[];
+
+/** What each command does, in one line, for `help`. */
+export const SUMMARY: Record<Verb, string> = {
+  help: 'this list, or the usage of one command',
+  hosts: 'hosts with their load and state; FILTER matches names or labels',
+  plan: 'preview draining a host: moves, predictions, blockers (acts on nothing)',
+  evacuate: 'drain a host: shows the plan first and starts on Confirm',
+  migrate: 'live-migrate one VM, to a chosen host or the best one',
+  campaign: 'drain several hosts one after another',
+  status: 'one evacuation in detail, or every evacuation that is not finished',
+  pause: 'stop admitting new migrations (running ones finish)',
+  resume: 'continue a paused evacuation',
+  abort: 'abort running migrations (VMs stay on their source) and stop',
+  report: 'the post-mortem of a finished evacuation',
+};
+
+/** Time syntax shown with errors about `at` and `in`. */
+export const TIME_HELP =
+  'TIME is HH:MM (the next one) or YYYY-MM-DDTHH:MM in the configured zone; DURATION is like 90s, 45m, 2h or 1h30m';
