@@ -7,9 +7,7 @@ import { z } from 'zod';
  */
 
 /** A Slack user id (U…/W…) or user-group id (S…). */
-const member = z
-  .string()
-  .regex(/^[UWS][A-Z0-9]{2,20}$/, 'a Slack user id (U… or W…) or user-group id (S…)');
+const member = z.string().regex(/^[UWS][A-Z0-9]{2,20}$/, 'a Slack user id (U… or W…) or user-group id (S…)');
 const channel = z.string().regex(/^[CGD][A-Z0-9]{2,20}$/, 'a Slack channel id (C…, G… or D…)');
 
 export const slackConfigSchema = z.strictObject({

@@ -23,9 +23,13 @@ export function usageError(error: string, usage: string): Message {
   ]);
 }
 
-/** Something ferry refused or could not do, in the user's words. */
+/**
+ * Something ferry refused or could not do, in the user's words. The text may mention users
+ * (`<@U…>`) but never broadcasts (`<!channel>`).
+ */
 export function errorMessage(text: string): Message {
-  return message(text, [section(`:warning: ${escapeMrkdwn(text)}`)]);
+  const safe = text.replaceAll('<!', '&lt;!');
+  return message(safe, [section(`:warning: ${safe}`)]);
 }
 
 /** A plain acknowledgement or outcome line. */

@@ -1,0 +1,148 @@
+import type { FerryEvent } from '../engine/model.js';
+import type { FerryService } from '../engine/ports.js';
+import { type Message, section } from '../views/blocks.js';
+import { noticeFor } from '../views/notices.js';
+import { progressMessage } from '../views/progress.js';
+import type { ApprovalNotifier } from './approvals.js';
+import type { KeyValueStore } from './kv.js';
+import type { SlackOutbox } from './outbox.js';
+
+/**
+ * Live progress: reads each followed evacuation's event stream and keeps one message per
+ * evacuation up to date (through the outbox, which coalesces and paces updates), with notable
+ * events as thread replies, approval requests to the approvers, and the post-mortem at the end.
+ * Where each message is and how far each stream was read live in the store, so a restarted bot
+ * carries on in the same message without repeating the thread.
+ */
+
+interface Followed {
+  channel: string;
+  ts?: string;
+  /** Events already handled. */
+  cursor: number;
+  finished: boolean;
+}
+
+export interface ProgressDeps {
+  service: FerryService;
+  outbox: SlackOutbox;
+  kv: KeyValueStore;
+  approvals: ApprovalNotifier;
+  channel: string;
+  timezone: string;
+  /** Engine time, for "updated at" and elapsed durations. */
+  now: () => number;
+  /** The post-mortem message for a finished evacuation's events. */
+  report: (events: FerryEvent[]) => Message;
+  /** How often event streams are read, wall ms. */
+  pollMs: number;
+  /** Called after an evacuation's end was published (campaigns start the next host). */
+  onFinished?: (evacuationId: string) => Promise<void>;
+  log?: (line: string) => void;
+}
+
+const FOLLOWING = 'progress:following';
+
+export class ProgressPublisher {
+  private timer?: NodeJS.Timeout;
+  private polling?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly deps: ProgressDeps) {}
+
+  /** Starts following an evacuation (idempotent): its message appears on the next poll. */
+  async follow(evacuationId: string): Promise<void> {
+    if (!(await this.load(evacuationId)))
+      await this.save(evacuationId, { channel: this.deps.channel, cursor: 0, finished: false });
+    await this.deps.kv.add(FOLLOWING, evacuationId);
+    this.poke();
+  }
+
+  /** Polls every followed evacuation until stopped; resumes what a previous process followed. */
+  start(): void {
+    this.stopped = false;
+    this.poke();
+  }
+
+  /** Stops polling; waits for a poll in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+  }
+
+  /** Reads new events of every followed evacuation and publishes them; resolves when done. */
+  async pollOnce(): Promise<void> {
+    for (const id of await this.deps.kv.members(FOLLOWING)) {
+      if (this.stopped) return;
+      try {
+        await this.publish(id);
+      } catch (err) {
+        // One evacuation's trouble (engine down, a Slack error) must not stop the others.
+        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  private poke(): void {
+    if (this.stopped || this.polling) return;
+    clearTimeout(this.timer);
+    this.polling = this.pollOnce().finally(() => {
+      this.polling = undefined;
+      if (!this.stopped) this.timer = setTimeout(() => this.poke(), this.deps.pollMs);
+    });
+  }
+
+  private async publish(id: string): Promise<void> {
+    const followed = await this.load(id);
+    if (!followed || followed.finished) {
+      await this.deps.kv.remove(FOLLOWING, id);
+      return;
+    }
+    const events = await this.deps.service.events(id, followed.cursor);
+    if (events.length === 0 && followed.ts) return;
+    const evacuation = await this.deps.service.status(id);
+    const view = progressMessage(evacuation, { now: this.deps.now(), timezone: this.deps.timezone });
+    if (!followed.ts) {
+      followed.ts = await this.deps.outbox.post(followed.channel, view);
+      await this.save(id, followed);
+    } else {
+      this.deps.outbox.update(followed.channel, followed.ts, view);
+    }
+    for (const event of events) {
+      await this.handle(event, followed);
+      followed.cursor++;
+      followed.finished ||= event.type === 'evacuation.finished';
+      // Saved after each event: a restart repeats at most the event in hand.
+      await this.save(id, followed);
+    }
+    if (followed.finished) {
+      await this.deps.kv.remove(FOLLOWING, id);
+      await this.deps.onFinished?.(id);
+    }
+  }
+
+  private async handle(event: FerryEvent, followed: Followed): Promise<void> {
+    const { outbox, approvals, service, timezone } = this.deps;
+    if (event.type === 'approval.requested') await approvals.requested(event.approval);
+    if (event.type === 'approval.decided') {
+      const approval = await service.approval(event.decision.approvalId);
+      if (approval) await approvals.decided(approval.request, event.decision);
+    }
+    const notice = noticeFor(event, timezone);
+    if (notice) await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts);
+    if (event.type === 'evacuation.finished') {
+      const all = await service.events(event.evacuationId);
+      await outbox.post(followed.channel, this.deps.report(all));
+    }
+  }
+
+  private async load(id: string): Promise<Followed | undefined> {
+    const stored = await this.deps.kv.get(`progress:${id}`);
+    return stored ? (JSON.parse(stored) as Followed) : undefined;
+  }
+
+  private async save(id: string, followed: Followed): Promise<void> {
+    await this.deps.kv.set(`progress:${id}`, JSON.stringify(followed));
+  }
+}

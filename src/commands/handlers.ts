@@ -1,0 +1,294 @@
+import { FerryError, ForbiddenError, toFerryError } from '../engine/errors.js';
+import type { ApprovalDecision, ApprovalRequest, FerryEvent } from '../engine/model.js';
+import { FINAL_EVACUATION_STATES } from '../engine/model.js';
+import type { FerryService, Schedule } from '../engine/ports.js';
+import {
+  ACTION,
+  type ApprovalPayload,
+  approvalPayloadSchema,
+  type ConfirmPayload,
+  confirmPayloadSchema,
+} from '../views/actions.js';
+import type { Message } from '../views/blocks.js';
+import { time, who } from '../views/format.js';
+import { planDecided, planPreview, scheduleText } from '../views/plan.js';
+import { progressMessage } from '../views/progress.js';
+import {
+  errorMessage,
+  evacuationListMessage,
+  helpMessage,
+  hostsMessage,
+  noteMessage,
+  usageError,
+} from '../views/replies.js';
+import { type Command, parseCommand } from './grammar.js';
+import { COMMAND_ROLE, type Roles } from './roles.js';
+
+/**
+ * What `/ferry` and ferry's buttons do, after Bolt has acknowledged them: parse, authorise, call
+ * the engine through FerryService, and answer with a view. Nothing reaches the engine before the
+ * input parsed and the user's role was checked.
+ */
+
+/** How an answer is shown: to the user alone (default), to the channel, or replacing the clicked message. */
+export interface Reply {
+  message: Message;
+  inChannel?: boolean;
+  replaceOriginal?: boolean;
+}
+
+export type Respond = (reply: Reply) => Promise<void>;
+
+export interface SurfaceDeps {
+  service: FerryService;
+  roles: Roles;
+  timezone: string;
+  /** Engine time: `at TIME` and `in DURATION` are relative to it. */
+  now: () => number;
+  /** Run the configured maintenance command after draining. */
+  maintenance: boolean;
+  /** Single-use marks for buttons: true when this call is the first to claim `key`. */
+  claim: (key: string) => Promise<boolean>;
+  newNonce: () => string;
+  /** Starts the live progress message of an evacuation. */
+  follow: (evacuationId: string) => Promise<void>;
+  /** Starts a rolling campaign; returns the first evacuation's id. */
+  startCampaign: (
+    hosts: string[],
+    when: Schedule,
+    request: { requestedBy: string; reason?: string; maintenance: boolean },
+  ) => Promise<string>;
+  /** Shows a decision on the approval request's message. */
+  showDecision: (request: ApprovalRequest, decision: ApprovalDecision) => Promise<void>;
+  report: (events: FerryEvent[]) => Message;
+  progressChannel: string;
+  log?: (line: string) => void;
+}
+
+/** Runs one `/ferry` command for `user`; every outcome, including errors, becomes a reply. */
+export async function runCommand(
+  input: { user: string; text: string },
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  const parsed = parseCommand(input.text, { now: deps.now(), timezone: deps.timezone });
+  if (!parsed.ok) return respond({ message: usageError(parsed.error, parsed.usage) });
+  await guarded(deps, respond, async () => {
+    const role = COMMAND_ROLE[parsed.command.name];
+    if (role) await deps.roles.require(input.user, role, `run /ferry ${parsed.command.name}`);
+    await respond(await execute(parsed.command, input.user, deps));
+  });
+}
+
+async function execute(command: Command, user: string, deps: SurfaceDeps): Promise<Reply> {
+  const { service, timezone } = deps;
+  switch (command.name) {
+    case 'help':
+      return { message: helpMessage(command.topic) };
+    case 'hosts':
+      return { message: hostsMessage(await service.fleet(), command.filter) };
+    case 'plan':
+      return {
+        message: planPreview([await service.plan(command.host, { window: command.window })], { timezone }),
+      };
+    case 'evacuate':
+    case 'campaign': {
+      const hosts = command.name === 'evacuate' ? [command.host] : command.hosts;
+      const window = command.when.kind === 'window' ? command.when.name : undefined;
+      const plans = [];
+      for (const host of hosts) plans.push(await service.plan(host, { window }));
+      const confirm: ConfirmPayload = {
+        v: 1,
+        nonce: deps.newNonce(),
+        requestedBy: user,
+        hosts,
+        when: command.when,
+        ...(command.reason ? { reason: command.reason } : {}),
+      };
+      return { message: planPreview(plans, { timezone, confirm }) };
+    }
+    case 'migrate': {
+      const { id } = await service.migrate({
+        instance: command.instance,
+        to: command.to,
+        requestedBy: user,
+        reason: command.reason,
+      });
+      await deps.follow(id);
+      return {
+        message: noteMessage(
+          `${who(user)} is migrating \`${command.instance}\`${command.to ? ` to \`${command.to}\`` : ''} (\`${id}\`); progress follows in <#${deps.progressChannel}>`,
+        ),
+        inChannel: true,
+      };
+    }
+    case 'status': {
+      if (command.id)
+        return { message: progressMessage(await service.status(command.id), { now: deps.now(), timezone }) };
+      const open = (await service.list()).filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
+      return { message: evacuationListMessage(open, timezone) };
+    }
+    case 'pause':
+    case 'resume':
+    case 'abort': {
+      await service.control(command.id, command.name, user);
+      const done = { pause: 'paused', resume: 'resumed', abort: 'aborting' }[command.name];
+      return { message: noteMessage(`\`${command.id}\` ${done} by ${who(user)}`), inChannel: true };
+    }
+    case 'report': {
+      const evacuation = await service.status(command.id);
+      if (!FINAL_EVACUATION_STATES.includes(evacuation.state))
+        return {
+          message: noteMessage(
+            `\`${command.id}\` is still ${evacuation.state}; its report comes when it ends. Now: \`/ferry status ${command.id}\``,
+          ),
+        };
+      return { message: deps.report(await service.events(command.id)) };
+    }
+  }
+}
+
+/** Runs a button click; forged, replayed or unauthorised clicks change nothing and are told why. */
+export async function runAction(
+  input: { user: string; actionId: string; value: unknown },
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  await guarded(deps, respond, async () => {
+    switch (input.actionId) {
+      case ACTION.confirm:
+      case ACTION.cancel: {
+        const payload = parsePayload(confirmPayloadSchema, input.value);
+        return input.actionId === ACTION.confirm
+          ? confirm(payload, input.user, deps, respond)
+          : cancel(payload, input.user, deps, respond);
+      }
+      case ACTION.approve:
+      case ACTION.reject:
+        return decide(
+          parsePayload(approvalPayloadSchema, input.value),
+          input.actionId === ACTION.approve ? 'approved' : 'rejected',
+          input.user,
+          deps,
+          respond,
+        );
+      default:
+        throw new ForbiddenError('that button is not one of ferry’s; nothing was done');
+    }
+  });
+}
+
+function parsePayload<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  value: unknown,
+): T {
+  let json: unknown;
+  try {
+    json = typeof value === 'string' ? JSON.parse(value) : undefined;
+  } catch {
+    json = undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success)
+    throw new ForbiddenError('that button’s data is not what ferry sent; nothing was done');
+  return parsed.data;
+}
+
+function planTitle(payload: ConfirmPayload): string {
+  return payload.hosts.length === 1
+    ? `Plan: drain ${payload.hosts[0]}`
+    : `Campaign: ${payload.hosts.join(', ')}`;
+}
+
+async function confirm(
+  payload: ConfirmPayload,
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  if (user !== payload.requestedBy)
+    throw new ForbiddenError(`only ${who(payload.requestedBy)}, who asked for this plan, may confirm it`);
+  await deps.roles.require(user, 'operator', 'start an evacuation');
+  if (!(await deps.claim(`plan:${payload.nonce}`)))
+    throw new ForbiddenError('this plan was already confirmed or cancelled; nothing more was done');
+  const request = { requestedBy: user, reason: payload.reason, maintenance: deps.maintenance };
+  let id: string;
+  if (payload.hosts.length > 1) {
+    id = await deps.startCampaign(payload.hosts, payload.when, request);
+  } else {
+    ({ id } = await deps.service.evacuate({ source: payload.hosts[0]!, when: payload.when, ...request }));
+    await deps.follow(id);
+  }
+  const when = scheduleText(payload.when, deps.timezone);
+  await respond({
+    message: planDecided(
+      planTitle(payload),
+      `✅ Confirmed by ${who(user)} at ${time(deps.now(), deps.timezone)}: \`${id}\` starts ${when}. Progress in <#${deps.progressChannel}>.`,
+    ),
+    replaceOriginal: true,
+  });
+}
+
+async function cancel(
+  payload: ConfirmPayload,
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  if (user !== payload.requestedBy)
+    throw new ForbiddenError(`only ${who(payload.requestedBy)}, who asked for this plan, may cancel it`);
+  if (!(await deps.claim(`plan:${payload.nonce}`)))
+    throw new ForbiddenError('this plan was already confirmed or cancelled');
+  await respond({
+    message: planDecided(planTitle(payload), `Cancelled by ${who(user)}; nothing was started.`),
+    replaceOriginal: true,
+  });
+}
+
+async function decide(
+  payload: ApprovalPayload,
+  outcome: 'approved' | 'rejected',
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  await deps.roles.require(user, 'approver', 'approve or reject a switchover');
+  const approval = await deps.service.approval(payload.approvalId);
+  if (!approval) throw new ForbiddenError('ferry has no such approval request; nothing was done');
+  const { request } = approval;
+  if (approval.decision) {
+    await deps.showDecision(request, approval.decision);
+    throw new ForbiddenError(alreadyDecided(approval.decision, deps.timezone));
+  }
+  if (user === request.requestedBy)
+    throw new ForbiddenError(
+      'you asked for this evacuation, so another approver must decide; nothing was done',
+    );
+  const decision = await deps.service.decide(payload.approvalId, outcome, user);
+  await deps.showDecision(request, decision);
+  // The engine's first-decision-wins may have kept an earlier one.
+  if (decision.decidedBy !== user || decision.outcome !== outcome)
+    throw new ForbiddenError(alreadyDecided(decision, deps.timezone));
+  await respond({ message: noteMessage(`You ${outcome} \`${request.instance}\`: ${request.kind}.`) });
+}
+
+function alreadyDecided(decision: ApprovalDecision, timezone: string): string {
+  return decision.outcome === 'expired'
+    ? `this request expired at ${time(decision.decidedAt, timezone)}; the VM stayed on its source`
+    : `already ${decision.outcome} by ${who(decision.decidedBy)} at ${time(decision.decidedAt, timezone)}`;
+}
+
+/** Runs `work`, turning every error into a reply: a FerryError's message, or a generic one. */
+async function guarded(deps: SurfaceDeps, respond: Respond, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    const error = toFerryError(err);
+    if (!(err instanceof FerryError)) deps.log?.(`internal error: ${error.message}`);
+    const text =
+      error.code === 'INTERNAL'
+        ? 'ferry hit an internal error; the bot’s log has the details'
+        : error.userMessage;
+    await respond({ message: errorMessage(text) });
+  }
+}

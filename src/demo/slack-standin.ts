@@ -1,0 +1,441 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+/**
+ * A stand-in for Slack's servers on loopback, speaking the real wire format: the Web API
+ * (`slackApiUrl`), response URLs, Socket Mode (a WebSocket server that says hello and expects
+ * envelope acks) and, for HTTP mode, signed requests to the app. It keeps the channels' messages
+ * and threads, records every call, and can answer 429 with Retry-After. The demo plays users on
+ * it; the tests assert on it.
+ */
+
+export interface StoredMessage {
+  channel: string;
+  ts: string;
+  threadTs?: string;
+  /** Set for ephemeral messages: only this user sees them. */
+  visibleTo?: string;
+  text: string;
+  blocks: Array<Record<string, unknown>>;
+  /** How many times it was edited (chat.update or replace_original). */
+  edits: number;
+}
+
+export interface ApiCall {
+  method: string;
+  args: Record<string, unknown>;
+  /** The HTTP status the stand-in answered with. */
+  status: number;
+}
+
+export type StandinEvent =
+  | { kind: 'posted' | 'updated' | 'ephemeral'; message: StoredMessage }
+  | { kind: 'command'; user: string; text: string }
+  | { kind: 'click'; user: string; label: string; message: StoredMessage };
+
+export interface StandinOptions {
+  botToken: string;
+  appToken?: string;
+  /** Signs requests to an HTTP-mode app. */
+  signingSecret?: string;
+  /** User-group id → member ids, for usergroups.users.list. */
+  groups?: Record<string, string[]>;
+}
+
+interface Delivery {
+  /** The app's ack body (HTTP response body or Socket Mode ack payload). */
+  body: unknown;
+  /** HTTP status (Socket Mode acks count as 200). */
+  status: number;
+}
+
+const TEAM = 'T0FERRY';
+export const BOT_USER = 'U0FERRYBOT';
+
+export class SlackStandin extends EventEmitter {
+  readonly calls: ApiCall[] = [];
+  readonly messages: StoredMessage[] = [];
+  private server?: Server;
+  private wss?: WebSocketServer;
+  private socket?: WebSocket;
+  private connected?: Promise<void>;
+  private onConnect?: () => void;
+  private readonly acks = new Map<string, (payload: unknown) => void>();
+  private readonly responseUrls = new Map<string, { channel: string; user: string; messageTs?: string }>();
+  private readonly rateLimits = new Map<string, { count: number; retryAfterS: number }>();
+  private seq = 0;
+  private pingTimer?: NodeJS.Timeout;
+  /** Where an HTTP-mode app listens (its /slack/events URL). */
+  appUrl?: string;
+
+  constructor(private readonly options: StandinOptions) {
+    super();
+  }
+
+  /** Starts listening on a free loopback port. */
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.wss = new WebSocketServer({ server: this.server, path: '/socket' });
+    this.connected = new Promise((resolve) => {
+      this.onConnect = resolve;
+    });
+    this.wss.on('connection', (ws) => {
+      this.socket = ws;
+      ws.on('message', (data) => this.onSocketMessage(String(data)));
+      ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'standin' } }));
+      this.onConnect?.();
+    });
+    // The Socket Mode client expects pings from the server.
+    this.pingTimer = setInterval(() => this.socket?.ping(), 5000);
+    this.pingTimer.unref();
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+  }
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  /** The Web API base URL for `clientOptions.slackApiUrl`. */
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.port}/api/`;
+  }
+
+  /** Resolves once a Socket Mode app has connected. */
+  socketConnected(): Promise<void> {
+    return this.connected!;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.pingTimer);
+    for (const client of this.wss?.clients ?? []) client.terminate();
+    await new Promise<void>((resolve) => this.wss?.close(() => resolve()) ?? resolve());
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  /** The next `count` calls to `method` are answered with HTTP 429 and Retry-After. */
+  rateLimit(method: string, count: number, retryAfterS: number): void {
+    this.rateLimits.set(method, { count, retryAfterS });
+  }
+
+  /** Messages in a channel (top level and threads), optionally only what `user` can see. */
+  channel(channel: string, user?: string): StoredMessage[] {
+    return this.messages.filter(
+      (m) => m.channel === channel && (m.visibleTo === undefined || m.visibleTo === user),
+    );
+  }
+
+  /** A thread's replies. */
+  thread(channel: string, ts: string): StoredMessage[] {
+    return this.messages.filter((m) => m.channel === channel && m.threadTs === ts);
+  }
+
+  /** Polls until `find` returns something, or fails after `timeoutMs` saying what it waited for. */
+  async waitFor<T>(what: string, find: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = find();
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Users
+
+  /** A user types `/ferry TEXT` in a channel; resolves with the app's ack. */
+  slash(user: string, text: string, channel: string): Promise<Delivery> {
+    this.emit('event', { kind: 'command', user, text } satisfies StandinEvent);
+    const responseUrl = this.newResponseUrl({ channel, user });
+    const payload = {
+      token: 'legacy-verification-token',
+      team_id: TEAM,
+      team_domain: 'ferry',
+      channel_id: channel,
+      channel_name: channel,
+      user_id: user,
+      user_name: user.toLowerCase(),
+      command: '/ferry',
+      text,
+      api_app_id: 'A0FERRY',
+      is_enterprise_install: 'false',
+      response_url: responseUrl,
+      trigger_id: randomUUID(),
+    };
+    return this.deliver('slash_commands', payload);
+  }
+
+  /** A user presses the button labelled `label` on `message`; resolves with the app's ack. */
+  click(user: string, message: StoredMessage, label: string): Promise<Delivery> {
+    for (const block of message.blocks) {
+      if (block.type !== 'actions') continue;
+      const elements = block.elements as Array<{ text: { text: string }; action_id: string; value: string }>;
+      const pressed = elements.find((e) => e.text.text === label);
+      if (!pressed) continue;
+      this.emit('event', { kind: 'click', user, label, message } satisfies StandinEvent);
+      return this.sendAction(user, message, {
+        block_id: block.block_id as string,
+        action_id: pressed.action_id,
+        value: pressed.value,
+      });
+    }
+    throw new Error(`no button "${label}" on message ${message.ts}`);
+  }
+
+  /** A block_actions payload with any action id and value: what a forger would send. */
+  sendAction(
+    user: string,
+    message: Pick<StoredMessage, 'channel' | 'ts' | 'text' | 'blocks'>,
+    action: { block_id: string; action_id: string; value: string },
+  ): Promise<Delivery> {
+    const payload = {
+      type: 'block_actions',
+      team: { id: TEAM, domain: 'ferry' },
+      user: { id: user, username: user.toLowerCase(), team_id: TEAM },
+      api_app_id: 'A0FERRY',
+      token: 'legacy-verification-token',
+      container: {
+        type: 'message',
+        message_ts: message.ts,
+        channel_id: message.channel,
+        is_ephemeral: false,
+      },
+      trigger_id: randomUUID(),
+      channel: { id: message.channel, name: message.channel },
+      message: { type: 'message', ts: message.ts, text: message.text, blocks: message.blocks },
+      response_url: this.newResponseUrl({ channel: message.channel, user, messageTs: message.ts }),
+      actions: [{ type: 'button', ...action, text: { type: 'plain_text', text: 'button' }, action_ts: '1' }],
+    };
+    return this.deliver('interactive', payload);
+  }
+
+  /** Sends an HTTP-mode request with a chosen signature (tests of refusal). */
+  async postSigned(body: string, signature: string, timestamp: number): Promise<Delivery> {
+    const res = await fetch(this.appUrl!, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-signature': signature,
+        'x-slack-request-timestamp': String(timestamp),
+      },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text };
+  }
+
+  /** `v0=` + HMAC-SHA256 of `v0:{timestamp}:{body}`: how Slack signs requests. */
+  sign(body: string, timestamp: number, secret = this.options.signingSecret ?? ''): string {
+    return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+  }
+
+  private async deliver(
+    type: 'slash_commands' | 'interactive',
+    payload: Record<string, unknown>,
+  ): Promise<Delivery> {
+    if (this.appUrl) {
+      const body =
+        type === 'slash_commands'
+          ? new URLSearchParams(payload as Record<string, string>).toString()
+          : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+      const timestamp = Math.floor(Date.now() / 1000);
+      const delivery = await this.postSigned(body, this.sign(body, timestamp), timestamp);
+      return { status: delivery.status, body: parseMaybeJson(delivery.body as string) };
+    }
+    if (!this.socket) throw new Error('no app is connected over Socket Mode');
+    const envelopeId = randomUUID();
+    const acked = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ack for ${type} within 3 s`)), 3000);
+      this.acks.set(envelopeId, (p) => {
+        clearTimeout(timer);
+        resolve(p);
+      });
+    });
+    this.socket.send(
+      JSON.stringify({
+        envelope_id: envelopeId,
+        type,
+        payload,
+        accepts_response_payload: true,
+        retry_attempt: 0,
+      }),
+    );
+    return { status: 200, body: await acked };
+  }
+
+  private onSocketMessage(data: string): void {
+    const message = parseMaybeJson(data) as { envelope_id?: string; payload?: unknown };
+    const resolve = message.envelope_id ? this.acks.get(message.envelope_id) : undefined;
+    if (!resolve) return;
+    this.acks.delete(message.envelope_id!);
+    resolve(message.payload ?? {});
+  }
+
+  private newResponseUrl(target: { channel: string; user: string; messageTs?: string }): string {
+    const id = randomUUID();
+    this.responseUrls.set(id, target);
+    return `http://127.0.0.1:${this.port}/respond/${id}`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Web API and response URLs
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString();
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const args = parseBody(raw, req.headers['content-type'] ?? '');
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (url.pathname.startsWith('/respond/')) {
+      const target = this.responseUrls.get(url.pathname.slice('/respond/'.length));
+      if (!target) return reply(404, { ok: false, error: 'expired_url' });
+      this.respond(target, args);
+      return reply(200, { ok: true });
+    }
+    if (!url.pathname.startsWith('/api/')) return reply(404, { ok: false, error: 'not_found' });
+    const method = url.pathname.slice('/api/'.length);
+    const limit = this.rateLimits.get(method);
+    if (limit && limit.count > 0) {
+      limit.count--;
+      this.calls.push({ method, args, status: 429 });
+      return reply(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfterS) });
+    }
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || String(args.token ?? '');
+    const expected = method === 'apps.connections.open' ? this.options.appToken : this.options.botToken;
+    if (token !== expected) {
+      this.calls.push({ method, args, status: 200 });
+      return reply(200, { ok: false, error: 'invalid_auth' });
+    }
+    this.calls.push({ method, args, status: 200 });
+    reply(200, this.api(method, args));
+  }
+
+  private api(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    switch (method) {
+      case 'auth.test':
+        return {
+          ok: true,
+          url: 'https://ferry.slack.com/',
+          team: 'ferry',
+          user: 'ferry',
+          team_id: TEAM,
+          user_id: BOT_USER,
+          bot_id: 'B0FERRY',
+        };
+      case 'apps.connections.open':
+        return { ok: true, url: `ws://127.0.0.1:${this.port}/socket` };
+      case 'chat.postMessage': {
+        if (typeof args.channel !== 'string') return { ok: false, error: 'channel_not_found' };
+        const message = this.store({
+          channel: args.channel,
+          threadTs: typeof args.thread_ts === 'string' ? args.thread_ts : undefined,
+          text: String(args.text ?? ''),
+          blocks: asBlocks(args.blocks),
+        });
+        this.emit('event', { kind: 'posted', message } satisfies StandinEvent);
+        return {
+          ok: true,
+          channel: message.channel,
+          ts: message.ts,
+          message: { text: message.text, ts: message.ts },
+        };
+      }
+      case 'chat.update': {
+        const message = this.messages.find((m) => m.channel === args.channel && m.ts === args.ts);
+        if (!message) return { ok: false, error: 'message_not_found' };
+        message.text = String(args.text ?? message.text);
+        if (args.blocks !== undefined) message.blocks = asBlocks(args.blocks);
+        message.edits++;
+        this.emit('event', { kind: 'updated', message } satisfies StandinEvent);
+        return { ok: true, channel: message.channel, ts: message.ts, text: message.text };
+      }
+      case 'chat.postEphemeral': {
+        const message = this.store({
+          channel: String(args.channel),
+          visibleTo: String(args.user),
+          text: String(args.text ?? ''),
+          blocks: asBlocks(args.blocks),
+        });
+        this.emit('event', { kind: 'ephemeral', message } satisfies StandinEvent);
+        return { ok: true, message_ts: message.ts };
+      }
+      case 'usergroups.users.list': {
+        const users = this.options.groups?.[String(args.usergroup)];
+        return users ? { ok: true, users } : { ok: false, error: 'no_such_subteam' };
+      }
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  /** What Bolt's `respond()` posts: ephemeral by default, in_channel, or replacing the original. */
+  private respond(
+    target: { channel: string; user: string; messageTs?: string },
+    args: Record<string, unknown>,
+  ): void {
+    const original = target.messageTs
+      ? this.messages.find((m) => m.channel === target.channel && m.ts === target.messageTs)
+      : undefined;
+    if (original && args.replace_original === true) {
+      original.text = String(args.text ?? '');
+      original.blocks = asBlocks(args.blocks);
+      original.edits++;
+      this.emit('event', { kind: 'updated', message: original } satisfies StandinEvent);
+      return;
+    }
+    const inChannel = args.response_type === 'in_channel';
+    const message = this.store({
+      channel: target.channel,
+      visibleTo: inChannel ? undefined : target.user,
+      text: String(args.text ?? ''),
+      blocks: asBlocks(args.blocks),
+    });
+    this.emit('event', { kind: inChannel ? 'posted' : 'ephemeral', message } satisfies StandinEvent);
+  }
+
+  private store(fields: Omit<StoredMessage, 'ts' | 'edits'>): StoredMessage {
+    this.seq++;
+    const message: StoredMessage = {
+      ...fields,
+      ts: `1764000000.${String(this.seq).padStart(6, '0')}`,
+      edits: 0,
+    };
+    this.messages.push(message);
+    return message;
+  }
+}
+
+function parseMaybeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The Web API client sends forms with JSON-encoded fields; response URLs get JSON. */
+function parseBody(raw: string, contentType: string): Record<string, unknown> {
+  if (raw.length === 0) return {};
+  if (contentType.includes('application/json')) {
+    const parsed = parseMaybeJson(raw);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  }
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    args[key] = key === 'blocks' || key === 'attachments' ? parseMaybeJson(value) : value;
+  }
+  return args;
+}
+
+function asBlocks(value: unknown): Array<Record<string, unknown>> {
+  const parsed = typeof value === 'string' ? parseMaybeJson(value) : value;
+  return Array.isArray(parsed) ? (parsed as Array<Record<string, unknown>>) : [];
+}
