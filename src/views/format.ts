@@ -56,3 +56,8 @@ export function who(user: string): string {
 function round(x: number): string {
   return x >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
 }
+
+/** `1 VM`, `3 VMs`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,7 +1,7 @@
 import type { FerryEvent } from '../engine/model.js';
 import { decisionLine } from './approval.js';
 import { escapeMrkdwn } from './blocks.js';
-import { clockTime, duration, time, who } from './format.js';
+import { clockTime, duration, plural, time, who } from './format.js';
 
 /**
  * Thread replies under a progress message: only the events a reader should notice (escalations,
@@ -37,7 +37,7 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
         ? `${at} 🔧 maintenance done on ${event.host}`
         : `${at} 🔧 maintenance failed on ${event.host}`;
     case 'evacuation.finished':
-      return `${at} 🏁 finished: ${event.state}${event.stayed.length > 0 ? `, ${event.stayed.length} VMs stayed` : ''}`;
+      return `${at} 🏁 finished: ${event.state}${event.stayed.length > 0 ? `, ${plural(event.stayed.length, 'VM')} stayed` : ''}`;
     default:
       return undefined;
   }

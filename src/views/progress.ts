@@ -11,7 +11,7 @@ import {
   packLines,
   section,
 } from './blocks.js';
-import { bar, bytes, duration, percent, time, who } from './format.js';
+import { bar, bytes, duration, percent, plural, time, who } from './format.js';
 
 /**
  * The live progress message of one evacuation: an overall bar, then one row per VM with its
@@ -125,7 +125,7 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
   );
   const footer = context(
     `\`${request.id}\` · by ${who(request.requestedBy)}${request.reason ? ` · “${escapeMrkdwn(request.reason)}”` : ''}` +
-      (plan.blockers.length > 0 ? ` · ${plan.blockers.length} VMs stay (blocked)` : '') +
+      (plan.blockers.length > 0 ? ` · ${plural(plan.blockers.length, 'VM')} stay (blocked)` : '') +
       ` · updated ${time(options.now, options.timezone)}`,
   );
 

@@ -1,6 +1,6 @@
 import type { Evacuation, Fleet } from '../engine/model.js';
 import { context, escapeMrkdwn, header, type Message, message, packLines, section } from './blocks.js';
-import { bytes, rate, time, who } from './format.js';
+import { bytes, plural, rate, time, who } from './format.js';
 import { migrationFraction } from './progress.js';
 import { SUMMARY, USAGE, VERBS, type Verb } from './usage.js';
 
@@ -47,7 +47,7 @@ export function hostsMessage(fleet: Fleet, filter: string | undefined): Message 
     const state = h.schedulable
       ? '🟢'
       : `🔴 disabled${h.disabledReason ? ` (${escapeMrkdwn(h.disabledReason)})` : ''}`;
-    return `${state} \`${h.name}\` ${guests.length} VMs · ${bytes(used)} of ${bytes(h.memoryBytes)} · NIC ${rate(h.nicBytesPerS)} · dirty ${rate(dirty)}${h.labels.length > 0 ? ` · ${h.labels.map(escapeMrkdwn).join(', ')}` : ''}`;
+    return `${state} \`${h.name}\` ${plural(guests.length, 'VM')} · ${bytes(used)} of ${bytes(h.memoryBytes)} · NIC ${rate(h.nicBytesPerS)} · dirty ${rate(dirty)}${h.labels.length > 0 ? ` · ${h.labels.map(escapeMrkdwn).join(', ')}` : ''}`;
   });
   const packed = packLines(lines, 45);
   const title = `${hosts.length} of ${fleet.hosts.length} hosts${filter ? ` matching ${filter}` : ''}`;

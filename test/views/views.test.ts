@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { GiB } from '../../src/engine/model.js';
+import { ACTION, confirmPayloadSchema } from '../../src/views/actions.js';
+import { approvalDecidedMessage, approvalRequestMessage } from '../../src/views/approval.js';
+import { packLines } from '../../src/views/blocks.js';
+import { noticeFor } from '../../src/views/notices.js';
+import { planPreview } from '../../src/views/plan.js';
+import { MAX_ROWS, progressMessage } from '../../src/views/progress.js';
+import { helpMessage, hostsMessage, matches } from '../../src/views/replies.js';
+import { messageToText } from '../../src/views/text.js';
+import { approval, evacuation, limitViolations, plan, T0 } from './fixtures.js';
+
+const timezone = 'Europe/London';
+const names = { U0ALICE: 'alice', U0BOB: 'bob' };
+const confirm = {
+  v: 1 as const,
+  nonce: 'nonce-12345678',
+  requestedBy: 'U0ALICE',
+  hosts: ['cmp-042'],
+  when: { kind: 'now' as const },
+  reason: 'kernel upgrade',
+};
+
+describe('views', () => {
+  it('renders the plan preview with Confirm / Cancel carrying a valid payload', async () => {
+    const message = planPreview([plan(5)], { timezone, confirm });
+    await expect(messageToText(message, names)).toMatchFileSnapshot('__snapshots__/plan-preview.txt');
+    const buttons = message.blocks.flatMap((b) => (b.type === 'actions' ? b.elements : []));
+    expect(buttons.map((b) => b.action_id)).toEqual([ACTION.confirm, ACTION.cancel]);
+    expect(confirmPayloadSchema.parse(JSON.parse(buttons[0]!.value))).toEqual(confirm);
+    expect(limitViolations(message)).toEqual([]);
+  });
+
+  it('renders live progress with what needs attention first', async () => {
+    const message = progressMessage(evacuation(8), { now: T0 + 30_000, timezone });
+    const text = messageToText(message, names);
+    await expect(text).toMatchFileSnapshot('__snapshots__/progress.txt');
+    expect(text.indexOf('awaiting-approval')).toBeLessThan(text.indexOf('completed ·'));
+  });
+
+  it('keeps a 500-VM evacuation inside Slack’s limits and accounts for every VM', () => {
+    const evac = evacuation(500);
+    const message = progressMessage(evac, { now: T0 + 30_000, timezone });
+    expect(limitViolations(message)).toEqual([]);
+    const text = messageToText(message);
+    const rows = text.split('\n').filter((l) => l.includes(' → '));
+    const more = /… and (\d+) more VMs/.exec(text);
+    expect(rows.length).toBeLessThanOrEqual(MAX_ROWS);
+    expect(rows.length + Number(more?.[1] ?? 0)).toBe(500);
+    expect(JSON.stringify(message.blocks).length).toBeLessThan(40_000);
+    const preview = planPreview([plan(500)], { timezone, confirm });
+    expect(limitViolations(preview)).toEqual([]);
+    expect(preview.blocks.at(-1)!.type).toBe('actions');
+  });
+
+  it('packs lines into sections of at most 3,000 characters and reports what did not fit', () => {
+    const lines = Array.from({ length: 400 }, (_, i) => `line ${i} ${'x'.repeat(90)}`);
+    const { blocks, omitted } = packLines(lines, 5);
+    expect(blocks).toHaveLength(5);
+    for (const b of blocks) expect(b.type === 'section' && b.text.text.length).toBeLessThanOrEqual(3000);
+    const shown = blocks.reduce((n, b) => n + (b.type === 'section' ? b.text.text.split('\n').length : 0), 0);
+    expect(shown + omitted).toBe(400);
+  });
+
+  it('renders an approval request with the facts, and its decided form without buttons', async () => {
+    const request = approvalRequestMessage(approval, { timezone, requester: 'U0ALICE' });
+    await expect(messageToText(request, names)).toMatchFileSnapshot('__snapshots__/approval-request.txt');
+    const decided = approvalDecidedMessage(
+      approval,
+      { approvalId: approval.id, outcome: 'approved', decidedBy: 'U0BOB', decidedAt: T0 + 120_000 },
+      { timezone, requester: 'U0ALICE' },
+    );
+    const text = messageToText(decided, names);
+    expect(text).toContain('Approved by @bob');
+    expect(decided.blocks.some((b) => b.type === 'actions')).toBe(false);
+    const expired = approvalDecidedMessage(
+      approval,
+      { approvalId: approval.id, outcome: 'expired', decidedBy: 'system', decidedAt: T0 + 960_000 },
+      { timezone, requester: 'U0ALICE' },
+    );
+    expect(messageToText(expired)).toMatch(/Expired .* stays on its source/);
+  });
+
+  it('turns only notable events into thread notices', () => {
+    const base = { evacuationId: 'e', at: T0 };
+    expect(
+      noticeFor(
+        {
+          ...base,
+          type: 'migration.failed',
+          migrationId: 'm',
+          instance: 'db-07',
+          cause: 'link down',
+          bytesSent: 0,
+          passes: 1,
+        },
+        timezone,
+      ),
+    ).toContain('db-07');
+    expect(noticeFor({ ...base, type: 'approval.requested', approval }, timezone)).toMatch(/needs approval/);
+    const sample = {
+      at: T0,
+      status: 'active' as const,
+      totalBytes: GiB,
+      transferredBytes: 0,
+      remainingBytes: GiB,
+      dirtyBytesPerS: 0,
+      bandwidthBytesPerS: 0,
+      iteration: 1,
+    };
+    expect(
+      noticeFor({ ...base, type: 'migration.progress', migrationId: 'm', instance: 'x', sample }, timezone),
+    ).toBeUndefined();
+  });
+
+  it('lists hosts by glob, label or substring, and prints help', () => {
+    const fleet = {
+      hosts: [
+        {
+          name: 'cmp-001',
+          vcpus: 64,
+          memoryBytes: 512 * GiB,
+          nicBytesPerS: 3.125e9,
+          labels: ['rack-7'],
+          schedulable: true,
+        },
+        {
+          name: 'cmp-002',
+          vcpus: 64,
+          memoryBytes: 512 * GiB,
+          nicBytesPerS: 3.125e9,
+          labels: [],
+          schedulable: false,
+          disabledReason: 'draining',
+        },
+      ],
+      instances: [
+        { name: 'a', host: 'cmp-001', vcpus: 2, memoryBytes: 8 * GiB, migratable: true, dirtyBytesPerS: 0 },
+      ],
+    };
+    expect(matches('cmp-00*', 'cmp-001', [])).toBe(true);
+    expect(matches('label:rack-7', 'cmp-001', ['rack-7'])).toBe(true);
+    expect(matches('002', 'cmp-001', [])).toBe(false);
+    const text = messageToText(hostsMessage(fleet, undefined));
+    expect(text).toContain('cmp-001 1 VM · 8 GiB of 512 GiB');
+    expect(text).toContain('disabled (draining)');
+    expect(messageToText(helpMessage())).toContain('/ferry evacuate HOST');
+  });
+});
