@@ -49,7 +49,8 @@ export class SlackOutbox {
   private wake?: () => void;
   private timer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
-  private running?: Promise<void>;
+  /** True while the writing loop runs; set and cleared synchronously so no kick is missed. */
+  private active = false;
   private stopped = false;
 
   constructor(
@@ -97,10 +98,12 @@ export class SlackOutbox {
 
   private kick(): void {
     if (this.stopped) return;
-    this.running ??= this.run().finally(() => {
-      this.running = undefined;
-    });
-    this.wake?.();
+    if (this.active) {
+      this.wake?.();
+      return;
+    }
+    this.active = true;
+    void this.run();
   }
 
   private async run(): Promise<void> {
@@ -117,6 +120,7 @@ export class SlackOutbox {
         continue;
       }
       if (this.posts.length === 0 && this.updates.size === 0) {
+        this.active = false;
         for (const resolve of this.idleWaiters.splice(0)) resolve();
         return;
       }

@@ -1,0 +1,87 @@
+import { Redis } from 'ioredis';
+import { createFerryApp, type FerryApp } from '../../src/app/app.js';
+import { type SlackConfig, slackConfigSchema } from '../../src/app/config.js';
+import { SlackStandin } from '../../src/demo/slack-standin.js';
+import type { FerryEvent } from '../../src/engine/model.js';
+import type { FerryService } from '../../src/engine/ports.js';
+import type { Message } from '../../src/views/blocks.js';
+import { noteMessage } from '../../src/views/replies.js';
+import { type RedisServer, startRedis } from './redis.js';
+
+/**
+ * The fake Slack is the demo's stand-in (src/demo/slack-standin.ts): one implementation of the
+ * wire format, shared. This adds a harness that runs the real Bolt app against it on loopback.
+ */
+export { BOT_USER, SlackStandin, type StoredMessage } from '../../src/demo/slack-standin.js';
+
+export const USERS = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL', mallory: 'U0MALLORY' } as const;
+export const CHANNELS = { ops: 'C0OPS', approvers: 'C0APPROVE' } as const;
+export const TOKENS = {
+  botToken: 'xoxb-test-bot',
+  appToken: 'xapp-test-app',
+  signingSecret: 'test-signing-secret',
+};
+
+export interface Harness {
+  slack: SlackStandin;
+  ferry: FerryApp;
+  redis: RedisServer;
+  client: Redis;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts redis-server, the stand-in and the real ferry app in `mode`. Alice and carol are
+ * operators (carol through the group S0OPS), bob and carol approvers; mallory is nobody.
+ */
+export async function startHarness(options: {
+  mode: 'socket' | 'http';
+  service: FerryService;
+  slack?: Partial<SlackConfig>;
+  report?: (events: FerryEvent[]) => Message;
+  now?: () => number;
+  redis?: RedisServer;
+}): Promise<Harness> {
+  const redis = options.redis ?? (await startRedis());
+  const client = new Redis(redis.url, { lazyConnect: false });
+  const slack = new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] } });
+  await slack.start();
+  const config = slackConfigSchema.parse({
+    mode: options.mode,
+    port: 0,
+    operators: [USERS.alice, 'S0OPS'],
+    approvers: [USERS.bob, USERS.carol],
+    progressChannel: CHANNELS.ops,
+    approversChannel: CHANNELS.approvers,
+    updateIntervalS: 0.2,
+    ...options.slack,
+  });
+  const ferry = createFerryApp({
+    slack: config,
+    tokens: TOKENS,
+    service: options.service,
+    redis: client,
+    timezone: 'UTC',
+    maintenance: false,
+    report: options.report ?? ((events) => noteMessage(`report of ${events.length} events`)),
+    now: options.now,
+    slackApiUrl: slack.apiUrl,
+    pollMs: 50,
+    log: () => {},
+  });
+  const { port } = await ferry.start();
+  if (options.mode === 'http') slack.appUrl = `http://127.0.0.1:${port}/slack/events`;
+  else await slack.socketConnected();
+  return {
+    slack,
+    ferry,
+    redis,
+    client,
+    async stop() {
+      await ferry.stop();
+      await slack.stop();
+      client.disconnect();
+      if (!options.redis) await redis.stop();
+    },
+  };
+}
