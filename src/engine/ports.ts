@@ -24,6 +24,8 @@ export interface WatchState {
   lastRampAt: number;
   downtimeLimitMs: number;
   autoConverge: boolean;
+  /** When the policy switched auto-converge on: it gets one stall period to work before escalating. */
+  autoConvergeAt?: number;
   /** Lowest remaining-bytes seen and when: stall detection. */
   bestRemainingBytes: number;
   bestRemainingAt: number;
@@ -38,8 +40,10 @@ export interface MigrationRecord {
   migration: Migration;
   move: Move;
   watch?: WatchState;
-  /** Driver handle, once started. */
+  /** Driver handle (JSON of MigrationHandle), once started. */
   handleRef?: string;
+  /** When the last `migration.progress` event was written: the stream gets one every few seconds, not every sample. */
+  progressEventAt?: number;
 }
 
 /**
@@ -64,6 +68,8 @@ export interface ApprovalGate {
   request(approval: ApprovalRequest): Promise<void>;
   /** The decision, once someone (or expiry) made one. */
   decision(approvalId: string): Promise<ApprovalDecision | undefined>;
+  /** Records expiry unless someone decided first; returns the decision that stands. */
+  expire(approvalId: string, at: number): Promise<ApprovalDecision>;
 }
 
 /** Operator commands for a running evacuation (pause / resume / abort from any replica). */
