@@ -86,7 +86,9 @@ export type BlockerCode =
   | 'cpu-model'
   | 'availability-zone'
   | 'precheck-failed'
-  | 'outside-window';
+  | 'outside-window'
+  | 'migration-failed'
+  | 'migration-aborted';
 
 /** An instance that cannot leave the host, said before anything starts. */
 export interface Blocker {
@@ -262,6 +264,10 @@ export interface EvacuationRequest {
   window?: MaintenanceWindow;
   /** Run the configured maintenance command and re-enable the host after the drain. */
   maintenance: boolean;
+  /** Hosts to keep VMs off unless nothing else fits: a campaign's hosts still to be maintained. */
+  avoid?: string[];
+  /** A single-VM migration: move only this instance (optionally to a chosen host); the source stays enabled. */
+  only?: { instance: string; to?: string };
 }
 
 export interface Evacuation {

@@ -61,6 +61,8 @@ export interface EngineStore {
   loadMigration(id: string): Promise<MigrationRecord | undefined>;
   /** Events of one evacuation in order, from the `after`-th (0-based count) on. */
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+  /** Every evacuation, newest first. */
+  listEvacuations(): Promise<Evacuation[]>;
 }
 
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */
@@ -72,12 +74,51 @@ export interface ApprovalGate {
   expire(approvalId: string, at: number): Promise<ApprovalDecision>;
 }
 
+/** Where approval requests and decisions are kept: the first decision recorded wins. */
+export interface ApprovalStore extends ApprovalGate {
+  get(approvalId: string): Promise<ApprovalRequest | undefined>;
+  /** Records a decision unless one stands already; returns the one that stands. */
+  record(decision: ApprovalDecision): Promise<ApprovalDecision>;
+}
+
 /** Operator commands for a running evacuation (pause / resume / abort from any replica). */
 export type ControlCommand = 'pause' | 'resume' | 'abort';
 
 export interface ControlChannel {
   /** The latest command for an evacuation, with who gave it. */
   current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined>;
+  set(evacuationId: string, command: ControlCommand, by: string): Promise<void>;
+}
+
+/** One evacuation per host at a time, across every process. */
+export interface HostLocks {
+  /** Takes the host for the evacuation; returns the holder's id when another holds it. */
+  acquire(host: string, evacuationId: string): Promise<string | undefined>;
+  release(host: string, evacuationId: string): Promise<void>;
+}
+
+/** Runs evacuations at their time: in process, or through a durable queue. */
+export interface Launcher {
+  launch(evacuationId: string, startsAt: number): Promise<void>;
+  /** Withdraws a scheduled evacuation that has not started. */
+  cancel(evacuationId: string): Promise<void>;
+}
+
+/** Who did what, when, from where: every human action, append-only. */
+export interface AuditEntry {
+  at: number;
+  /** Slack user id, or `cli`. */
+  who: string;
+  action: string;
+  target: string;
+  /** `slack`, `cli`, ... */
+  via: string;
+  detail?: string;
+}
+
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<void>;
+  entries(): Promise<AuditEntry[]>;
 }
 
 /**

@@ -1,0 +1,50 @@
+import type { Clock } from './clock.js';
+import type { FerryConfig } from './config.js';
+import type { Driver } from './drivers/driver.js';
+import { InProcessLauncher } from './runner/local-launcher.js';
+import { EngineService } from './service.js';
+import { MemoryApprovals, MemoryAudit, MemoryControl, MemoryLocks, MemoryStore } from './store/memory.js';
+
+/**
+ * The engine in one process over memory: the CLI, the bench and tests. `answer` decides every
+ * approval request at once (the CLI's --approve); without it, approvals wait for `service.decide`.
+ */
+export function createLocalEngine(options: {
+  config: Pick<FerryConfig, 'policy' | 'windows' | 'timezone' | 'maintenance'>;
+  driver: Driver;
+  clock: Clock;
+  answer?: { outcome: 'approved' | 'rejected'; by: string };
+  via?: string;
+  log?: (line: string) => void;
+}) {
+  const { config, driver, clock } = options;
+  const store = new MemoryStore();
+  const approvals = new MemoryApprovals(options.answer);
+  const control = new MemoryControl();
+  const locks = new MemoryLocks();
+  const audit = new MemoryAudit();
+  const launcher = new InProcessLauncher({
+    driver,
+    store,
+    approvals,
+    control,
+    locks,
+    clock,
+    policy: config.policy,
+    reenableAfterMaintenance: config.maintenance.reenable,
+    log: options.log,
+  });
+  const service = new EngineService({
+    config,
+    driver,
+    store,
+    approvals,
+    control,
+    locks,
+    launcher,
+    audit,
+    clock,
+    via: options.via ?? 'cli',
+  });
+  return { service, store, approvals, control, locks, audit, launcher };
+}

@@ -1,0 +1,271 @@
+import { TZDate } from '@date-fns/tz';
+import { format } from 'date-fns';
+import type { Clock } from './clock.js';
+import type { FerryConfig } from './config.js';
+import type { Driver } from './drivers/driver.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError } from './errors.js';
+import {
+  type ApprovalDecision,
+  type ApprovalOutcome,
+  type ApprovalRequest,
+  type Evacuation,
+  type EvacuationRequest,
+  type FerryEvent,
+  FINAL_EVACUATION_STATES,
+  type Fleet,
+  type MaintenanceWindow,
+  type Plan,
+} from './model.js';
+import { planEvacuation, planMigration } from './planner/plan.js';
+import type {
+  ApprovalStore,
+  AuditLog,
+  ControlChannel,
+  ControlCommand,
+  EngineStore,
+  FerryService,
+  HostLocks,
+  Launcher,
+  Schedule,
+} from './ports.js';
+import { findWindow, nextWindow } from './windows.js';
+
+/**
+ * The engine's one face to the Slack commands and the CLI. It validates what people ask for
+ * against the fleet, plans, takes the host lock, stores the request and hands it to a Launcher
+ * (in process, or the durable queue). The same class runs over memory or Redis ports.
+ */
+
+export interface EngineServiceDeps {
+  config: Pick<FerryConfig, 'policy' | 'windows' | 'timezone'>;
+  driver: Driver;
+  store: EngineStore;
+  approvals: ApprovalStore;
+  control: ControlChannel;
+  locks: HostLocks;
+  launcher: Launcher;
+  audit: AuditLog;
+  clock: Clock;
+  /** Where requests come from, for the audit log (`slack`, `cli`). */
+  via: string;
+}
+
+export class EngineService implements FerryService {
+  constructor(private readonly deps: EngineServiceDeps) {}
+
+  async fleet(): Promise<Fleet> {
+    return this.deps.driver.inventory();
+  }
+
+  async plan(host: string, options: { window?: string } = {}): Promise<Plan> {
+    const fleet = await this.deps.driver.inventory();
+    requireHost(fleet, host);
+    const window = options.window ? this.window(options.window) : undefined;
+    return planEvacuation(fleet, host, this.deps.config.policy, {
+      now: window ? Math.max(window.start, this.deps.clock.now()) : this.deps.clock.now(),
+      window,
+    });
+  }
+
+  async evacuate(
+    request: Omit<EvacuationRequest, 'id' | 'window'> & { when?: Schedule; window?: string },
+  ): Promise<{ id: string; startsAt: number }> {
+    const fleet = await this.deps.driver.inventory();
+    requireHost(fleet, request.source);
+    const now = this.deps.clock.now();
+    const { startsAt, window } = this.when(
+      request.when ?? (request.window ? { kind: 'window', name: request.window } : { kind: 'now' }),
+    );
+    const id = await this.newId('evac', request.source, startsAt);
+    const full: EvacuationRequest = {
+      id,
+      source: request.source,
+      requestedBy: request.requestedBy,
+      reason: request.reason,
+      maintenance: request.maintenance,
+      window,
+      avoid: request.avoid,
+    };
+    const plan = planEvacuation(fleet, request.source, this.deps.config.policy, {
+      now: startsAt,
+      window,
+    });
+    await this.create(full, plan, startsAt, now);
+    return { id, startsAt };
+  }
+
+  async migrate(request: {
+    instance: string;
+    to?: string;
+    requestedBy: string;
+    reason?: string;
+  }): Promise<{ id: string }> {
+    const fleet = await this.deps.driver.inventory();
+    const instance = fleet.instances.find((i) => i.name === request.instance);
+    if (!instance)
+      throw new NotFoundError(`no instance named "${request.instance}"; /ferry hosts lists them`);
+    if (request.to) requireHost(fleet, request.to);
+    const plan = planMigration(fleet, request.instance, this.deps.config.policy, { to: request.to });
+    if (plan.moves.length === 0)
+      throw new ConflictError(
+        `${request.instance} cannot move: ${plan.blockers.map((b) => b.reason).join('; ') || 'no destination'}`,
+      );
+    const now = this.deps.clock.now();
+    const id = await this.newId('mig', request.instance, now);
+    const full: EvacuationRequest = {
+      id,
+      source: instance.host,
+      requestedBy: request.requestedBy,
+      reason: request.reason,
+      maintenance: false,
+      only: { instance: request.instance, to: request.to },
+    };
+    await this.create(full, plan, now, now);
+    return { id };
+  }
+
+  async status(id: string): Promise<Evacuation> {
+    const evacuation = await this.deps.store.loadEvacuation(id);
+    if (!evacuation)
+      throw new NotFoundError(`no evacuation or migration with id ${id}; /ferry status lists them`);
+    return evacuation;
+  }
+
+  async list(): Promise<Evacuation[]> {
+    return this.deps.store.listEvacuations();
+  }
+
+  async control(id: string, command: ControlCommand, by: string): Promise<void> {
+    const evacuation = await this.status(id);
+    const { state } = evacuation;
+    if (FINAL_EVACUATION_STATES.includes(state))
+      throw new ConflictError(`${id} has already ended (${state})`);
+    await this.audit(by, command, id);
+    if (state === 'planned' || state === 'scheduled') {
+      if (command !== 'abort') throw new ConflictError(`${id} has not started yet; only abort cancels it`);
+      await this.cancel(evacuation);
+      return;
+    }
+    if (command === 'pause' && state !== 'draining')
+      throw new ConflictError(`${id} is ${state}; only a draining evacuation can be paused`);
+    if (command === 'resume' && state !== 'paused') throw new ConflictError(`${id} is ${state}, not paused`);
+    if (state === 'maintenance' || state === 'restoring')
+      throw new ConflictError(`${id} is in maintenance; it cannot be ${command}d now`);
+    await this.deps.control.set(id, command, by);
+  }
+
+  async decide(
+    approvalId: string,
+    outcome: Exclude<ApprovalOutcome, 'expired'>,
+    by: string,
+  ): Promise<ApprovalDecision> {
+    const request = await this.deps.approvals.get(approvalId);
+    if (!request) throw new NotFoundError(`no approval request ${approvalId}`);
+    if (request.requestedBy === by)
+      throw new ForbiddenError('you requested this migration: a second person must approve or reject it');
+    const standing = await this.deps.approvals.record({
+      approvalId,
+      outcome,
+      decidedBy: by,
+      decidedAt: this.deps.clock.now(),
+    });
+    if (standing.decidedBy === by && standing.outcome === outcome)
+      await this.audit(by, outcome, approvalId, request.instance);
+    return standing;
+  }
+
+  async approval(
+    approvalId: string,
+  ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined> {
+    const request = await this.deps.approvals.get(approvalId);
+    if (!request) return undefined;
+    return { request, decision: await this.deps.approvals.decision(approvalId) };
+  }
+
+  async events(evacuationId: string, after?: number): Promise<FerryEvent[]> {
+    return this.deps.store.events(evacuationId, after);
+  }
+
+  private window(name: string): MaintenanceWindow {
+    return nextWindow(findWindow(this.deps.config.windows, name), this.deps.clock.now());
+  }
+
+  private when(schedule: Schedule): { startsAt: number; window?: MaintenanceWindow } {
+    const now = this.deps.clock.now();
+    switch (schedule.kind) {
+      case 'now':
+        return { startsAt: now };
+      case 'in':
+        return { startsAt: now + schedule.ms };
+      case 'at':
+        if (schedule.at < now - 60_000)
+          throw new InputError('that time has passed; give a time in the future');
+        return { startsAt: Math.max(now, schedule.at) };
+      case 'window': {
+        const window = this.window(schedule.name);
+        return { startsAt: Math.max(now, window.start), window };
+      }
+    }
+  }
+
+  /** Ids people can type: `evac-cmp-042-20261124T0200` in the operator's zone, suffixed if taken. */
+  private async newId(prefix: string, subject: string, at: number): Promise<string> {
+    const stamp = format(new TZDate(at, this.deps.config.timezone), "yyyyMMdd'T'HHmm");
+    const base = `${prefix}-${subject}-${stamp}`;
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? base : `${base}-${n}`;
+      if (!(await this.deps.store.loadEvacuation(id))) return id;
+    }
+  }
+
+  private async create(request: EvacuationRequest, plan: Plan, startsAt: number, now: number): Promise<void> {
+    // A single-VM migration leaves its host in service: it does not take the host's lock.
+    const holder = request.only ? undefined : await this.deps.locks.acquire(request.source, request.id);
+    if (holder)
+      throw new ConflictError(
+        `${request.source} is already being evacuated by ${holder}; see /ferry status ${holder}, or abort it first`,
+      );
+    const scheduled = startsAt > now;
+    const evacuation: Evacuation = {
+      request,
+      state: scheduled ? 'scheduled' : 'planned',
+      plan,
+      migrations: [],
+    };
+    const events: FerryEvent[] = scheduled
+      ? [{ evacuationId: request.id, at: now, type: 'evacuation.scheduled', startsAt }]
+      : [];
+    await this.deps.store.commit({ evacuation, events });
+    await this.audit(request.requestedBy, request.only ? 'migrate' : 'evacuate', request.id, request.reason);
+    await this.deps.launcher.launch(request.id, startsAt);
+  }
+
+  private async cancel(evacuation: Evacuation): Promise<void> {
+    const { request } = evacuation;
+    await this.deps.launcher.cancel(request.id);
+    const now = this.deps.clock.now();
+    await this.deps.store.commit({
+      evacuation: { ...evacuation, state: 'cancelled', endedAt: now },
+      events: [
+        { evacuationId: request.id, at: now, type: 'evacuation.finished', state: 'cancelled', stayed: [] },
+      ],
+    });
+    await this.deps.locks.release(request.source, request.id);
+  }
+
+  private async audit(who: string, action: string, target: string, detail?: string): Promise<void> {
+    await this.deps.audit.append({
+      at: this.deps.clock.now(),
+      who,
+      action,
+      target,
+      via: this.deps.via,
+      detail,
+    });
+  }
+}
+
+function requireHost(fleet: Fleet, host: string): void {
+  if (!fleet.hosts.some((h) => h.name === host))
+    throw new NotFoundError(`no host named "${host}"; /ferry hosts lists them`);
+}
