@@ -256,7 +256,8 @@ function notConverging(f: {
   if (f.dirty > 0 && f.bandwidth > 0 && f.dirty >= f.bandwidth)
     return `dirties ${rate(f.dirty)}, at least the ${rate(f.bandwidth)} it sends`;
   if (f.trouble) return f.trouble;
-  if (f.rampExhausted) {
+  // During the first pass "remaining" is most of the memory by definition: judge only after it.
+  if (f.rampExhausted && f.sample.iteration >= 2) {
     const expected = expectedDowntimeMs(f.remaining, f.bandwidth, f.sample.expectedDowntimeMs);
     if (expected !== undefined && expected > f.sloMs)
       return `expected downtime ${expected} ms is over the ${f.sloMs} ms SLO at the end of the ramp`;

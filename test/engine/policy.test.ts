@@ -208,11 +208,17 @@ describe('auto-converge', () => {
 
   it('is enabled when the ramp is exhausted and the expected downtime is still over the SLO', () => {
     // Falling steadily (no stall), but 2 GiB still left at 1 GiB/s is 2 s of downtime > 500 ms.
-    const { told } = run({ to: 60, sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s) }) });
+    const { told } = run({ to: 60, sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 3 }) });
     const enabled = told.filter((t) => t.action.kind === 'tune' && t.action.autoConverge);
     expect(enabled).toHaveLength(1);
     expect(enabled[0]!.s).toBe(45); // the last ramp step
     expect(enabled[0]!.action.why).toMatch(/expected downtime \d+ ms is over the 500 ms SLO/);
+  });
+
+  it('does not judge the expected downtime during the first pass of a large guest', () => {
+    // A big VM is still sending its memory once when the ramp ends: that is not a failure to converge.
+    const { told } = run({ to: 60, sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 1 }) });
+    expect(told.filter((t) => t.action.kind === 'tune' && t.action.autoConverge)).toHaveLength(0);
   });
 
   it('trusts the driver estimate of expected downtime when there is no bandwidth reading', () => {
@@ -222,6 +228,7 @@ describe('auto-converge', () => {
         remainingBytes: falling(vm, 100)(s),
         bandwidthBytesPerS: 0,
         expectedDowntimeMs: 800,
+        iteration: 3,
       }),
     });
     expect(told.find((t) => t.action.kind === 'tune' && t.action.autoConverge)?.action.why).toContain(
