@@ -3,6 +3,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { slackConfigSchema } from '../app/config.js';
 import { libvirtConfigSchema } from './drivers/libvirt/config.js';
+import { novaConfigSchema } from './drivers/nova/config.js';
 import { qemuConfigSchema } from './drivers/qemu/config.js';
 import { ConfigError } from './errors.js';
 import { type Fleet, GBPS, GiB, type Host, type Instance, MiB } from './model.js';
@@ -69,6 +70,12 @@ export const policySchema = z.strictObject({
   streamCapGbps: z.number().positive().default(8),
   /** A migration is admitted only if its bandwidth share exceeds its dirty rate by this factor. */
   convergenceMargin: z.number().min(1).default(1.25),
+  /**
+   * How pending migrations are started: 'bandwidth' (ferry: only while every stream keeps a share
+   * above its dirty rate × convergenceMargin, within the max* ceilings) or 'fixed' (the anchors:
+   * FIFO up to the max* ceilings, bandwidth ignored).
+   */
+  admission: z.enum(['bandwidth', 'fixed']).default('bandwidth'),
   /** Auto-converge (CPU throttling) may be enabled without asking: the guest slows but keeps running. */
   allowAutoConverge: z.boolean().default(true),
   /** Post-copy may be proposed to an approver (never done without one). */
@@ -120,6 +127,7 @@ export const configSchema = z
     ssh: sshConfigSchema.optional(),
     qemu: qemuConfigSchema.optional(),
     libvirt: libvirtConfigSchema.optional(),
+    nova: novaConfigSchema.optional(),
     slack: slackConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {

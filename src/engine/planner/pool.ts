@@ -1,0 +1,266 @@
+import type { Blocker, Fleet, Host, Instance } from '../model.js';
+import { IndexedHeap } from './heap.js';
+import { formatBytes } from './words.js';
+
+/**
+ * The destinations a planner may use, indexed so that one placement costs O(log hosts) instead
+ * of a scan of the fleet. Hosts are grouped by compatibility class (cpuModel × AZ); each class
+ * holds one heap per tier, ordered by free memory (most first, ties by name). A campaign uses two
+ * tiers (hosts already maintained or outside the campaign, then hosts still to be maintained);
+ * a drain uses one. Free vCPUs and anti-affinity are checked while walking a heap best-first,
+ * which skips only the few hosts that fail them.
+ */
+
+/** One instance leaving one host for another. */
+export interface Placement {
+  instance: string;
+  from: string;
+  to: string;
+}
+
+const NONE = '\u0001';
+
+interface HostClass {
+  cpuModel?: string;
+  az?: string;
+}
+
+export class HostPool {
+  readonly hosts: readonly Host[];
+  readonly instances: readonly Instance[];
+  readonly hostIndex = new Map<string, number>();
+  readonly instanceIndex = new Map<string, number>();
+  /** Host index each instance is on now (-1 when its host is not in the fleet). */
+  readonly location: Int32Array;
+  /** Instances on each host now (indices). */
+  readonly residents: number[][];
+  readonly freeMem: Float64Array;
+  readonly freeCpu: Float64Array;
+  private readonly rank: Int32Array;
+  private readonly groupOf: Int32Array;
+  private readonly groups: HostClass[] = [];
+  private readonly heaps: IndexedHeap[][];
+  private readonly tierOf: Int32Array;
+  private readonly pos: Int32Array;
+  /** Per tier and group: free memory and vCPUs summed (negatives count as 0). */
+  private readonly sumMem: Float64Array[];
+  private readonly sumCpu: Float64Array[];
+  /** `${antiAffinityGroup}\0${host}` -> members on that host. */
+  private readonly affinity = new Map<string, number>();
+  private readonly compatibleCache = new Map<string, number[]>();
+
+  constructor(fleet: Fleet, tierCount: number) {
+    this.hosts = fleet.hosts;
+    this.instances = fleet.instances;
+    const n = fleet.hosts.length;
+    this.freeMem = new Float64Array(n);
+    this.freeCpu = new Float64Array(n);
+    this.rank = new Int32Array(n);
+    this.groupOf = new Int32Array(n);
+    this.tierOf = new Int32Array(n).fill(-1);
+    this.pos = new Int32Array(n).fill(-1);
+    this.residents = Array.from({ length: n }, () => []);
+    const groupIds = new Map<string, number>();
+    fleet.hosts.forEach((h, i) => {
+      this.hostIndex.set(h.name, i);
+      this.freeMem[i] = h.memoryBytes;
+      this.freeCpu[i] = h.vcpus;
+      const key = `${h.cpuModel ?? NONE}\0${h.az ?? NONE}`;
+      let g = groupIds.get(key);
+      if (g === undefined) {
+        g = this.groups.length;
+        groupIds.set(key, g);
+        this.groups.push({ cpuModel: h.cpuModel, az: h.az });
+      }
+      this.groupOf[i] = g;
+    });
+    [...fleet.hosts.keys()]
+      .sort((a, b) => compareNames(fleet.hosts[a]!.name, fleet.hosts[b]!.name))
+      .forEach((host, r) => {
+        this.rank[host] = r;
+      });
+    this.location = new Int32Array(fleet.instances.length).fill(-1);
+    fleet.instances.forEach((inst, i) => {
+      this.instanceIndex.set(inst.name, i);
+      const h = this.hostIndex.get(inst.host);
+      if (h === undefined) return;
+      this.location[i] = h;
+      this.residents[h]!.push(i);
+      this.freeMem[h] = this.freeMem[h]! - inst.memoryBytes;
+      this.freeCpu[h] = this.freeCpu[h]! - inst.vcpus;
+      if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, h, 1);
+    });
+    const before = (a: number, b: number) =>
+      this.freeMem[a]! > this.freeMem[b]! ||
+      (this.freeMem[a] === this.freeMem[b] && this.rank[a]! < this.rank[b]!);
+    this.heaps = Array.from({ length: tierCount }, () =>
+      this.groups.map(() => new IndexedHeap(before, this.pos)),
+    );
+    this.sumMem = Array.from({ length: tierCount }, () => new Float64Array(this.groups.length));
+    this.sumCpu = Array.from({ length: tierCount }, () => new Float64Array(this.groups.length));
+  }
+
+  /** Makes a host a destination of the given tier. */
+  enlist(host: number, tier: number): void {
+    if (this.tierOf[host]! >= 0) this.delist(host);
+    this.tierOf[host] = tier;
+    this.heaps[tier]![this.groupOf[host]!]!.push(host);
+    this.count(host, 1);
+  }
+
+  /** Stops a host from receiving instances. */
+  delist(host: number): void {
+    const tier = this.tierOf[host]!;
+    if (tier < 0) return;
+    this.count(host, -1);
+    this.heaps[tier]![this.groupOf[host]!]!.remove(host);
+    this.tierOf[host] = -1;
+  }
+
+  /**
+   * The best destination for an instance: the first tier with room wins; inside a tier, the
+   * compatible host with the most free memory (ties by name) that also has the vCPUs and holds
+   * no member of the instance's anti-affinity group.
+   */
+  choose(instance: number, tiers: readonly number[]): number | undefined {
+    const inst = this.instances[instance]!;
+    const groups = this.compatibleGroups(this.location[instance]!);
+    const hopeless = (h: number) => this.freeMem[h]! < inst.memoryBytes;
+    const ok = (h: number) =>
+      this.freeCpu[h]! >= inst.vcpus &&
+      !(inst.antiAffinityGroup && this.affinity.has(`${inst.antiAffinityGroup}\0${h}`));
+    for (const tier of tiers) {
+      let best: number | undefined;
+      for (const g of groups) {
+        const h = this.heaps[tier]![g]!.find(hopeless, ok);
+        if (h !== undefined && (best === undefined || this.better(h, best))) best = h;
+      }
+      if (best !== undefined) return best;
+    }
+    return undefined;
+  }
+
+  /** Moves an instance to `to`, keeping free capacity, anti-affinity and heap order current. */
+  move(instance: number, to: number): void {
+    const inst = this.instances[instance]!;
+    const from = this.location[instance]!;
+    if (from >= 0) {
+      this.adjust(from, inst.memoryBytes, inst.vcpus);
+      if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, from, -1);
+    }
+    this.adjust(to, -inst.memoryBytes, -inst.vcpus);
+    if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, to, 1);
+    this.location[instance] = to;
+    this.residents[to]!.push(instance);
+  }
+
+  /** Free memory and vCPUs summed over the destinations of `tier` compatible with `source`. */
+  freeFor(source: number, tier: number): { memoryBytes: number; vcpus: number } {
+    let memoryBytes = 0;
+    let vcpus = 0;
+    for (const g of this.compatibleGroups(source)) {
+      memoryBytes += this.sumMem[tier]![g]!;
+      vcpus += this.sumCpu[tier]![g]!;
+    }
+    return { memoryBytes, vcpus };
+  }
+
+  /** Why no destination of `tiers` takes the instance, in an operator's words. */
+  diagnose(instance: number, tiers: readonly number[]): Blocker {
+    const inst = this.instances[instance]!;
+    const source = this.hosts[this.location[instance]!]!;
+    const groups = this.compatibleGroups(this.location[instance]!);
+    const nonEmpty = (g: number) => tiers.some((t) => this.heaps[t]![g]!.size > 0);
+    const where = describeClass(source);
+    if (source.cpuModel !== undefined) {
+      const sameCpu = this.groups.some((c, g) => c.cpuModel === source.cpuModel && nonEmpty(g));
+      if (!sameCpu)
+        return {
+          instance: inst.name,
+          code: 'cpu-model',
+          reason: `no schedulable host with cpuModel ${source.cpuModel} other than ${source.name}`,
+        };
+    }
+    if (!groups.some(nonEmpty))
+      return {
+        instance: inst.name,
+        code: 'availability-zone',
+        reason: `no schedulable host${where} other than ${source.name}`,
+      };
+    const hopeless = (h: number) => this.freeMem[h]! < inst.memoryBytes;
+    const roomy = (h: number) => this.freeCpu[h]! >= inst.vcpus;
+    const room = tiers.some((t) =>
+      groups.some((g) => this.heaps[t]![g]!.find(hopeless, roomy) !== undefined),
+    );
+    if (room && inst.antiAffinityGroup)
+      return {
+        instance: inst.name,
+        code: 'anti-affinity',
+        reason: `every host${where} with room for it already runs a member of anti-affinity group ${inst.antiAffinityGroup}`,
+      };
+    return {
+      instance: inst.name,
+      code: 'no-capacity',
+      reason: `no host with ${formatBytes(inst.memoryBytes)} and ${inst.vcpus} vCPUs free${where}`,
+    };
+  }
+
+  private better(a: number, b: number): boolean {
+    return (
+      this.freeMem[a]! > this.freeMem[b]! ||
+      (this.freeMem[a] === this.freeMem[b] && this.rank[a]! < this.rank[b]!)
+    );
+  }
+
+  /** Destination groups an instance on `source` may use: same cpuModel and AZ when the source has them. */
+  private compatibleGroups(source: number): number[] {
+    const host = this.hosts[source]!;
+    const key = `${host.cpuModel ?? NONE}\0${host.az ?? NONE}`;
+    let groups = this.compatibleCache.get(key);
+    if (!groups) {
+      groups = [];
+      this.groups.forEach((c, g) => {
+        if (host.cpuModel !== undefined && c.cpuModel !== host.cpuModel) return;
+        if (host.az !== undefined && c.az !== host.az) return;
+        groups!.push(g);
+      });
+      this.compatibleCache.set(key, groups);
+    }
+    return groups;
+  }
+
+  private adjust(host: number, memoryBytes: number, vcpus: number): void {
+    const listed = this.tierOf[host]! >= 0;
+    if (listed) this.count(host, -1);
+    this.freeMem[host] = this.freeMem[host]! + memoryBytes;
+    this.freeCpu[host] = this.freeCpu[host]! + vcpus;
+    if (listed) {
+      this.count(host, 1);
+      this.heaps[this.tierOf[host]!]![this.groupOf[host]!]!.update(host);
+    }
+  }
+
+  private count(host: number, sign: 1 | -1): void {
+    const tier = this.tierOf[host]!;
+    const g = this.groupOf[host]!;
+    this.sumMem[tier]![g] = this.sumMem[tier]![g]! + sign * Math.max(0, this.freeMem[host]!);
+    this.sumCpu[tier]![g] = this.sumCpu[tier]![g]! + sign * Math.max(0, this.freeCpu[host]!);
+  }
+
+  private bump(group: string, host: number, by: number): void {
+    const key = `${group}\0${host}`;
+    const n = (this.affinity.get(key) ?? 0) + by;
+    if (n > 0) this.affinity.set(key, n);
+    else this.affinity.delete(key);
+  }
+}
+
+/** " in az1 with cpuModel Cascadelake", " in az1", " with cpuModel X" or "". */
+export function describeClass(host: HostClass): string {
+  return (host.az ? ` in ${host.az}` : '') + (host.cpuModel ? ` with cpuModel ${host.cpuModel}` : '');
+}
+
+/** Code-point order, so ties break the same way on every machine and locale. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,30 @@
+import { GiB, MiB } from '../model.js';
+
+/** Quantities in blocker reasons, the way an operator writes them: "64 GiB", "1.5 GiB", "512 MiB". */
+export function formatBytes(bytes: number): string {
+  if (bytes >= GiB) return `${trim(bytes / GiB)} GiB`;
+  return `${trim(bytes / MiB)} MiB`;
+}
+
+/** "05:12" in the given IANA zone; the date is added when it is not the reference instant's day. */
+export function formatClock(epochMs: number, timeZone: string, referenceMs?: number): string {
+  const time = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).format(epochMs);
+  if (referenceMs === undefined) return time;
+  const day = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  });
+  const date = day.format(epochMs);
+  return date === day.format(referenceMs) ? time : `${date} ${time}`;
+}
+
+function trim(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
