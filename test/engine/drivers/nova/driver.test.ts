@@ -1,0 +1,337 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../../src/engine/clock.js';
+import type { MigrationRequest } from '../../../../src/engine/drivers/driver.js';
+import { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
+import {
+  ConflictError,
+  DriverRefusedError,
+  DriverUnreachableError,
+  type FerryError,
+} from '../../../../src/engine/errors.js';
+import { GBPS, MiB, type Tuning } from '../../../../src/engine/model.js';
+import { NovaStub, type NovaStubOptions, novaTestConfig, serversOn } from '../../../support/nova-stub.js';
+
+const tuning: Tuning = { downtimeLimitMs: 500, autoConverge: false, postcopyCapable: false };
+const hosts = [
+  { name: 'cmp-1', az: 'az-a', cpuModel: 'Icelake-Server', vcpus: 96, memoryMb: 512 * 1024 },
+  { name: 'cmp-2', az: 'az-a' },
+  { name: 'cmp-3', az: 'az-b', disabled: true, disabledReason: 'broken PSU' },
+];
+
+let stub: NovaStub | undefined;
+const drivers: NovaDriver[] = [];
+afterEach(async () => {
+  for (const d of drivers.splice(0)) await d.close();
+  await stub?.close();
+  stub = undefined;
+});
+
+async function setup(options: Partial<NovaStubOptions> = {}, config: Record<string, unknown> = {}) {
+  stub = await NovaStub.start({
+    hosts,
+    servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 2048, dirtyBytesPerS: 64 * MiB }],
+    bandwidthBytesPerS: 256 * MiB,
+    ...options,
+  });
+  const driver = newDriver(config);
+  return { stub, driver };
+}
+
+function newDriver(config: Record<string, unknown> = {}): NovaDriver {
+  const driver = new NovaDriver({ config: novaTestConfig(stub!, config), clock: systemClock, pollMs: 20 });
+  drivers.push(driver);
+  return driver;
+}
+
+const move = (instance = 'vm-1', to = 'cmp-2'): MigrationRequest => ({
+  migrationId: `evac-1:${instance}`,
+  instance,
+  from: 'cmp-1',
+  to,
+});
+
+describe('nova driver: inventory', () => {
+  it('maps hypervisors, servers and anti-affinity groups onto ferry hosts and instances', async () => {
+    const { driver } = await setup({
+      groups: [
+        { name: 'db', policy: 'anti-affinity' },
+        { name: 'web', policy: 'affinity' },
+      ],
+      servers: [
+        { name: 'db-1', host: 'cmp-1', group: 'db', vcpus: 8, ramMb: 16384 },
+        { name: 'db-2', host: 'cmp-2', group: 'db' },
+        { name: 'web-1', host: 'cmp-1', group: 'web' },
+        { name: 'stopped', host: 'cmp-1', status: 'SHUTOFF' },
+        { name: 'resizing', host: 'cmp-1', taskState: 'resize_prep' },
+        { name: 'twin', host: 'cmp-1', id: '11111111-1111-4111-8111-111111111111' },
+        { name: 'twin', host: 'cmp-2', id: '22222222-2222-4222-8222-222222222222' },
+      ],
+      pageSize: 3, // servers/detail comes in three pages
+    });
+    const fleet = await driver.inventory();
+    expect(fleet.hosts).toEqual([
+      {
+        name: 'cmp-1',
+        vcpus: 96,
+        memoryBytes: 512 * 1024 * MiB,
+        nicBytesPerS: 10 * GBPS,
+        cpuModel: 'Icelake-Server',
+        az: 'az-a',
+        labels: [],
+        schedulable: true,
+        disabledReason: undefined,
+      },
+      expect.objectContaining({ name: 'cmp-2', az: 'az-a', schedulable: true }),
+      expect.objectContaining({
+        name: 'cmp-3',
+        az: 'az-b',
+        schedulable: false,
+        disabledReason: 'broken PSU',
+      }),
+    ]);
+    const byName = new Map(fleet.instances.map((i) => [i.name, i]));
+    expect(fleet.instances).toHaveLength(7);
+    expect(byName.get('db-1')).toEqual({
+      name: 'db-1',
+      host: 'cmp-1',
+      vcpus: 8,
+      memoryBytes: 16384 * MiB,
+      antiAffinityGroup: 'db',
+      migratable: true,
+      notMigratableReason: undefined,
+      dirtyBytesPerS: 10 * MiB,
+    });
+    expect(byName.get('db-2')?.antiAffinityGroup).toBe('db');
+    expect(byName.get('web-1')?.antiAffinityGroup).toBeUndefined(); // affinity is not anti-affinity
+    expect(byName.get('stopped')).toMatchObject({
+      migratable: false,
+      notMigratableReason: expect.stringMatching(/SHUTOFF/),
+    });
+    expect(byName.get('resizing')?.notMigratableReason).toMatch(/task_state resize_prep/);
+    // Two servers share a name: each is named by its id.
+    expect(byName.get('11111111-1111-4111-8111-111111111111')?.host).toBe('cmp-1');
+    expect(byName.get('22222222-2222-4222-8222-222222222222')?.host).toBe('cmp-2');
+  });
+
+  it('drives ten servers on one host for a drain (the end-to-end fixture)', async () => {
+    const { driver } = await setup({ servers: serversOn('cmp-1', 10) });
+    const fleet = await driver.inventory();
+    expect(fleet.instances.filter((i) => i.host === 'cmp-1' && i.migratable)).toHaveLength(10);
+  });
+});
+
+describe('nova driver: scheduling', () => {
+  it('disables a compute service with the reason, visible in Nova and in the inventory, then enables it', async () => {
+    const { stub, driver } = await setup();
+    await driver.setSchedulable('cmp-1', false, 'ferry: evacuation evac-1 by U123');
+    expect(stub.service('cmp-1')).toEqual({
+      status: 'disabled',
+      disabledReason: 'ferry: evacuation evac-1 by U123',
+    });
+    const host = (await driver.inventory()).hosts.find((h) => h.name === 'cmp-1');
+    expect(host).toMatchObject({ schedulable: false, disabledReason: 'ferry: evacuation evac-1 by U123' });
+    await driver.setSchedulable('cmp-1', true, 'drained');
+    expect(stub.service('cmp-1')).toEqual({ status: 'enabled', disabledReason: null });
+    await expect(driver.setSchedulable('cmp-9', false, 'x')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('prechecks the source, the server state and the destination service', async () => {
+    const { driver } = await setup({
+      servers: [
+        { name: 'vm-1', host: 'cmp-1' },
+        { name: 'off', host: 'cmp-1', status: 'SHUTOFF' },
+      ],
+    });
+    expect(await driver.precheck(move())).toEqual({ ok: true });
+    const disabled = await driver.precheck(move('vm-1', 'cmp-3'));
+    expect(disabled).toEqual({ ok: false, reasons: ['cmp-3 is disabled in Nova (broken PSU)'] });
+    const off = await driver.precheck({ ...move('off', 'cmp-1'), from: 'cmp-2' });
+    expect(off.ok).toBe(false);
+    expect(!off.ok && off.reasons).toEqual([
+      'off is on cmp-1, not cmp-2',
+      'off: Nova status SHUTOFF: only ACTIVE or PAUSED servers can be live-migrated',
+    ]);
+    const missing = await driver.precheck(move('nope'));
+    expect(!missing.ok && missing.reasons).toEqual(['Nova has no server named nope']);
+  });
+});
+
+describe('nova driver: live migration', () => {
+  it('starts once: a second start, even by a restarted driver, finds the same migration', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    const again = await driver.start(move(), tuning);
+    const restarted = await newDriver().start(move(), tuning);
+    expect(again.ref).toBe(handle.ref);
+    expect(restarted.ref).toBe(handle.ref);
+    expect(JSON.parse(handle.ref!)).toEqual({ serverId: stub.server('vm-1').id, migrationId: 1 });
+    expect(stub.count('POST', /^\/servers\/[^/]+\/action$/, 'os-migrateLive')).toBe(1);
+    const call = stub.calls.find((c) => c.action === 'os-migrateLive');
+    expect(call?.body).toEqual({ 'os-migrateLive': { host: 'cmp-2', block_migration: 'auto' } });
+    expect(stub.server('vm-1')).toMatchObject({ status: 'MIGRATING', taskState: 'migrating' });
+  });
+
+  it('samples progress until the server has moved, then reports completed', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    stub.advance(1000); // past setup; 0.6 s into pass 0 (2 GiB at 256 MiB/s)
+    const first = await driver.sample(handle);
+    stub.advance(2000);
+    const second = await driver.sample(handle);
+    expect(first).toMatchObject({ status: 'active', totalBytes: 2048 * MiB, iteration: 1 });
+    expect(second.transferredBytes).toBeGreaterThan(first.transferredBytes);
+    expect(second.remainingBytes).toBeLessThan(first.remainingBytes);
+    expect(second.bandwidthBytesPerS).toBeGreaterThan(0);
+    stub.advance(6000); // pass 0 done after 8 s: the 512 MiB dirtied at 64 MiB/s make pass 1
+    const third = await driver.sample(handle);
+    expect(third.iteration).toBe(2);
+    expect(third.remainingBytes).toBeLessThan(512 * MiB);
+    expect(third.dirtyBytesPerS).toBeGreaterThan(0);
+    expect(stub.server('vm-1').host).toBe('cmp-1');
+    stub.advance(60_000);
+    const done = await driver.sample(handle);
+    expect(done).toMatchObject({ status: 'completed', remainingBytes: 0 });
+    expect(done.transferredBytes).toBeGreaterThanOrEqual(third.transferredBytes);
+    expect(stub.server('vm-1')).toEqual({
+      id: expect.any(String),
+      host: 'cmp-2',
+      status: 'ACTIVE',
+      taskState: null,
+    });
+    // A restarted driver asked to start the same move finds it completed rather than moving it back.
+    const restarted = newDriver();
+    const found = await restarted.start(move(), tuning);
+    expect(found.ref).toBe(handle.ref);
+    expect((await restarted.sample(found)).status).toBe('completed');
+    expect(stub.count('POST', /\/action$/, 'os-migrateLive')).toBe(1);
+  });
+
+  it('lets Nova pick the destination when scheduler is nova', async () => {
+    const { stub, driver } = await setup({}, { scheduler: 'nova' });
+    const handle = await driver.start(move('vm-1', 'anywhere'), tuning);
+    const call = stub.calls.find((c) => c.action === 'os-migrateLive');
+    expect(call?.body).toEqual({ 'os-migrateLive': { host: null, block_migration: 'auto' } });
+    expect(handle.to).toBe('cmp-2'); // cmp-3 is disabled
+  });
+
+  it('force-completes a migration that never converges (both risky switchovers)', async () => {
+    const { stub, driver } = await setup({
+      servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 1024, dirtyBytesPerS: 512 * MiB }],
+    });
+    const handle = await driver.start(move(), tuning);
+    // Before the compute runs it, Nova refuses force_complete.
+    const early = await driver.pause(handle).catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(DriverRefusedError);
+    expect((early as DriverRefusedError).userMessage).toMatch(/400 .*Cannot force_complete/);
+    stub.advance(120_000);
+    const stuck = await driver.sample(handle);
+    expect(stuck.status).toBe('active');
+    expect(stuck.remainingBytes).toBeGreaterThan(0);
+    await driver.switchToPostCopy(handle);
+    expect(stub.count('POST', /\/migrations\/1\/action$/, 'force_complete')).toBe(2);
+    stub.advance(10_000);
+    expect((await driver.sample(handle)).status).toBe('completed');
+    expect(stub.server('vm-1').host).toBe('cmp-2');
+  });
+
+  it('aborts: the server stays on its source, ACTIVE; a second abort is harmless', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    stub.advance(1500);
+    await driver.abort(handle);
+    expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-1', status: 'ACTIVE', taskState: null });
+    expect(stub.migrationsOf('vm-1')).toEqual([
+      { id: 1, status: 'cancelled', source: 'cmp-1', dest: 'cmp-2' },
+    ]);
+    expect((await driver.sample(handle)).status).toBe('cancelled');
+    await driver.abort(handle);
+    expect(stub.count('DELETE', /\/migrations\/1$/)).toBe(2);
+  });
+
+  it('refuses to abort a migration that already completed', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    stub.advance(60_000);
+    await expect(driver.abort(handle)).rejects.toBeInstanceOf(ConflictError);
+    expect(stub.server('vm-1').host).toBe('cmp-2');
+  });
+
+  it('turns a 409 into a refusal and a 500 into a retryable one; a retry starts exactly one migration', async () => {
+    const { stub, driver } = await setup({
+      servers: [
+        { name: 'vm-1', host: 'cmp-1' },
+        { name: 'busy', host: 'cmp-1', taskState: 'resize_migrating' },
+      ],
+    });
+    const conflict = await driver.start(move('busy'), tuning).catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(DriverRefusedError);
+    expect(conflict).toMatchObject({ retryable: false });
+    expect((conflict as FerryError).userMessage).toMatch(
+      /409 Cannot 'os-migrateLive' .* task_state resize_migrating/,
+    );
+
+    stub.failNext({ method: 'POST', path: /\/action$/, action: 'os-migrateLive', status: 500 });
+    const fault = await driver.start(move(), tuning).catch((e: unknown) => e);
+    expect(fault).toBeInstanceOf(DriverRefusedError);
+    expect(fault).toMatchObject({ retryable: true });
+    expect((fault as FerryError).userMessage).toMatch(/500 Unexpected API Error/);
+    const handle = await driver.start(move(), tuning);
+    expect(stub.migrationsOf('vm-1')).toHaveLength(1);
+    stub.failNext({ method: 'GET', path: /\/migrations\/\d+$/, status: 503 });
+    await expect(driver.sample(handle)).rejects.toMatchObject({ code: 'DRIVER_REFUSED', retryable: true });
+    expect((await driver.sample(handle)).status).toBe('active');
+  });
+
+  it('refuses a start when Nova finds no valid host, with the reason from the instance actions', async () => {
+    const { stub, driver } = await setup();
+    const err = await driver.start(move('vm-1', 'cmp-3'), tuning).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverRefusedError);
+    expect((err as FerryError).userMessage).toMatch(/migration 1 error.*No valid host was found/);
+    expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-1', status: 'ACTIVE' });
+  });
+
+  it('reports a server stuck in MIGRATING with its migration in error as a failed sample with the cause', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    stub.advance(2000);
+    await driver.sample(handle);
+    stub.failMigration('vm-1', { stuck: true, cause: 'libvirt.libvirtError: Unable to read from monitor' });
+    const sample = await driver.sample(handle);
+    expect(sample.status).toBe('failed');
+    expect(sample.error).toMatch(/vm-1 is stuck in MIGRATING on cmp-1 \(task_state migrating\)/);
+    expect(sample.error).toMatch(/live migration 1 is error: compute_live_migration failed on cmp-1/);
+    expect(sample.error).toMatch(/Unable to read from monitor/);
+    expect(sample.transferredBytes).toBeGreaterThan(0);
+  });
+
+  it('reports an ordinary failure with the server back on its source', async () => {
+    const { stub, driver } = await setup();
+    stub.failMigration('vm-1'); // armed: the next migration fails when it starts running
+    const handle = await driver.start(move(), tuning);
+    stub.advance(1000);
+    const sample = await driver.sample(handle);
+    expect(sample.status).toBe('failed');
+    expect(sample.error).toMatch(
+      /live migration 1 of vm-1 is error: .*unexpectedly failed; it is ACTIVE on cmp-1/,
+    );
+  });
+
+  it('does not tune (Nova has no per-migration knob) and cannot run maintenance', async () => {
+    const { stub, driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    const before = stub.calls.length;
+    await driver.tune(handle, { downtimeLimitMs: 300, autoConverge: true });
+    expect(stub.calls.length).toBe(before);
+    await expect(driver.runMaintenance('cmp-1')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+  });
+
+  it('reports an unreachable Nova as a retryable DriverUnreachableError', async () => {
+    const { stub: closing, driver } = await setup();
+    await driver.inventory();
+    await closing.close();
+    stub = undefined;
+    const err = await driver.inventory().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverUnreachableError);
+    expect(err).toMatchObject({ retryable: true });
+  });
+});
