@@ -22,3 +22,5 @@ export function createSimDriver(
     ...extra,
   });
 }
+export { RemoteSimDriver, type RemoteSimOptions } from './remote.js';
+export { type SimServer, type SimServerOptions, startSimServer } from './server.js';
