@@ -314,16 +314,10 @@ export class NovaDriver implements Driver {
       (m) => m.id === ref.migrationId,
     );
     const status = record ? sampleStatus(record.status) : 'failed';
-    const transferredBytes = estimator.lastCounters()?.transferredBytes ?? 0;
-    const base = {
-      at,
-      totalBytes: transferredBytes,
-      transferredBytes,
-      remainingBytes: 0,
-      ...estimator.current(),
-    };
+    const last = estimator.lastCounters() ?? { totalBytes: 0, transferredBytes: 0, remainingBytes: 0 };
     // Between the two calls Nova may still be finishing (post-migrating, cancelling): not final yet.
-    if (status === 'active') return { ...base, status };
+    if (status === 'active') return { at, status, ...last, ...estimator.current() };
+    const base = { at, ...last, remainingBytes: 0, ...estimator.current() };
     let server: Server | undefined;
     try {
       server = await this.api.server(ref.serverId);

@@ -57,7 +57,7 @@ export interface Rates {
  * give the dirty rate. Sparse samples can miss passes: the iteration is a lower bound.
  */
 export class RateEstimator {
-  private last?: { at: number; transferred: number; remaining: number };
+  private last?: { at: number; transferred: number; remaining: number; total: number };
   private passStartedAt?: number;
   private rates: Rates = { bandwidthBytesPerS: 0, dirtyBytesPerS: 0, iteration: 0 };
 
@@ -79,13 +79,21 @@ export class RateEstimator {
         this.passStartedAt = at;
       }
     }
-    this.last = { at, transferred: counters.transferredBytes, remaining: counters.remainingBytes };
+    this.last = {
+      at,
+      transferred: counters.transferredBytes,
+      remaining: counters.remainingBytes,
+      total: counters.totalBytes,
+    };
     return { ...this.rates };
   }
 
   /** The last counters seen (for the final sample once Nova forgets the migration). */
-  lastCounters(): { transferredBytes: number } | undefined {
-    return this.last ? { transferredBytes: this.last.transferred } : undefined;
+  lastCounters(): Counters | undefined {
+    const last = this.last;
+    return last
+      ? { totalBytes: last.total, transferredBytes: last.transferred, remainingBytes: last.remaining }
+      : undefined;
   }
 
   current(): Rates {

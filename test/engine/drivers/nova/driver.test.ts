@@ -113,10 +113,23 @@ describe('nova driver: inventory', () => {
     expect(byName.get('22222222-2222-4222-8222-222222222222')?.host).toBe('cmp-2');
   });
 
-  it('drives ten servers on one host for a drain (the end-to-end fixture)', async () => {
-    const { driver } = await setup({ servers: serversOn('cmp-1', 10) });
+  it('drains ten servers from one host through the driver, on accelerated stub time', async () => {
+    const { stub, driver } = await setup({ servers: serversOn('cmp-1', 10, { ramMb: 1024 }), speedUp: 50 });
     const fleet = await driver.inventory();
-    expect(fleet.instances.filter((i) => i.host === 'cmp-1' && i.migratable)).toHaveLength(10);
+    const leaving = fleet.instances.filter((i) => i.host === 'cmp-1' && i.migratable);
+    expect(leaving).toHaveLength(10);
+    await driver.setSchedulable('cmp-1', false, 'ferry: drain test');
+    const handles = await Promise.all(leaving.map((i) => driver.start(move(i.name), tuning)));
+    const pending = new Set(handles);
+    for (let round = 0; pending.size > 0 && round < 2000; round++) {
+      for (const h of [...pending]) if ((await driver.sample(h)).status === 'completed') pending.delete(h);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(pending.size).toBe(0);
+    const after = await driver.inventory();
+    expect(after.instances.every((i) => i.host === 'cmp-2')).toBe(true);
+    expect(after.hosts.find((h) => h.name === 'cmp-1')).toMatchObject({ schedulable: false });
+    expect(stub.count('POST', /\/action$/, 'os-migrateLive')).toBe(10);
   });
 });
 
