@@ -8,6 +8,8 @@ export { type SimFault, simFaultSchema } from './faults.js';
 export { FleetSim, type SimSnapshot } from './fleet-sim.js';
 export { JITTER_FRACTION } from './jitter.js';
 export type { SimMigrationView, SimPhase } from './migration.js';
+export { RemoteSimDriver, type RemoteSimOptions } from './remote.js';
+export { type SimServer, type SimServerOptions, startSimServer } from './server.js';
 
 /** The simulator from a validated config: its fleet, and the policy's per-stream cap. */
 export function createSimDriver(
@@ -22,5 +24,3 @@ export function createSimDriver(
     ...extra,
   });
 }
-export { RemoteSimDriver, type RemoteSimOptions } from './remote.js';
-export { type SimServer, type SimServerOptions, startSimServer } from './server.js';
