@@ -63,10 +63,12 @@ export function planEvacuation(
       for (const m of late) {
         deferred.push({ ...m, outsideWindow: true });
         const finish = startAt + run.endMs.get(m.instance)!;
+        // Seconds only when the minutes alone would read "finishes at 05:00, after 05:00".
+        const seconds = formatClock(finish, zone, window.end) === formatClock(window.end, zone);
         windowBlockers.push({
           instance: m.instance,
           code: 'outside-window',
-          reason: `predicted to finish at ${formatClock(finish, zone, window.end)}, after the window${window.name ? ` ${window.name}` : ''} closes at ${formatClock(window.end, zone)}`,
+          reason: `predicted to finish at ${formatClock(finish, zone, window.end, seconds)}, after the window${window.name ? ` ${window.name}` : ''} closes at ${formatClock(window.end, zone, undefined, seconds)}`,
         });
       }
       const dropped = new Set(late.map((m) => m.instance));

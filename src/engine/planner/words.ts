@@ -6,12 +6,21 @@ export function formatBytes(bytes: number): string {
   return `${trim(bytes / MiB)} MiB`;
 }
 
-/** "05:12" in the given IANA zone; the date is added when it is not the reference instant's day. */
-export function formatClock(epochMs: number, timeZone: string, referenceMs?: number): string {
+/**
+ * "05:12" (or "05:12:30" with `seconds`) in the given IANA zone; the date is added when it is not
+ * the reference instant's day.
+ */
+export function formatClock(
+  epochMs: number,
+  timeZone: string,
+  referenceMs?: number,
+  seconds = false,
+): string {
   const time = new Intl.DateTimeFormat('en-GB', {
     timeZone,
     hour: '2-digit',
     minute: '2-digit',
+    second: seconds ? '2-digit' : undefined,
     hourCycle: 'h23',
   }).format(epochMs);
   if (referenceMs === undefined) return time;
