@@ -1,0 +1,66 @@
+/**
+ * Every Redis key ferry's engine uses, in one place. All share the configured prefix (default
+ * `{ferry}`, a Cluster hash tag), so multi-key scripts stay in one slot, BullMQ's keys included.
+ *
+ * | key                                 | type   | holds                                         |
+ * |-------------------------------------|--------|-----------------------------------------------|
+ * | P:evac:<id>                         | string | Evacuation JSON                               |
+ * | P:evacs                             | zset   | evacuation ids, score = creation order        |
+ * | P:evacs:seq                         | string | counter behind that order                     |
+ * | P:mig:<evacuationId>:<instance>     | string | MigrationRecord JSON                          |
+ * | P:events:<evacuationId>             | stream | FerryEvents, entry id `<n>-0` for the n-th    |
+ * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
+ * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
+ * | P:control:<evacuationId>            | string | latest {command, by}                          |
+ * | P:hostlock:<host>                   | string | id of the evacuation holding the host         |
+ * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
+ * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  evacuation(id: string): string {
+    return `${this.prefix}:evac:${id}`;
+  }
+
+  evacuationIndex(): string {
+    return `${this.prefix}:evacs`;
+  }
+
+  evacuationSeq(): string {
+    return `${this.prefix}:evacs:seq`;
+  }
+
+  migration(id: string): string {
+    return `${this.prefix}:mig:${id}`;
+  }
+
+  events(evacuationId: string): string {
+    return `${this.prefix}:events:${evacuationId}`;
+  }
+
+  approval(id: string): string {
+    return `${this.prefix}:approval:${id}`;
+  }
+
+  decision(approvalId: string): string {
+    return `${this.prefix}:approval:${approvalId}:decision`;
+  }
+
+  control(evacuationId: string): string {
+    return `${this.prefix}:control:${evacuationId}`;
+  }
+
+  hostLock(host: string): string {
+    return `${this.prefix}:hostlock:${host}`;
+  }
+
+  audit(): string {
+    return `${this.prefix}:audit`;
+  }
+
+  /** BullMQ's lock of a running job: `<prefix>:<queue>:<jobId>:lock`, holding the worker's token. */
+  jobLock(queueName: string, jobId: string): string {
+    return `${this.prefix}:${queueName}:${jobId}:lock`;
+  }
+}

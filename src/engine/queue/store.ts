@@ -1,0 +1,157 @@
+import type { Evacuation, FerryEvent } from '../model.js';
+import type { EngineStore, MigrationRecord } from '../ports.js';
+import type { RedisClient } from './config.js';
+import { LockLostError, StoredStateError } from './errors.js';
+import { Keys } from './keys.js';
+import { decode } from './schemas.js';
+import { LuaScript } from './script.js';
+
+/**
+ * The engine's durable state in Redis: evacuations and migration records as JSON strings, and an
+ * append-only stream of events per evacuation whose n-th entry has the id `<n>-0`. Reading "from
+ * the k-th event on" is then one XRANGE, and a gap or a duplicate cannot be written: every commit
+ * appends after the stream's current length, inside the same script that writes the records.
+ */
+
+/**
+ * One commit, atomically. KEYS[1] is the evacuation index, KEYS[2] its counter; ARGV[1] is a
+ * JSON plan naming the other keys by index. A fenced commit first checks that the BullMQ job
+ * lock still holds this worker's token: a worker that lost its job writes nothing.
+ */
+const COMMIT = new LuaScript(`
+local plan = cjson.decode(ARGV[1])
+-- Every check before the first write: Redis does not roll back a script that fails half-way.
+for _, s in ipairs(plan.streams) do
+  local t = redis.call('TYPE', KEYS[s.key]).ok
+  if t ~= 'stream' and t ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[s.key] .. ' is a ' .. t .. ', not an event stream')
+  end
+end
+if plan.fence then
+  if redis.call('GET', KEYS[plan.fence.key]) ~= plan.fence.token then
+    return redis.error_reply('FERRY_FENCED job lock lost')
+  end
+end
+if plan.evacuation then
+  redis.call('SET', KEYS[plan.evacuation.key], plan.evacuation.json)
+  if not redis.call('ZSCORE', KEYS[1], plan.evacuation.id) then
+    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), plan.evacuation.id)
+  end
+end
+for _, m in ipairs(plan.migrations) do
+  redis.call('SET', KEYS[m.key], m.json)
+end
+for _, s in ipairs(plan.streams) do
+  local n = redis.call('XLEN', KEYS[s.key])
+  for i, e in ipairs(s.events) do
+    redis.call('XADD', KEYS[s.key], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
+  end
+end
+return 'OK'
+`);
+
+/** Where a fenced store checks that its worker still owns the job. */
+export interface Fence {
+  /** BullMQ's lock key of the job. */
+  key: string;
+  /** The worker's token for the job. */
+  token: string;
+  evacuationId: string;
+}
+
+interface CommitPlan {
+  fence?: { key: number; token: string };
+  evacuation?: { key: number; id: string; json: string };
+  migrations: { key: number; json: string }[];
+  streams: { key: number; events: { type: string; json: string }[] }[];
+}
+
+export class RedisStore implements EngineStore {
+  readonly keys: Keys;
+
+  constructor(
+    private readonly redis: RedisClient,
+    prefix: string,
+    private readonly fence?: Fence,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  /** The same store, whose commits succeed only while `fence.key` holds `fence.token`. */
+  fenced(fence: Fence): RedisStore {
+    return new RedisStore(this.redis, this.keys.prefix, fence);
+  }
+
+  async commit(change: {
+    evacuation?: Evacuation;
+    migrations?: MigrationRecord[];
+    events?: FerryEvent[];
+  }): Promise<void> {
+    const keys = [this.keys.evacuationIndex(), this.keys.evacuationSeq()];
+    const key = (name: string) => keys.push(name);
+    const plan: CommitPlan = { migrations: [], streams: [] };
+    if (this.fence) plan.fence = { key: key(this.fence.key), token: this.fence.token };
+    if (change.evacuation) {
+      const id = change.evacuation.request.id;
+      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: JSON.stringify(change.evacuation) };
+    }
+    for (const record of change.migrations ?? [])
+      plan.migrations.push({
+        key: key(this.keys.migration(record.migration.id)),
+        json: JSON.stringify(record),
+      });
+    const streams = new Map<string, CommitPlan['streams'][number]>();
+    for (const event of change.events ?? []) {
+      let stream = streams.get(event.evacuationId);
+      if (!stream) {
+        stream = { key: key(this.keys.events(event.evacuationId)), events: [] };
+        streams.set(event.evacuationId, stream);
+        plan.streams.push(stream);
+      }
+      stream.events.push({ type: event.type, json: JSON.stringify(event) });
+    }
+    try {
+      await COMMIT.run(this.redis, keys, [JSON.stringify(plan)]);
+    } catch (err) {
+      if (this.fence && err instanceof Error && err.message.startsWith('FERRY_FENCED'))
+        throw new LockLostError(this.fence.evacuationId);
+      throw err;
+    }
+  }
+
+  async loadEvacuation(id: string): Promise<Evacuation | undefined> {
+    const key = this.keys.evacuation(id);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('evacuation', raw, key);
+  }
+
+  async loadMigration(id: string): Promise<MigrationRecord | undefined> {
+    const key = this.keys.migration(id);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('migration', raw, key);
+  }
+
+  async events(evacuationId: string, after = 0): Promise<FerryEvent[]> {
+    const key = this.keys.events(evacuationId);
+    const entries = await this.redis.xrange(key, `${Math.max(0, Math.floor(after)) + 1}-0`, '+');
+    return entries.map(([id, fields]) => {
+      const at = fields.indexOf('event');
+      const json = at >= 0 ? fields[at + 1] : undefined;
+      if (json === undefined) throw new StoredStateError(`event at ${key} ${id}`, 'no event field');
+      return decode('event', json, `${key} ${id}`);
+    });
+  }
+
+  /** How many events an evacuation's stream holds. */
+  async eventCount(evacuationId: string): Promise<number> {
+    return this.redis.xlen(this.keys.events(evacuationId));
+  }
+
+  async listEvacuations(): Promise<Evacuation[]> {
+    const ids = await this.redis.zrevrange(this.keys.evacuationIndex(), 0, -1);
+    if (ids.length === 0) return [];
+    const keys = ids.map((id) => this.keys.evacuation(id));
+    const values = await this.redis.mget(...keys);
+    return values.flatMap((raw, i) => (raw === null ? [] : [decode('evacuation', raw, keys[i]!)]));
+  }
+}
