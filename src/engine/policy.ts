@@ -6,6 +6,7 @@
  * the same answers (approval ids included).
  */
 import type { PolicyConfig } from './config.js';
+import { POSTCOPY_DOWNTIME_MS } from './convergence.js';
 import type { ApprovalDecision, MigrationStatus, ProgressSample, SwitchoverKind, Tuning } from './model.js';
 import { GiB, MiB } from './model.js';
 import type { WatchState } from './ports.js';
@@ -41,8 +42,6 @@ export interface PolicyStep {
 
 /** A new low of remaining bytes must beat the previous one by this fraction to count as progress. */
 export const STALL_MARGIN = 0.01;
-/** Post-copy stops the guest only to hand over device state: a few milliseconds. */
-export const POSTCOPY_DOWNTIME_MS = 5;
 /** A tiny guest still gets one GiB's worth of completion time (setup and the first pass take time). */
 const MIN_TIMEOUT_GIB = 1;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy, type PolicyConfig } from '../../src/engine/config.js';
+import { POSTCOPY_DOWNTIME_MS } from '../../src/engine/convergence.js';
 import { type ApprovalDecision, GiB, MiB, type ProgressSample } from '../../src/engine/model.js';
 import {
   completionTimeoutMs,
@@ -7,7 +8,6 @@ import {
   downtimeRamp,
   initialTuning,
   initialWatch,
-  POSTCOPY_DOWNTIME_MS,
   type PolicyAction,
   type WatchedMigration,
 } from '../../src/engine/policy.js';
@@ -208,7 +208,10 @@ describe('auto-converge', () => {
 
   it('is enabled when the ramp is exhausted and the expected downtime is still over the SLO', () => {
     // Falling steadily (no stall), but 2 GiB still left at 1 GiB/s is 2 s of downtime > 500 ms.
-    const { told } = run({ to: 60, sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 3 }) });
+    const { told } = run({
+      to: 60,
+      sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 3 }),
+    });
     const enabled = told.filter((t) => t.action.kind === 'tune' && t.action.autoConverge);
     expect(enabled).toHaveLength(1);
     expect(enabled[0]!.s).toBe(45); // the last ramp step
@@ -217,7 +220,10 @@ describe('auto-converge', () => {
 
   it('does not judge the expected downtime during the first pass of a large guest', () => {
     // A big VM is still sending its memory once when the ramp ends: that is not a failure to converge.
-    const { told } = run({ to: 60, sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 1 }) });
+    const { told } = run({
+      to: 60,
+      sampleAt: (s) => ({ remainingBytes: falling(vm, 100)(s), iteration: 1 }),
+    });
     expect(told.filter((t) => t.action.kind === 'tune' && t.action.autoConverge)).toHaveLength(0);
   });
 
@@ -339,7 +345,7 @@ describe('escalation', () => {
       approvalId: 'evac-1:vm-a:approval-1',
       expiresAt: at(150 + 900),
       predictedDowntimeMs: POSTCOPY_DOWNTIME_MS,
-      why: 'stalled: remaining 4.0 GiB has not fallen for 150 s; ask to switch to post-copy (downtime ~5 ms)',
+      why: `stalled: remaining 4.0 GiB has not fallen for 150 s; ask to switch to post-copy (downtime ~${POSTCOPY_DOWNTIME_MS} ms)`,
     });
     expect(watch).toMatchObject({
       approvalsAsked: 1,

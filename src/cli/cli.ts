@@ -1,0 +1,253 @@
+import { z } from 'zod';
+import { VirtualClock } from '../engine/clock.js';
+import { type FerryConfig, loadConfig } from '../engine/config.js';
+import { createSimDriver } from '../engine/drivers/sim/index.js';
+import { FerryError, InputError, toFerryError } from '../engine/errors.js';
+import { createLocalEngine } from '../engine/local.js';
+import type { FerryEvent, Plan } from '../engine/model.js';
+import type { Schedule } from '../engine/ports.js';
+import { type PostMortem, postMortem } from '../engine/report.js';
+import type { InProcessLauncher } from '../engine/runner/local-launcher.js';
+import type { MemoryStore } from '../engine/store/memory.js';
+import { bytes, duration } from '../views/format.js';
+import { noticeFor } from '../views/notices.js';
+import { planPreview } from '../views/plan.js';
+import { postMortemMessage } from '../views/postmortem.js';
+import { messageToText, mrkdwnToText } from '../views/text.js';
+
+/**
+ * The command line: `ferry plan HOST` and `ferry evacuate HOST` on the simulated fleet of a
+ * config file, in virtual time (hours of draining in a second). Human output by default; `--json`
+ * prints one document on stdout. Nobody is there to approve: `--approve all|none` (default none,
+ * the safe answer) answers every approval request.
+ */
+
+export const USAGE = `usage:
+  ferry plan HOST --config FILE [--window NAME] [--json]
+  ferry evacuate HOST --config FILE [--window NAME] [--approve all|none] [--seed N] [--json]
+  ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--approve all|none] [--json]`;
+
+const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name such as cmp-042');
+const optionsSchema = z.strictObject({
+  config: z.string({ error: '--config FILE is required' }).min(1),
+  json: z.boolean().default(false),
+  approve: z.enum(['all', 'none'], { error: '--approve takes "all" or "none"' }).default('none'),
+  window: z.string().min(1).optional(),
+  seed: z.coerce.number({ error: '--seed takes a whole number' }).int().nonnegative().default(1),
+  label: z.string().min(1).optional(),
+  parallel: z.coerce.number({ error: '--parallel takes a whole number' }).int().positive().default(1),
+  help: z.boolean().default(false),
+});
+export type CliOptions = z.input<typeof optionsSchema>;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Runs one CLI command; returns the process exit code (2: bad input, 1: the run did not succeed). */
+export async function runCli(positionals: string[], raw: CliOptions, io: Io): Promise<number> {
+  try {
+    const [command, ...hosts] = positionals;
+    if (raw.help || !command) {
+      io.out(USAGE);
+      return raw.help ? 0 : 2;
+    }
+    const parsed = optionsSchema.safeParse(raw);
+    if (!parsed.success) throw new InputError(parsed.error.issues.map((i) => i.message).join('; '));
+    const options = parsed.data;
+    for (const host of hosts) {
+      const ok = hostName.safeParse(host);
+      if (!ok.success) throw new InputError(`"${host}" is not ${ok.error.issues[0]!.message}`);
+    }
+    const config = loadConfig(options.config);
+    switch (command) {
+      case 'plan':
+        return await plan(config, single(hosts), options, io);
+      case 'evacuate':
+        return await evacuate(config, [single(hosts)], options, io);
+      case 'campaign':
+        return await evacuate(config, campaignHosts(config, hosts, options.label), options, io);
+      default:
+        throw new InputError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    const error = toFerryError(err);
+    io.err(`ferry: ${error.userMessage}`);
+    if (error.code === 'INPUT_INVALID') io.err(USAGE);
+    if (!(err instanceof FerryError)) io.err(String((err as Error).stack));
+    return error.code === 'INPUT_INVALID' || error.code === 'CONFIG_INVALID' || error.code === 'NOT_FOUND'
+      ? 2
+      : 1;
+  }
+}
+
+function single(hosts: string[]): string {
+  if (hosts.length !== 1) throw new InputError(`expected exactly one HOST, got ${hosts.length}`);
+  return hosts[0]!;
+}
+
+function campaignHosts(config: FerryConfig, hosts: string[], label?: string): string[] {
+  if (label) {
+    const matching = config.fleet.hosts.filter((h) => h.labels.includes(label)).map((h) => h.name);
+    if (matching.length === 0) throw new InputError(`no host has the label "${label}"`);
+    return matching;
+  }
+  if (hosts.length === 0) throw new InputError('name the hosts to maintain, or --label LABEL');
+  return hosts;
+}
+
+/** The simulated fleet and the in-memory engine, on one virtual clock starting now. */
+function engine(config: FerryConfig, options: z.output<typeof optionsSchema>) {
+  const clock = new VirtualClock(Date.now());
+  const driver = createSimDriver(config, clock, { seed: options.seed });
+  const answer = { outcome: options.approve === 'all' ? 'approved' : 'rejected', by: 'cli' } as const;
+  return { clock, ...createLocalEngine({ config, driver, clock, answer }) };
+}
+
+async function plan(
+  config: FerryConfig,
+  host: string,
+  options: z.output<typeof optionsSchema>,
+  io: Io,
+): Promise<number> {
+  const { service } = engine(config, options);
+  const result = await service.plan(host, { window: options.window });
+  if (options.json) io.out(JSON.stringify(planJson(result), null, 2));
+  else io.out(messageToText(planPreview([result], { timezone: config.timezone })));
+  return 0;
+}
+
+async function evacuate(
+  config: FerryConfig,
+  hosts: string[],
+  options: z.output<typeof optionsSchema>,
+  io: Io,
+): Promise<number> {
+  const { clock, service, store, launcher } = engine(config, options);
+  const when: Schedule = options.window ? { kind: 'window', name: options.window } : { kind: 'now' };
+  const reports: PostMortem[] = [];
+  // A campaign drains its hosts one after another (or `parallel` at a time), each landing its
+  // VMs on hosts already done.
+  for (let i = 0; i < hosts.length; i += options.parallel) {
+    const batch = hosts.slice(i, i + options.parallel);
+    const ids: string[] = [];
+    for (const host of batch) {
+      const { id } = await service.evacuate({
+        source: host,
+        requestedBy: 'cli',
+        maintenance: config.maintenance.command !== undefined,
+        when: i === 0 ? when : { kind: 'now' },
+        avoid: hosts.slice(i + options.parallel),
+      });
+      ids.push(id);
+    }
+    for (const id of ids) {
+      const printing = options.json
+        ? Promise.resolve()
+        : follow(id, store, launcher, clock, config.timezone, io);
+      const done = await launcher.finished(id);
+      await printing;
+      if (done) reports.push(postMortem(await store.events(id)));
+    }
+  }
+  if (options.json)
+    io.out(
+      JSON.stringify(
+        hosts.length === 1 ? reportJson(reports[0]!) : { evacuations: reports.map(reportJson) },
+        null,
+        2,
+      ),
+    );
+  else
+    for (const report of reports)
+      io.out(`\n${messageToText(postMortemMessage(report, { timezone: config.timezone }))}`);
+  // Blockers were known before anything started; a migration that failed or was aborted was not.
+  const ok = reports.every(
+    (r) => r.migrations.every((m) => m.state === 'completed') && r.outcome !== 'failed',
+  );
+  return ok ? 0 : 1;
+}
+
+/** Live progress lines while the evacuation runs (in virtual time, so they come quickly). */
+async function follow(
+  id: string,
+  store: MemoryStore,
+  launcher: InProcessLauncher,
+  clock: VirtualClock,
+  timezone: string,
+  io: Io,
+): Promise<void> {
+  let seen = 0;
+  let done = false;
+  void launcher.finished(id).finally(() => {
+    done = true;
+  });
+  for (;;) {
+    const events = await store.events(id, seen);
+    seen += events.length;
+    for (const event of events) {
+      const line = progressLine(event, timezone);
+      if (line) io.out(line);
+    }
+    if (done && events.length === 0) return;
+    await clock.sleep(5_000);
+  }
+}
+
+function progressLine(event: FerryEvent, timezone: string): string | undefined {
+  if (event.type === 'migration.started')
+    return `  → ${event.instance}: ${event.from} → ${event.to} (${event.prediction.strategy}, ~${duration(event.prediction.durationMs)})`;
+  if (event.type === 'migration.completed')
+    return `  ✓ ${event.instance}: done in ${duration(event.durationMs)}, downtime ${duration(event.downtimeMs)}, ${bytes(event.bytesSent)} sent, ${event.passes} passes (${event.strategy})`;
+  const notice = noticeFor(event, timezone);
+  return notice && mrkdwnToText(notice);
+}
+
+const seconds = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms) / 1000);
+
+function planJson(p: Plan) {
+  return {
+    source: p.source,
+    lowerBoundS: seconds(p.lowerBoundMs),
+    predictedMakespanS: seconds(p.predictedMakespanMs),
+    blockers: p.blockers,
+    moves: p.moves.map((m) => ({
+      instance: m.instance,
+      from: m.from,
+      to: m.to,
+      memoryBytes: m.memoryBytes,
+      strategy: m.prediction.strategy,
+      converges: m.prediction.converges,
+      predictedDurationS: seconds(m.prediction.durationMs),
+      predictedDowntimeMs: Math.round(m.prediction.downtimeMs),
+      note: m.prediction.note,
+    })),
+  };
+}
+
+function reportJson(r: PostMortem) {
+  return {
+    id: r.evacuationId,
+    source: r.source,
+    outcome: r.outcome,
+    makespanS: seconds(r.durationMs),
+    lowerBoundS: seconds(r.lowerBoundMs),
+    predictedMakespanS: seconds(r.predictedMakespanMs),
+    blockers: r.blockers.map((b) => ({ instance: b.instance, reason: b.reason, code: b.code })),
+    migrations: r.migrations.map((m) => ({
+      instance: m.instance,
+      from: m.from,
+      to: m.to,
+      state: m.state,
+      strategy: m.strategy,
+      durationS: seconds(m.durationMs),
+      downtimeMs: m.downtimeMs === undefined ? null : Math.round(m.downtimeMs),
+      bytesSent: m.bytesSent,
+      passes: m.passes,
+      cause: m.cause,
+    })),
+    approvals: r.approvals,
+    recommendations: r.recommendations,
+  };
+}
