@@ -68,10 +68,16 @@ export function planCampaign(
     let claimedCpu = 0;
     while (chosen.length < parallel && remaining.size > 0) {
       let best: { host: number; fits: boolean; load: number } | undefined;
+      const room = new Map<number, { memoryBytes: number; vcpus: number }>();
       for (const h of remaining) {
         const load = pool.hosts[h]!.memoryBytes - pool.freeMem[h]!;
         const cpu = pool.hosts[h]!.vcpus - pool.freeCpu[h]!;
-        const free = pool.freeFor(h, DONE);
+        const cls = pool.classOf(h);
+        let free = room.get(cls);
+        if (!free) {
+          free = pool.freeFor(cls, DONE);
+          room.set(cls, free);
+        }
         const fits = free.memoryBytes - claimedMem >= load && free.vcpus - claimedCpu >= cpu;
         const better =
           !best ||

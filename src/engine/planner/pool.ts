@@ -47,7 +47,21 @@ export class HostPool {
   private readonly sumCpu: Float64Array[];
   /** `${antiAffinityGroup}\0${host}` -> members on that host. */
   private readonly affinity = new Map<string, number>();
-  private readonly compatibleCache = new Map<string, number[]>();
+  /** The instance `choose` is placing; the two predicates read it (no closure per call on a hot path). */
+  private wanted: Instance | undefined;
+  private readonly tooSmall = (h: number) => this.freeMem[h]! < this.wanted!.memoryBytes;
+  private readonly fits = (h: number) => {
+    const inst = this.wanted!;
+    return (
+      this.freeCpu[h]! >= inst.vcpus &&
+      !(inst.antiAffinityGroup !== undefined && this.affinity.has(`${inst.antiAffinityGroup}\0${h}`))
+    );
+  };
+  /** Compatibility classes: the destination groups open to instances of a source class. */
+  private readonly classes: number[][] = [];
+  private readonly classIds = new Map<string, number>();
+  /** Class of each host as a source (-1: not computed yet). */
+  private readonly classOfHost: Int32Array;
 
   constructor(fleet: Fleet, tierCount: number) {
     this.hosts = fleet.hosts;
@@ -59,6 +73,7 @@ export class HostPool {
     this.groupOf = new Int32Array(n);
     this.tierOf = new Int32Array(n).fill(-1);
     this.pos = new Int32Array(n).fill(-1);
+    this.classOfHost = new Int32Array(n).fill(-1);
     this.residents = Array.from({ length: n }, () => []);
     const groupIds = new Map<string, number>();
     fleet.hosts.forEach((h, i) => {
@@ -123,16 +138,12 @@ export class HostPool {
    * no member of the instance's anti-affinity group.
    */
   choose(instance: number, tiers: readonly number[]): number | undefined {
-    const inst = this.instances[instance]!;
+    this.wanted = this.instances[instance]!;
     const groups = this.compatibleGroups(this.location[instance]!);
-    const hopeless = (h: number) => this.freeMem[h]! < inst.memoryBytes;
-    const ok = (h: number) =>
-      this.freeCpu[h]! >= inst.vcpus &&
-      !(inst.antiAffinityGroup && this.affinity.has(`${inst.antiAffinityGroup}\0${h}`));
     for (const tier of tiers) {
       let best: number | undefined;
       for (const g of groups) {
-        const h = this.heaps[tier]![g]!.find(hopeless, ok);
+        const h = this.heaps[tier]![g]!.find(this.tooSmall, this.fits);
         if (h !== undefined && (best === undefined || this.better(h, best))) best = h;
       }
       if (best !== undefined) return best;
@@ -154,11 +165,34 @@ export class HostPool {
     this.residents[to]!.push(instance);
   }
 
-  /** Free memory and vCPUs summed over the destinations of `tier` compatible with `source`. */
-  freeFor(source: number, tier: number): { memoryBytes: number; vcpus: number } {
+  /** Compatibility class of a source host: hosts of one class can send VMs to the same groups. */
+  classOf(source: number): number {
+    let c = this.classOfHost[source]!;
+    if (c >= 0) return c;
+    const host = this.hosts[source]!;
+    const key = `${host.cpuModel ?? NONE}\0${host.az ?? NONE}`;
+    c = this.classIds.get(key) ?? -1;
+    if (c < 0) {
+      c = this.classes.length;
+      this.classIds.set(key, c);
+      this.classes.push(
+        this.groups.flatMap((g, i) =>
+          (host.cpuModel === undefined || g.cpuModel === host.cpuModel) &&
+          (host.az === undefined || g.az === host.az)
+            ? [i]
+            : [],
+        ),
+      );
+    }
+    this.classOfHost[source] = c;
+    return c;
+  }
+
+  /** Free memory and vCPUs summed over the destinations of `tier` open to a compatibility class. */
+  freeFor(cls: number, tier: number): { memoryBytes: number; vcpus: number } {
     let memoryBytes = 0;
     let vcpus = 0;
-    for (const g of this.compatibleGroups(source)) {
+    for (const g of this.classes[cls]!) {
       memoryBytes += this.sumMem[tier]![g]!;
       vcpus += this.sumCpu[tier]![g]!;
     }
@@ -214,19 +248,7 @@ export class HostPool {
 
   /** Destination groups an instance on `source` may use: same cpuModel and AZ when the source has them. */
   private compatibleGroups(source: number): number[] {
-    const host = this.hosts[source]!;
-    const key = `${host.cpuModel ?? NONE}\0${host.az ?? NONE}`;
-    let groups = this.compatibleCache.get(key);
-    if (!groups) {
-      groups = [];
-      this.groups.forEach((c, g) => {
-        if (host.cpuModel !== undefined && c.cpuModel !== host.cpuModel) return;
-        if (host.az !== undefined && c.az !== host.az) return;
-        groups!.push(g);
-      });
-      this.compatibleCache.set(key, groups);
-    }
-    return groups;
+    return this.classes[this.classOf(source)]!;
   }
 
   private adjust(host: number, memoryBytes: number, vcpus: number): void {
