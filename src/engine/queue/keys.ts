@@ -14,6 +14,7 @@
  * | P:control:<evacuationId>            | string | latest {command, by}                          |
  * | P:hostlock:<host>                   | string | id of the evacuation holding the host         |
  * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
+ * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
  * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
  */
 export class Keys {
@@ -57,6 +58,10 @@ export class Keys {
 
   audit(): string {
     return `${this.prefix}:audit`;
+  }
+
+  commit(id: string): string {
+    return `${this.prefix}:commit:${id}`;
   }
 
   /** BullMQ's lock of a running job: `<prefix>:<queue>:<jobId>:lock`, holding the worker's token. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Evacuation, FerryEvent } from '../model.js';
 import type { EngineStore, MigrationRecord } from '../ports.js';
 import type { RedisClient } from './config.js';
@@ -10,7 +11,8 @@ import { LuaScript } from './script.js';
  * The engine's durable state in Redis: evacuations and migration records as JSON strings, and an
  * append-only stream of events per evacuation whose n-th entry has the id `<n>-0`. Reading "from
  * the k-th event on" is then one XRANGE, and a gap or a duplicate cannot be written: every commit
- * appends after the stream's current length, inside the same script that writes the records.
+ * appends after the stream's current length, inside the same script that writes the records, and
+ * carries an id so that the same commit re-sent after a dropped connection is applied once.
  */
 
 /**
@@ -31,6 +33,11 @@ if plan.fence then
   if redis.call('GET', KEYS[plan.fence.key]) ~= plan.fence.token then
     return redis.error_reply('FERRY_FENCED job lock lost')
   end
+end
+-- A commit re-sent after a lost reply (the client resends unanswered commands on reconnect) is
+-- applied once: its id is remembered for an hour.
+if not redis.call('SET', KEYS[plan.commit.key], '1', 'NX', 'PX', 3600000) then
+  return 'DUPLICATE'
 end
 if plan.evacuation then
   redis.call('SET', KEYS[plan.evacuation.key], plan.evacuation.json)
@@ -60,6 +67,7 @@ export interface Fence {
 }
 
 interface CommitPlan {
+  commit: { key: number };
   fence?: { key: number; token: string };
   evacuation?: { key: number; id: string; json: string };
   migrations: { key: number; json: string }[];
@@ -73,13 +81,15 @@ export class RedisStore implements EngineStore {
     private readonly redis: RedisClient,
     prefix: string,
     private readonly fence?: Fence,
+    /** Ids that make a re-sent commit a no-op; unique per call (tests inject repeats). */
+    private readonly newCommitId: () => string = randomUUID,
   ) {
     this.keys = new Keys(prefix);
   }
 
   /** The same store, whose commits succeed only while `fence.key` holds `fence.token`. */
   fenced(fence: Fence): RedisStore {
-    return new RedisStore(this.redis, this.keys.prefix, fence);
+    return new RedisStore(this.redis, this.keys.prefix, fence, this.newCommitId);
   }
 
   async commit(change: {
@@ -89,7 +99,11 @@ export class RedisStore implements EngineStore {
   }): Promise<void> {
     const keys = [this.keys.evacuationIndex(), this.keys.evacuationSeq()];
     const key = (name: string) => keys.push(name);
-    const plan: CommitPlan = { migrations: [], streams: [] };
+    const plan: CommitPlan = {
+      commit: { key: key(this.keys.commit(this.newCommitId())) },
+      migrations: [],
+      streams: [],
+    };
     if (this.fence) plan.fence = { key: key(this.fence.key), token: this.fence.token };
     if (change.evacuation) {
       const id = change.evacuation.request.id;

@@ -87,6 +87,13 @@ describe('RedisStore', () => {
     expect(await store.loadMigration('e1:vm-1')).toBeUndefined();
   });
 
+  it('applies a commit re-sent after a lost reply once', async () => {
+    const store = new RedisStore(redis, freshPrefix(), undefined, () => 'commit-1');
+    await store.commit({ events: [progress('e1', 'vm-1', 1)] });
+    await store.commit({ events: [progress('e1', 'vm-1', 1)] });
+    expect(await store.eventCount('e1')).toBe(1);
+  });
+
   it('refuses a fenced commit once the job lock is held by someone else, writing nothing', async () => {
     const store = new RedisStore(redis, freshPrefix());
     const lock = store.keys.jobLock('evacuations', 'e1');
