@@ -9,6 +9,7 @@ import { ConfigError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
 import type { Message } from '../views/blocks.js';
+import { reportMessage } from '../views/postmortem.js';
 import { ApprovalNotifier } from './approvals.js';
 import { CampaignRunner } from './campaign.js';
 import type { SlackConfig } from './config.js';
@@ -52,7 +53,8 @@ export interface FerryAppOptions {
   timezone: string;
   /** Whether evacuations run the configured maintenance command. */
   maintenance: boolean;
-  report: (events: FerryEvent[]) => Message;
+  /** The post-mortem message; ferry's own (src/views/postmortem.ts) when absent. */
+  report?: (events: FerryEvent[]) => Message;
   /** Engine time (the simulator's clock in the demo). */
   now?: () => number;
   /** Slack's Web API base URL; a loopback stand-in in tests and the demo. */
@@ -76,6 +78,8 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
   const { slack, tokens, service } = options;
   const log = options.log ?? ((line: string) => console.error(`ferry: ${line}`));
   const now = options.now ?? (() => Date.now());
+  const report =
+    options.report ?? ((events: FerryEvent[]) => reportMessage(events, { timezone: options.timezone }));
   const clientOptions = options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {};
   const app = new App({
     token: tokens.botToken,
@@ -113,7 +117,7 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     channel: slack.progressChannel,
     timezone: options.timezone,
     now,
-    report: options.report,
+    report,
     pollMs: options.pollMs ?? 500,
     onFinished: (id) => campaigns!.next(id),
     log,
@@ -137,7 +141,7 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     follow: (id) => progress.follow(id),
     startCampaign: (hosts, when, request) => campaigns!.start(hosts, when, request),
     showDecision: (request, decision) => approvals.decided(request, decision),
-    report: options.report,
+    report,
     progressChannel: slack.progressChannel,
     log,
   };

@@ -22,6 +22,8 @@ export interface StoredMessage {
   blocks: Array<Record<string, unknown>>;
   /** How many times it was edited (chat.update or replace_original). */
   edits: number;
+  /** The response URL it was posted or last replaced through, if any (an answer to that command or click). */
+  responseUrl?: string;
 }
 
 export interface ApiCall {
@@ -45,11 +47,13 @@ export interface StandinOptions {
   groups?: Record<string, string[]>;
 }
 
-interface Delivery {
+export interface Delivery {
   /** The app's ack body (HTTP response body or Socket Mode ack payload). */
   body: unknown;
   /** HTTP status (Socket Mode acks count as 200). */
   status: number;
+  /** The response URL given with the command or click: `answers(url)` finds what the app sent to it. */
+  responseUrl?: string;
 }
 
 const TEAM = 'T0FERRY';
@@ -61,8 +65,8 @@ export class SlackStandin extends EventEmitter {
   private server?: Server;
   private wss?: WebSocketServer;
   private socket?: WebSocket;
-  private connected?: Promise<void>;
-  private onConnect?: () => void;
+  /** Socket Mode connections accepted so far (a restarted app makes a new one). */
+  connections = 0;
   private readonly acks = new Map<string, (payload: unknown) => void>();
   private readonly responseUrls = new Map<string, { channel: string; user: string; messageTs?: string }>();
   private readonly rateLimits = new Map<string, { count: number; retryAfterS: number }>();
@@ -79,14 +83,14 @@ export class SlackStandin extends EventEmitter {
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.wss = new WebSocketServer({ server: this.server, path: '/socket' });
-    this.connected = new Promise((resolve) => {
-      this.onConnect = resolve;
-    });
     this.wss.on('connection', (ws) => {
       this.socket = ws;
+      this.connections++;
       ws.on('message', (data) => this.onSocketMessage(String(data)));
+      ws.on('close', () => {
+        if (this.socket === ws) this.socket = undefined;
+      });
       ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'standin' } }));
-      this.onConnect?.();
     });
     // The Socket Mode client expects pings from the server.
     this.pingTimer = setInterval(() => this.socket?.ping(), 5000);
@@ -103,9 +107,14 @@ export class SlackStandin extends EventEmitter {
     return `http://127.0.0.1:${this.port}/api/`;
   }
 
-  /** Resolves once a Socket Mode app has connected. */
-  socketConnected(): Promise<void> {
-    return this.connected!;
+  /** Resolves once a Socket Mode app has connected (the `count`-th connection, for a restarted app). */
+  async socketConnected(count = 1): Promise<void> {
+    await this.waitFor(`Socket Mode connection #${count}`, () => this.connections >= count && this.socket);
+  }
+
+  /** What the app sent to a response URL (its answers to one command or click), oldest first. */
+  answers(responseUrl: string): StoredMessage[] {
+    return this.messages.filter((m) => m.responseUrl === responseUrl);
   }
 
   async stop(): Promise<void> {
@@ -166,7 +175,7 @@ export class SlackStandin extends EventEmitter {
       response_url: responseUrl,
       trigger_id: randomUUID(),
     };
-    return this.deliver('slash_commands', payload);
+    return this.deliver('slash_commands', payload, responseUrl);
   }
 
   /** A user presses the button labelled `label` on `message`; resolves with the app's ack. */
@@ -192,6 +201,7 @@ export class SlackStandin extends EventEmitter {
     message: Pick<StoredMessage, 'channel' | 'ts' | 'text' | 'blocks'>,
     action: { block_id: string; action_id: string; value: string },
   ): Promise<Delivery> {
+    const responseUrl = this.newResponseUrl({ channel: message.channel, user, messageTs: message.ts });
     const payload = {
       type: 'block_actions',
       team: { id: TEAM, domain: 'ferry' },
@@ -207,10 +217,10 @@ export class SlackStandin extends EventEmitter {
       trigger_id: randomUUID(),
       channel: { id: message.channel, name: message.channel },
       message: { type: 'message', ts: message.ts, text: message.text, blocks: message.blocks },
-      response_url: this.newResponseUrl({ channel: message.channel, user, messageTs: message.ts }),
+      response_url: responseUrl,
       actions: [{ type: 'button', ...action, text: { type: 'plain_text', text: 'button' }, action_ts: '1' }],
     };
-    return this.deliver('interactive', payload);
+    return this.deliver('interactive', payload, responseUrl);
   }
 
   /** Sends an HTTP-mode request with a chosen signature (tests of refusal). */
@@ -236,6 +246,7 @@ export class SlackStandin extends EventEmitter {
   private async deliver(
     type: 'slash_commands' | 'interactive',
     payload: Record<string, unknown>,
+    responseUrl: string,
   ): Promise<Delivery> {
     if (this.appUrl) {
       const body =
@@ -244,7 +255,7 @@ export class SlackStandin extends EventEmitter {
           : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
       const timestamp = Math.floor(Date.now() / 1000);
       const delivery = await this.postSigned(body, this.sign(body, timestamp), timestamp);
-      return { status: delivery.status, body: parseMaybeJson(delivery.body as string) };
+      return { status: delivery.status, body: parseMaybeJson(delivery.body as string), responseUrl };
     }
     if (!this.socket) throw new Error('no app is connected over Socket Mode');
     const envelopeId = randomUUID();
@@ -264,7 +275,7 @@ export class SlackStandin extends EventEmitter {
         retry_attempt: 0,
       }),
     );
-    return { status: 200, body: await acked };
+    return { status: 200, body: await acked, responseUrl };
   }
 
   private onSocketMessage(data: string): void {
@@ -297,7 +308,7 @@ export class SlackStandin extends EventEmitter {
     if (url.pathname.startsWith('/respond/')) {
       const target = this.responseUrls.get(url.pathname.slice('/respond/'.length));
       if (!target) return reply(404, { ok: false, error: 'expired_url' });
-      this.respond(target, args);
+      this.respond(target, args, `http://127.0.0.1:${this.port}${url.pathname}`);
       return reply(200, { ok: true });
     }
     if (!url.pathname.startsWith('/api/')) return reply(404, { ok: false, error: 'not_found' });
@@ -380,6 +391,7 @@ export class SlackStandin extends EventEmitter {
   private respond(
     target: { channel: string; user: string; messageTs?: string },
     args: Record<string, unknown>,
+    responseUrl: string,
   ): void {
     const original = target.messageTs
       ? this.messages.find((m) => m.channel === target.channel && m.ts === target.messageTs)
@@ -388,6 +400,7 @@ export class SlackStandin extends EventEmitter {
       original.text = String(args.text ?? '');
       original.blocks = asBlocks(args.blocks);
       original.edits++;
+      original.responseUrl = responseUrl;
       this.emit('event', { kind: 'updated', message: original } satisfies StandinEvent);
       return;
     }
@@ -397,6 +410,7 @@ export class SlackStandin extends EventEmitter {
       visibleTo: inChannel ? undefined : target.user,
       text: String(args.text ?? ''),
       blocks: asBlocks(args.blocks),
+      responseUrl,
     });
     this.emit('event', { kind: inChannel ? 'posted' : 'ephemeral', message } satisfies StandinEvent);
   }

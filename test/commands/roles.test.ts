@@ -23,7 +23,16 @@ describe('roles', () => {
     const clock = new VirtualClock();
     let members = ['U0CAROL'];
     let lookups = 0;
-    const roles = new Roles(config, { members: async () => (lookups++, members) }, clock);
+    const roles = new Roles(
+      config,
+      {
+        members: async () => {
+          lookups++;
+          return members;
+        },
+      },
+      clock,
+    );
     expect(await roles.has('U0CAROL', 'operator')).toBe(true);
     members = [];
     expect(await roles.has('U0CAROL', 'operator')).toBe(true);

@@ -5,7 +5,6 @@ import { SlackStandin } from '../../src/demo/slack-standin.js';
 import type { FerryEvent } from '../../src/engine/model.js';
 import type { FerryService } from '../../src/engine/ports.js';
 import type { Message } from '../../src/views/blocks.js';
-import { noteMessage } from '../../src/views/replies.js';
 import { type RedisServer, startRedis } from './redis.js';
 
 /**
@@ -38,14 +37,19 @@ export async function startHarness(options: {
   mode: 'socket' | 'http';
   service: FerryService;
   slack?: Partial<SlackConfig>;
+  /** The post-mortem view; ferry's own when absent. */
   report?: (events: FerryEvent[]) => Message;
   now?: () => number;
+  /** A Redis to share (a restarted bot); started and stopped with the harness when absent. */
   redis?: RedisServer;
+  /** A stand-in to share (a restarted bot keeps talking to the same Slack). */
+  standin?: SlackStandin;
 }): Promise<Harness> {
   const redis = options.redis ?? (await startRedis());
   const client = new Redis(redis.url, { lazyConnect: false });
-  const slack = new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] } });
-  await slack.start();
+  const slack = options.standin ?? new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] } });
+  if (!options.standin) await slack.start();
+  const connectionsBefore = slack.connections;
   const config = slackConfigSchema.parse({
     mode: options.mode,
     port: 0,
@@ -63,15 +67,15 @@ export async function startHarness(options: {
     redis: client,
     timezone: 'UTC',
     maintenance: false,
-    report: options.report ?? ((events) => noteMessage(`report of ${events.length} events`)),
+    report: options.report,
     now: options.now,
     slackApiUrl: slack.apiUrl,
     pollMs: 50,
-    log: () => {},
+    log: process.env.FERRY_TEST_LOG ? (line) => console.error(`ferry: ${line}`) : () => {},
   });
   const { port } = await ferry.start();
   if (options.mode === 'http') slack.appUrl = `http://127.0.0.1:${port}/slack/events`;
-  else await slack.socketConnected();
+  else await slack.socketConnected(connectionsBefore + 1);
   return {
     slack,
     ferry,
@@ -79,7 +83,7 @@ export async function startHarness(options: {
     client,
     async stop() {
       await ferry.stop();
-      await slack.stop();
+      if (!options.standin) await slack.stop();
       client.disconnect();
       if (!options.redis) await redis.stop();
     },

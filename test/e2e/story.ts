@@ -1,0 +1,35 @@
+import type { SlackStandin, StoredMessage } from '../../src/demo/slack-standin.js';
+import type { Block } from '../../src/views/blocks.js';
+import { messageToText } from '../../src/views/text.js';
+import { CHANNELS } from '../support/fake-slack.js';
+
+/** Reading the stand-in's channels the way a person would: as text. */
+
+/** A stored message as plain text (mentions stay `@U…`). */
+export function textOf(message: StoredMessage): string {
+  return messageToText({ text: message.text, blocks: message.blocks as unknown as Block[] });
+}
+
+function headerOf(message: StoredMessage): string | undefined {
+  const first = message.blocks[0] as { type?: string; text?: { text?: string } } | undefined;
+  return first?.type === 'header' ? first.text?.text : undefined;
+}
+
+/** The first message everyone sees (top level, not ephemeral) whose header starts with `prefix`. */
+export function byHeader(messages: StoredMessage[], prefix: string): StoredMessage | undefined {
+  return messages.find((m) => !m.threadTs && !m.visibleTo && headerOf(m)?.startsWith(prefix));
+}
+
+/** Every top-level progress message about `host` in the ops channel. */
+export function progressMessages(slack: SlackStandin, host: string): StoredMessage[] {
+  return slack
+    .channel(CHANNELS.ops)
+    .filter((m) => !m.threadTs && !m.visibleTo && headerOf(m)?.startsWith(`Evacuation of ${host}`));
+}
+
+/** The evacuation id mentioned in a text. */
+export function evacuationId(text: string): string {
+  const id = /\b(evac-[A-Za-z0-9._:-]+[A-Za-z0-9])/.exec(text)?.[1];
+  if (!id) throw new Error(`no evacuation id in: ${text}`);
+  return id;
+}
