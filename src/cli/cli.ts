@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { VirtualClock } from '../engine/clock.js';
-import { type FerryConfig, loadConfig } from '../engine/config.js';
+import { type FerryConfig, fleetFromConfig, loadConfig } from '../engine/config.js';
 import { createSimDriver } from '../engine/drivers/sim/index.js';
 import { FerryError, InputError, toFerryError } from '../engine/errors.js';
 import { createLocalEngine } from '../engine/local.js';
 import type { FerryEvent, Plan } from '../engine/model.js';
+import { planCampaign } from '../engine/planner/campaign.js';
 import type { Schedule } from '../engine/ports.js';
 import { type PostMortem, postMortem } from '../engine/report.js';
 import type { InProcessLauncher } from '../engine/runner/local-launcher.js';
@@ -65,9 +66,24 @@ export async function runCli(positionals: string[], raw: CliOptions, io: Io): Pr
       case 'plan':
         return await plan(config, single(hosts), options, io);
       case 'evacuate':
-        return await evacuate(config, [single(hosts)], options, io);
-      case 'campaign':
-        return await evacuate(config, campaignHosts(config, hosts, options.label), options, io);
+        return await evacuate(config, [[single(hosts)]], options, io);
+      case 'campaign': {
+        // The planner orders the hosts so that VMs land on hosts already maintained.
+        const campaign = planCampaign(
+          fleetFromConfig(config),
+          campaignHosts(config, hosts, options.label),
+          config.policy,
+          {
+            parallel: options.parallel,
+          },
+        );
+        return await evacuate(
+          config,
+          campaign.steps.map((step) => step.hosts),
+          options,
+          io,
+        );
+      }
       default:
         throw new InputError(`unknown command "${command}"`);
     }
@@ -120,25 +136,24 @@ async function plan(
 
 async function evacuate(
   config: FerryConfig,
-  hosts: string[],
+  batches: string[][],
   options: z.output<typeof optionsSchema>,
   io: Io,
 ): Promise<number> {
   const { clock, service, store, launcher } = engine(config, options);
   const when: Schedule = options.window ? { kind: 'window', name: options.window } : { kind: 'now' };
+  const campaign = batches.length > 1 || batches[0]!.length > 1;
   const reports: PostMortem[] = [];
-  // A campaign drains its hosts one after another (or `parallel` at a time), each landing its
-  // VMs on hosts already done.
-  for (let i = 0; i < hosts.length; i += options.parallel) {
-    const batch = hosts.slice(i, i + options.parallel);
+  for (const [step, hosts] of batches.entries()) {
     const ids: string[] = [];
-    for (const host of batch) {
+    for (const host of hosts) {
       const { id } = await service.evacuate({
         source: host,
         requestedBy: 'cli',
-        maintenance: config.maintenance.command !== undefined,
-        when: i === 0 ? when : { kind: 'now' },
-        avoid: hosts.slice(i + options.parallel),
+        // A campaign maintains each host and gives it back, so later hosts' VMs can land on it.
+        maintenance: campaign || config.maintenance.command !== undefined,
+        when: step === 0 ? when : { kind: 'now' },
+        avoid: batches.slice(step + 1).flat(),
       });
       ids.push(id);
     }
@@ -154,19 +169,31 @@ async function evacuate(
   if (options.json)
     io.out(
       JSON.stringify(
-        hosts.length === 1 ? reportJson(reports[0]!) : { evacuations: reports.map(reportJson) },
+        campaign
+          ? { migrationsPerVm: migrationsPerVm(reports), evacuations: reports.map(reportJson) }
+          : reportJson(reports[0]!),
         null,
         2,
       ),
     );
-  else
+  else {
     for (const report of reports)
       io.out(`\n${messageToText(postMortemMessage(report, { timezone: config.timezone }))}`);
+    if (campaign) io.out(`\nmigrations per VM moved: ${migrationsPerVm(reports).toFixed(3)}`);
+  }
   // Blockers were known before anything started; a migration that failed or was aborted was not.
   const ok = reports.every(
     (r) => r.migrations.every((m) => m.state === 'completed') && r.outcome !== 'failed',
   );
   return ok ? 0 : 1;
+}
+
+/** Completed migrations per distinct VM moved: 1 when no VM moved twice. */
+function migrationsPerVm(reports: PostMortem[]): number {
+  const moves = reports.flatMap((r) =>
+    r.migrations.filter((m) => m.state === 'completed').map((m) => m.instance),
+  );
+  return moves.length === 0 ? 0 : moves.length / new Set(moves).size;
 }
 
 /** Live progress lines while the evacuation runs (in virtual time, so they come quickly). */

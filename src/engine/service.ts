@@ -89,6 +89,7 @@ export class EngineService implements FerryService {
     const plan = planEvacuation(fleet, request.source, this.deps.config.policy, {
       now: startsAt,
       window,
+      avoid: request.avoid,
     });
     await this.create(full, plan, startsAt, now);
     return { id, startsAt };

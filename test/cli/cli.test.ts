@@ -111,6 +111,25 @@ describe('ferry evacuate on the 40-VM example', () => {
   });
 });
 
+describe('ferry campaign', () => {
+  it('maintains hosts one after another, moving each VM once', async () => {
+    const hosts = ['cmp-002', 'cmp-003', 'cmp-004', 'cmp-005'];
+    const { code, out } = await cli(['campaign', ...hosts], { config: FLEET_40, json: true, approve: 'all' });
+    expect(code).toBe(0);
+    const result = JSON.parse(out);
+    expect(result.evacuations.map((e: { source: string }) => e.source).sort()).toEqual(hosts);
+    for (const e of result.evacuations) expect(e.outcome).toBe('completed');
+    expect(result.migrationsPerVm).toBe(1);
+    // No VM was parked on a host that the campaign drained later.
+    const drainedAt = new Map<string, number>(
+      result.evacuations.map((e: { source: string }, i: number) => [e.source, i]),
+    );
+    result.evacuations.forEach((e: { migrations: MigrationJson[] }, i: number) => {
+      for (const m of e.migrations) expect(drainedAt.get(m.to) ?? -1).toBeLessThan(i);
+    });
+  });
+});
+
 describe('bad input', () => {
   it('names what was expected and exits 2', async () => {
     const unknown = await cli(['drain', 'cmp-001']);

@@ -19,6 +19,8 @@ export type { Placement } from './pool.js';
 export interface PlacementOptions {
   /** Place only these instances (names); default: every instance on the sources. */
   instances?: readonly string[];
+  /** Hosts used only when no other has room: a campaign's hosts still to be maintained. */
+  avoid?: readonly string[];
 }
 
 export interface PlacementResult {
@@ -38,7 +40,8 @@ export function placeInstances(
   _policy: PolicyConfig,
   options: PlacementOptions = {},
 ): PlacementResult {
-  const pool = new HostPool(fleet, 1);
+  const pool = new HostPool(fleet, 2);
+  const avoid = new Set(options.avoid ?? []);
   const draining = new Set<number>();
   for (const name of sources) {
     const h = pool.hostIndex.get(name);
@@ -46,7 +49,7 @@ export function placeInstances(
     draining.add(h);
   }
   pool.hosts.forEach((host, h) => {
-    if (host.schedulable && !draining.has(h)) pool.enlist(h, 0);
+    if (host.schedulable && !draining.has(h)) pool.enlist(h, avoid.has(host.name) ? 1 : 0);
   });
   let instances: number[];
   if (options.instances) {
@@ -60,7 +63,7 @@ export function placeInstances(
   } else {
     instances = [...draining].flatMap((h) => pool.residents[h]!);
   }
-  return placeAll(pool, instances, [0]);
+  return placeAll(pool, instances, [0, 1]);
 }
 
 /**

@@ -18,6 +18,8 @@ export interface EvacuationOptions {
   window?: MaintenanceWindow;
   /** IANA zone for the times in blocker reasons; default UTC. */
   timeZone?: string;
+  /** Hosts to keep VMs off unless nothing else has room (a campaign's hosts still to come). */
+  avoid?: readonly string[];
 }
 
 /**
@@ -47,7 +49,7 @@ export function planEvacuation(
   const sourceHost = hosts.get(source);
   if (!sourceHost) throw new NotFoundError(`no host named ${source} in the fleet`);
   const instances = new Map(fleet.instances.map((i) => [i.name, i]));
-  const { placements, blockers } = placeInstances(fleet, [source], policy);
+  const { placements, blockers } = placeInstances(fleet, [source], policy, { avoid: options.avoid });
   let moves = placements.map((p) => moveFor(p, instances.get(p.instance)!, hosts, policy));
 
   const startAt = window ? Math.max(options.now, window.start) : options.now;

@@ -79,7 +79,11 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const fleet = await deps.driver.inventory();
   const plan: Plan = request.only
     ? planMigration(fleet, request.only.instance, deps.policy, { to: request.only.to })
-    : planEvacuation(fleet, request.source, deps.policy, { now, window: request.window });
+    : planEvacuation(fleet, request.source, deps.policy, {
+        now,
+        window: request.window,
+        avoid: request.avoid,
+      });
   const records: MigrationRecord[] = plan.moves.map((move) => ({
     move,
     migration: {
