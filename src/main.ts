@@ -1,17 +1,18 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { createFerryApp, tokensFromEnv } from './app/app.js';
 import { createBotEngine, createDriver } from './app/engine.js';
 import { systemClock } from './engine/clock.js';
 import { loadConfig } from './engine/config.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
+import { connect, redisConfigSchema } from './engine/queue/index.js';
 
 /**
  * The bot: `tsx src/main.ts --config ferry.yaml` (or FERRY_CONFIG). Tokens come from the
  * environment (SLACK_BOT_TOKEN, and SLACK_APP_TOKEN for Socket Mode or SLACK_SIGNING_SECRET for
- * HTTP mode), Redis from --redis or REDIS_URL. Stops cleanly on SIGINT / SIGTERM.
+ * HTTP mode), Redis from --redis, REDIS_URL or the config's `redis:` section (FERRY_REDIS_URL).
+ * SLACK_API_URL points at another Slack API host. Stops cleanly on SIGINT / SIGTERM.
  */
 
 const USAGE = 'usage: ferry-bot --config FILE [--redis redis://HOST:PORT]  (or FERRY_CONFIG, REDIS_URL)';
@@ -43,15 +44,28 @@ export async function startBot(
   if (!config.slack)
     throw new ConfigError(`${path} has no slack: section; the bot needs one (see README, "Slack app")`);
   const tokens = tokensFromEnv(env, config.slack.mode);
-  const redisUrl = values.redis ?? env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  const url = values.redis ?? env.REDIS_URL;
+  const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
+  const redis = connect(redisConfig, { log });
   try {
-    await redis.connect();
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref(),
+      ),
+    ]);
   } catch (err) {
-    throw new ConfigError(`cannot reach Redis at ${redisUrl}: ${toFerryError(err).message}`);
+    redis.disconnect();
+    throw new ConfigError(`cannot reach Redis at ${redisConfig.url}: ${toFerryError(err).message}`);
   }
   const driver = createDriver(config, systemClock);
-  const engine = await createBotEngine({ config, driver, clock: systemClock, redis, log });
+  const engine = createBotEngine({
+    config: { ...config, redis: redisConfig },
+    driver,
+    clock: systemClock,
+    redis,
+    log,
+  });
   const ferry = createFerryApp({
     slack: config.slack,
     tokens,
@@ -59,9 +73,11 @@ export async function startBot(
     redis,
     timezone: config.timezone,
     maintenance: config.maintenance.command !== undefined,
+    // Another Slack API host, e.g. GovSlack's https://slack-gov.com/api/.
+    slackApiUrl: env.SLACK_API_URL,
     log,
   });
-  await engine.startWorker();
+  engine.startWorker();
   const { port } = await ferry.start();
   log(
     `running: ${config.fleet.driver} driver, ${engine.kind} engine, Slack ${config.slack.mode} mode` +

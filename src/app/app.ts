@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { App, LogLevel, webApi } from '@slack/bolt';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from '../commands/handlers.js';
 import { Roles } from '../commands/roles.js';
 import { systemClock } from '../engine/clock.js';
@@ -49,7 +49,7 @@ export interface FerryAppOptions {
   tokens: SlackTokens;
   service: FerryService;
   /** Where message positions, stream cursors and button nonces are kept. */
-  redis: Redis;
+  redis: Redis | Cluster;
   timezone: string;
   /** Whether evacuations run the configured maintenance command. */
   maintenance: boolean;

@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
 import type { Clock } from '../engine/clock.js';
 import type { FerryConfig } from '../engine/config.js';
 import type { Driver, DriverKind } from '../engine/drivers/driver.js';
@@ -8,19 +5,20 @@ import { createSimDriver } from '../engine/drivers/sim/index.js';
 import { ConfigError } from '../engine/errors.js';
 import { createLocalEngine } from '../engine/local.js';
 import type { FerryService } from '../engine/ports.js';
+import { createDurableEngine, type RedisClient } from '../engine/queue/index.js';
 
 /**
  * What the bot runs on: the driver named by `fleet.driver`, and the engine — durable (BullMQ +
- * Redis, any number of bot processes) when the queue module is present, else in this process over
- * memory. The bot entry and the demo build it the same way, here.
+ * Redis: state, jobs and event streams survive a restart, any number of bot processes share them)
+ * by default, or in this process over memory when asked. The bot entry and the demo build it here.
  */
 
 export interface BotEngine {
   service: FerryService;
   /** `durable`: state and jobs in Redis; `memory`: this process only (lost on restart). */
   kind: 'durable' | 'memory';
-  /** Starts executing evacuations (the durable worker; the in-process launcher needs nothing). */
-  startWorker(): Promise<void>;
+  /** Starts executing evacuations in this process (the durable worker; in memory they run anyway). */
+  startWorker(): void;
   close(): Promise<void>;
 }
 
@@ -39,54 +37,37 @@ export function createDriver(config: FerryConfig, clock: Clock): Driver {
   return make(config, clock);
 }
 
-/** The durable engine's module (src/engine/queue), imported only when it is there. */
-const QUEUE_MODULE = '../engine/queue/index.js';
-
-interface DurableModule {
-  createDurableEngine(options: {
-    config: FerryConfig;
-    driver: Driver;
-    clock: Clock;
-    redis?: Redis;
-    via: string;
-  }): { service: FerryService; startWorker(): Promise<void> | void; close(): Promise<void> };
-}
-
-async function loadDurable(): Promise<DurableModule | undefined> {
-  // tsx runs the .ts sources; a build would have .js files. Either means the queue exists.
-  const path = fileURLToPath(new URL(QUEUE_MODULE, import.meta.url));
-  if (!existsSync(path) && !existsSync(path.replace(/\.js$/, '.ts'))) return undefined;
-  return (await import(/* @vite-ignore */ QUEUE_MODULE)) as DurableModule;
-}
-
-/** Builds the engine for the bot: durable on `redis` when the queue module exists, else in memory. */
-export async function createBotEngine(options: {
+/** Builds the bot's engine: durable on `redis`, or in memory (`memory: true`). */
+export function createBotEngine(options: {
   config: FerryConfig;
   driver: Driver;
   clock: Clock;
-  redis: Redis;
-  /** Force the in-memory engine (tests that restart only the Slack side). */
+  redis: RedisClient;
   memory?: boolean;
+  /** Clock ms per wall ms when the clock is accelerated (the demo): the queue's delays follow it. */
+  clockRate?: number;
   log?: (line: string) => void;
-}): Promise<BotEngine> {
-  const { config, driver, clock, redis } = options;
-  const durable = options.memory ? undefined : await loadDurable();
-  if (durable) {
-    const engine = durable.createDurableEngine({ config, driver, clock, redis, via: 'slack' });
-    return {
-      service: engine.service,
-      kind: 'durable',
-      startWorker: async () => {
-        await engine.startWorker();
-      },
-      close: () => engine.close(),
-    };
+}): BotEngine {
+  const { config, driver, clock, redis, log } = options;
+  if (options.memory) {
+    const local = createLocalEngine({ config, driver, clock, via: 'slack', log });
+    return { service: local.service, kind: 'memory', startWorker: () => {}, close: async () => {} };
   }
-  const local = createLocalEngine({ config, driver, clock, via: 'slack', log: options.log });
+  const engine = createDurableEngine({
+    config,
+    driver,
+    clock,
+    redis,
+    via: 'slack',
+    clockRate: options.clockRate,
+    log,
+  });
   return {
-    service: local.service,
-    kind: 'memory',
-    startWorker: async () => {},
-    close: async () => {},
+    service: engine.service,
+    kind: 'durable',
+    startWorker: () => {
+      engine.startWorker();
+    },
+    close: () => engine.close(),
   };
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The little durable memory the Slack surface needs beside the engine: which message shows which
@@ -18,7 +18,7 @@ export interface KeyValueStore {
 /** KeyValueStore on Redis, every key under one prefix. */
 export class RedisKeyValueStore implements KeyValueStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix = 'ferry:slack:',
   ) {}
 

@@ -2,7 +2,7 @@ import type { Block, Message } from './blocks.js';
 
 /**
  * Plain text for a terminal: the same messages the channel gets, readable without Slack. Used by
- * the demo and the console; `names` turns user ids into names.
+ * the demo and the console; `names` turns user and channel ids into names.
  */
 export function messageToText(
   msg: Pick<Message, 'text'> & { blocks?: Block[] },
@@ -34,6 +34,7 @@ function blockToText(block: Block, names: Record<string, string>): string {
 export function mrkdwnToText(text: string, names: Record<string, string> = {}): string {
   return text
     .replace(/<@([A-Z0-9]+)>/g, (_, id: string) => `@${names[id] ?? id}`)
+    .replace(/<#([A-Z0-9]+)(?:\|[^>]*)?>/g, (_, id: string) => `#${names[id] ?? id}`)
     .replace(/```/g, '')
     .replace(/(^|[\s(])[*_]([^*_\n]+)[*_](?=$|[\s).,:;!?—])/gm, '$1$2')
     .replace(/`([^`\n]+)`/g, '$1')
