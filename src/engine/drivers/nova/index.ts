@@ -3,9 +3,18 @@ import type { FerryConfig } from '../../config.js';
 import { ConfigError } from '../../errors.js';
 import { NovaDriver } from './driver.js';
 
-/** The nova driver from a validated config (needs the `nova:` section). */
+/**
+ * The nova driver from a validated config (needs the `nova:` section). A `maintenance.command`
+ * is refused here, at startup: Nova runs no commands on compute hosts, and an evacuation asked to
+ * run one would drain the host for hours and only then fail its maintenance step.
+ */
 export function createNovaDriver(config: FerryConfig, clock: Clock): NovaDriver {
   const { nova } = config;
   if (!nova) throw new ConfigError('fleet.driver nova needs the "nova:" config section');
+  if (config.maintenance.command !== undefined)
+    throw new ConfigError(
+      'maintenance.command cannot be used with fleet.driver nova: Nova runs no commands on compute ' +
+        'hosts. Remove it; ferry then leaves a drained host disabled for your own tooling',
+    );
   return new NovaDriver({ config: nova, clock });
 }
