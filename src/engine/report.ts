@@ -240,18 +240,16 @@ function recommend(
 ): string[] {
   const out: string[] = [];
   for (const m of migrations) {
-    const dirty = Math.max(m.peakDirtyBytesPerS, 0);
-    const heavy =
-      m.strategy === 'postcopy' ||
-      m.strategy === 'pause' ||
-      (m.state !== 'completed' && m.state !== 'unfinished');
-    if (heavy && dirty > 0)
+    const risky = m.strategy === 'postcopy' || m.strategy === 'pause';
+    // Aborted by the policy or an approver (not by an operator): it did not converge in time.
+    const gaveUp = m.state === 'aborted' && !/aborted by|window closed/.test(m.cause ?? '');
+    if (m.state === 'failed')
       out.push(
-        `${m.instance} dirties ${mibps(dirty)}: schedule it with post-copy allowed or in a quieter hour`,
+        `${m.instance} failed (${m.cause}): check ${m.to || 'the destination'} and retry it alone with /ferry migrate ${m.instance}`,
       );
-    else if (m.state === 'failed')
+    else if ((risky || gaveUp) && m.peakDirtyBytesPerS > 0)
       out.push(
-        `${m.instance} failed (${m.cause}): check the destination ${m.to} and retry it alone with /ferry migrate ${m.instance}`,
+        `${m.instance} dirties ${mibps(m.peakDirtyBytesPerS)}: schedule it with post-copy allowed or in a quieter hour`,
       );
     else if (m.strategy === 'auto-converge')
       out.push(`${m.instance} needed auto-converge (guest slowed during the move): consider a quieter hour`);

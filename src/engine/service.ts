@@ -74,6 +74,7 @@ export class EngineService implements FerryService {
     requireHost(fleet, request.source);
     const now = this.deps.clock.now();
     const { startsAt, window } = this.when(
+      now,
       request.when ?? (request.window ? { kind: 'window', name: request.window } : { kind: 'now' }),
     );
     const id = await this.newId('evac', request.source, startsAt);
@@ -191,8 +192,8 @@ export class EngineService implements FerryService {
     return nextWindow(findWindow(this.deps.config.windows, name), this.deps.clock.now());
   }
 
-  private when(schedule: Schedule): { startsAt: number; window?: MaintenanceWindow } {
-    const now = this.deps.clock.now();
+  /** When to start; `now` is read once by the caller so "now" never turns into "scheduled". */
+  private when(now: number, schedule: Schedule): { startsAt: number; window?: MaintenanceWindow } {
     switch (schedule.kind) {
       case 'now':
         return { startsAt: now };
@@ -203,7 +204,7 @@ export class EngineService implements FerryService {
           throw new InputError('that time has passed; give a time in the future');
         return { startsAt: Math.max(now, schedule.at) };
       case 'window': {
-        const window = this.window(schedule.name);
+        const window = nextWindow(findWindow(this.deps.config.windows, schedule.name), now);
         return { startsAt: Math.max(now, window.start), window };
       }
     }
