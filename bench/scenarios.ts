@@ -1,0 +1,175 @@
+import type { PolicyConfig } from '../src/engine/config.js';
+import { GiB } from '../src/engine/model.js';
+import { planCampaign, planCampaignNaive } from '../src/engine/planner/campaign.js';
+import { planEvacuation } from '../src/engine/planner/plan.js';
+import { EMPTY_FIGURES, migrationFigures, type ScenarioResult, type StrategyFigures } from './figures.js';
+import { campaignFleet, type DrainFleet, scaleFleet } from './fleets.js';
+import { measure } from './measure.js';
+import { avoidableFailures, drainOnSim, lineRateBoundMs } from './simulate.js';
+import { policyFor, type Strategy } from './strategies.js';
+
+/**
+ * The three scenarios. Each runs every strategy on the same fleet in the same process; the
+ * simulated ones through the whole engine on the simulator, the scale one through the planners
+ * alone.
+ */
+
+export interface ScenarioContext {
+  seed: number;
+  strategies: readonly Strategy[];
+  /** The operator's policy (config file) or ferry's defaults; strategies override it. */
+  basePolicy: PolicyConfig;
+  log: (line: string) => void;
+}
+
+const seconds = (ms: number) => ms / 1000;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)}`;
+
+/** drain-mixed: one host with ~40 mixed VMs drained by each strategy. */
+export async function drainMixed(ctx: ScenarioContext, drain: DrainFleet): Promise<ScenarioResult> {
+  const { fleet, source } = drain;
+  const lowerBoundMs = lineRateBoundMs(fleet, [source], false);
+  const strategies: StrategyFigures[] = [];
+  const extra: Record<string, string[]> = {};
+  for (const strategy of ctx.strategies) {
+    const policy = policyFor(strategy, ctx.basePolicy);
+    const run = await drainOnSim({
+      fleet,
+      sources: [source],
+      policy,
+      physicalCapGbps: ctx.basePolicy.streamCapGbps,
+      seed: ctx.seed,
+      maintenance: false,
+      avoidRest: false,
+    });
+    ctx.log(
+      `drain-mixed ${strategy.name}: ${seconds(run.makespanMs).toFixed(0)} s simulated in ${run.wallMs.toFixed(0)} ms`,
+    );
+    const avoidable = avoidableFailures(fleet, run.reports, policy);
+    strategies.push({
+      ...EMPTY_FIGURES,
+      name: strategy.name,
+      makespanS: seconds(run.makespanMs),
+      lowerBoundS: seconds(lowerBoundMs),
+      ...migrationFigures(run.reports),
+      migrationsPerVm: null,
+    });
+    extra[strategy.name] = [avoidable.length > 0 ? `${avoidable.length} (${avoidable.join(', ')})` : '0'];
+  }
+  const memory = fleet.instances.filter((i) => i.host === source).reduce((s, i) => s + i.memoryBytes, 0);
+  const heavy = fleet.instances.filter((i) => i.host === source && i.dirtyBytesPerS >= 500 * 2 ** 20);
+  return {
+    name: 'drain-mixed',
+    strategies,
+    extra: { columns: ['avoidable failures'], rows: extra },
+    notes: [
+      `${source}: ${fleet.instances.filter((i) => i.host === source).length} VMs, ${(memory / GiB).toFixed(0)} GiB, ${heavy.length} heavy writers (${heavy.map((i) => `${i.name} ${(i.memoryBytes / GiB).toFixed(0)} GiB @ ${mib(i.dirtyBytesPerS)} MiB/s`).join(', ')}); NIC ${((fleet.hosts.find((h) => h.name === source)!.nicBytesPerS * 8) / 1e9).toFixed(0)} Gb/s, stream cap ${ctx.basePolicy.streamCapGbps} Gb/s.`,
+      'avoidable failures: failed or aborted migrations of VMs that, alone on their links at the stream cap, converge within the SLO by a means the strategy itself allows.',
+    ],
+  };
+}
+
+/**
+ * campaign-16: 16 hosts at ~70 % load and one empty spare, maintained one after another. ferry
+ * drains in planCampaign's order, each evacuation told to avoid the hosts still to come; the
+ * baselines drain in name order with the engine's least-loaded placement.
+ */
+export async function campaign16(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { fleet, campaign } = campaignFleet(ctx.seed, { hosts: 16, load: 0.7, spare: 1 });
+  const lowerBoundMs = lineRateBoundMs(fleet, campaign, true);
+  const strategies: StrategyFigures[] = [];
+  const extra: Record<string, string[]> = {};
+  for (const strategy of ctx.strategies) {
+    const policy = policyFor(strategy, ctx.basePolicy);
+    const plan =
+      strategy.campaign === 'ferry'
+        ? planCampaign(fleet, campaign, policy)
+        : planCampaignNaive(fleet, campaign, policy);
+    const order = plan.steps.flatMap((s) => s.hosts);
+    const run = await drainOnSim({
+      fleet,
+      sources: order,
+      policy,
+      physicalCapGbps: ctx.basePolicy.streamCapGbps,
+      seed: ctx.seed,
+      maintenance: true,
+      avoidRest: strategy.campaign === 'ferry',
+    });
+    ctx.log(
+      `campaign-16 ${strategy.name}: ${seconds(run.makespanMs).toFixed(0)} s simulated in ${run.wallMs.toFixed(0)} ms`,
+    );
+    strategies.push({
+      ...EMPTY_FIGURES,
+      name: strategy.name,
+      makespanS: seconds(run.makespanMs),
+      lowerBoundS: seconds(lowerBoundMs),
+      ...migrationFigures(run.reports),
+    });
+    const completed = run.reports.filter((r) => r.outcome === 'completed').length;
+    extra[strategy.name] = [plan.migrationsPerVm.toFixed(3), `${completed}/${order.length}`];
+  }
+  const load =
+    fleet.instances.reduce((s, i) => s + i.memoryBytes, 0) /
+    fleet.hosts.filter((h) => campaign.includes(h.name)).reduce((s, h) => s + h.memoryBytes, 0);
+  return {
+    name: 'campaign-16',
+    strategies,
+    extra: { columns: ['planned migrations / VM', 'hosts maintained'], rows: extra },
+    notes: [
+      `${campaign.length} hosts of 512 GiB at ${(load * 100).toFixed(0)} % load (${fleet.instances.length} VMs, dirty rates up to 250 MiB/s) and 1 empty spare; 60 s simulated maintenance per host.`,
+      "migrations / VM: completed migrations over distinct VMs moved, as executed by the engine; planned: what the strategy's campaign planner (planCampaign / planCampaignNaive) computed up front.",
+      "lower bound: each host's memory / line rate, plus maintenance, summed.",
+    ],
+  };
+}
+
+/** scale-1000: planning only, a drain and a campaign on 1,000 hosts and 40,000 VMs. */
+export async function scale1000(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const fleet = scaleFleet(ctx.seed, { hosts: 1000, vmsPerHost: 40 });
+  const hosts = fleet.hosts.map((h) => h.name);
+  const source = hosts[0]!;
+  const strategies: StrategyFigures[] = [];
+  const extra: Record<string, string[]> = {};
+  for (const strategy of ctx.strategies) {
+    const policy = policyFor(strategy, ctx.basePolicy);
+    const drain = measure(() => planEvacuation(fleet, source, policy, { now: 0 }));
+    const campaign = measure(() =>
+      strategy.campaign === 'ferry'
+        ? planCampaign(fleet, hosts, policy)
+        : planCampaignNaive(fleet, hosts, policy),
+    );
+    ctx.log(
+      `scale-1000 ${strategy.name}: drain ${drain.ms.toFixed(0)} ms, campaign ${campaign.ms.toFixed(0)} ms`,
+    );
+    strategies.push({
+      ...EMPTY_FIGURES,
+      name: strategy.name,
+      migrationsPerVm: campaign.value.migrationsPerVm,
+      planMs: campaign.ms,
+    });
+    extra[strategy.name] = [
+      drain.ms.toFixed(0),
+      `${mib(drain.peakBytes)} / ${mib(campaign.peakBytes)}`,
+      `${mib(campaign.baseBytes)}`,
+      mib(campaign.maxRssBytes),
+    ];
+  }
+  return {
+    name: 'scale-1000',
+    strategies,
+    extra: {
+      columns: [
+        'drain plan ms',
+        'peak heap MiB (drain / campaign)',
+        'heap before MiB',
+        'process max RSS MiB',
+      ],
+      rows: extra,
+    },
+    notes: [
+      `${fleet.hosts.length} hosts (2 CPU models × 2 AZs), ${fleet.instances.length} VMs; the drain plans ${source}, the campaign covers every host.`,
+      'plan ms: the campaign planner (planCampaign for ferry, planCampaignNaive for the baselines), one cold call after a full GC, performance.now() around it; migrations / VM: what that plan computes.',
+      'peak heap: V8 heap high-water mark during the call (v8.GCProfiler: used size before each GC it ran, and at return), absolute — the 40,000-VM fleet and the runtime included; heap before: live heap after a full GC; max RSS: the whole process since it started (getrusage), an upper bound.',
+    ],
+  };
+}

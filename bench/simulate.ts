@@ -1,0 +1,156 @@
+import { VirtualClock } from '../src/engine/clock.js';
+import type { PolicyConfig } from '../src/engine/config.js';
+import { predictMove } from '../src/engine/convergence.js';
+import { DEFAULT_MAINTENANCE_MS, SimDriver } from '../src/engine/drivers/sim/index.js';
+import { type Fleet, GBPS } from '../src/engine/model.js';
+import { type PostMortem, postMortem } from '../src/engine/report.js';
+import { InProcessLauncher } from '../src/engine/runner/local-launcher.js';
+import { EngineService } from '../src/engine/service.js';
+import { MemoryApprovals, MemoryAudit, MemoryControl, MemoryLocks } from '../src/engine/store/memory.js';
+import { FrozenStore } from './store.js';
+
+/**
+ * Runs evacuations through the real engine (service, runner, policy, planner) against the
+ * simulator on a virtual clock: hours of simulated time in seconds of wall time. Every approval
+ * request is answered 'approved' at once by a bench approver, and counted from the events.
+ */
+
+/** Simulated time starts here in every run, so runs are reproducible. */
+const EPOCH = Date.UTC(2026, 0, 5, 2, 0);
+const REQUESTER = 'U_BENCH_OPERATOR';
+const APPROVER = 'U_BENCH_APPROVER';
+
+export interface SimRun {
+  reports: PostMortem[];
+  /** First drain's start to the last one's end (maintenance included), ms of simulated time. */
+  makespanMs: number;
+  /** Wall time the run took, ms. */
+  wallMs: number;
+}
+
+function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, seed: number) {
+  const clock = new VirtualClock(EPOCH);
+  const driver = new SimDriver({
+    fleet,
+    clock,
+    // The stream cap is physics (QEMU's thread, the NICs' offload), the same whatever the strategy.
+    streamCapBytesPerS: physicalCapGbps * GBPS,
+    seed,
+  });
+  const config = { policy, windows: [], timezone: 'UTC' };
+  // createLocalEngine's wiring, with the bench's cheaper store (see store.ts).
+  const store = new FrozenStore();
+  const approvals = new MemoryApprovals({ outcome: 'approved', by: APPROVER });
+  const control = new MemoryControl();
+  const locks = new MemoryLocks();
+  const launcher = new InProcessLauncher({
+    driver,
+    store,
+    approvals,
+    control,
+    locks,
+    clock,
+    policy,
+    reenableAfterMaintenance: true,
+  });
+  const service = new EngineService({
+    config,
+    driver,
+    store,
+    approvals,
+    control,
+    locks,
+    launcher,
+    audit: new MemoryAudit(),
+    clock,
+    via: 'bench',
+  });
+  return { clock, service, launcher, store };
+}
+
+/**
+ * Drains `sources` one after another in that order, each told to avoid the hosts still to come
+ * (`avoid`, when asked). With `maintenance`, each drained host is maintained and re-enabled
+ * (60 s simulated) before the next starts, as in a rolling campaign.
+ */
+export async function drainOnSim(options: {
+  fleet: Fleet;
+  sources: readonly string[];
+  policy: PolicyConfig;
+  physicalCapGbps: number;
+  seed: number;
+  maintenance: boolean;
+  avoidRest: boolean;
+}): Promise<SimRun> {
+  const wall = performance.now();
+  const { clock, service, launcher, store } = engine(
+    options.fleet,
+    options.policy,
+    options.physicalCapGbps,
+    options.seed,
+  );
+  const start = clock.now();
+  const reports: PostMortem[] = [];
+  for (const [i, source] of options.sources.entries()) {
+    const { id } = await service.evacuate({
+      source,
+      requestedBy: REQUESTER,
+      reason: 'bench',
+      maintenance: options.maintenance,
+      avoid: options.avoidRest ? options.sources.slice(i + 1) : undefined,
+    });
+    await launcher.finished(id);
+    reports.push(postMortem(await store.events(id)));
+  }
+  return { reports, makespanMs: clock.now() - start, wallMs: performance.now() - wall };
+}
+
+/** Memory to move / the source's line rate, summed over the sources (each drained alone), ms. */
+export function lineRateBoundMs(fleet: Fleet, sources: readonly string[], maintenance: boolean): number {
+  let ms = 0;
+  for (const source of sources) {
+    const host = fleet.hosts.find((h) => h.name === source)!;
+    const memory = fleet.instances
+      .filter((i) => i.host === source && i.migratable)
+      .reduce((sum, i) => sum + i.memoryBytes, 0);
+    ms += (memory / host.nicBytesPerS) * 1000;
+    if (maintenance) ms += DEFAULT_MAINTENANCE_MS;
+  }
+  return ms;
+}
+
+/**
+ * Failed or aborted migrations that a converging schedule could have avoided: the VM, alone on
+ * its links at the stream cap, converges within its SLO with what the strategy itself allows
+ * (pre-copy; auto-converge, post-copy or pause where allowed).
+ */
+export function avoidableFailures(
+  fleet: Fleet,
+  reports: readonly PostMortem[],
+  policy: PolicyConfig,
+): string[] {
+  const instances = new Map(fleet.instances.map((i) => [i.name, i]));
+  const nic = new Map(fleet.hosts.map((h) => [h.name, h.nicBytesPerS]));
+  const out: string[] = [];
+  for (const m of reports.flatMap((r) => r.migrations)) {
+    if (m.state !== 'failed' && m.state !== 'aborted') continue;
+    const inst = instances.get(m.instance);
+    if (!inst) continue;
+    const alone = Math.min(
+      policy.streamCapGbps * GBPS,
+      nic.get(m.from) ?? Number.POSITIVE_INFINITY,
+      nic.get(m.to) ?? Number.POSITIVE_INFINITY,
+    );
+    const prediction = predictMove(
+      {
+        memoryBytes: inst.memoryBytes,
+        dirtyBytesPerS: inst.dirtyBytesPerS,
+        bandwidthBytesPerS: alone,
+        downtimeSloMs: inst.downtimeSloMs ?? policy.downtimeSloMs,
+      },
+      policy,
+    );
+    if (prediction.converges) out.push(m.instance);
+  }
+  return out;
+}
