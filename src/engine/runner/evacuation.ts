@@ -51,12 +51,18 @@ export async function runEvacuation(id: string, deps: RunnerDeps): Promise<Evacu
   if (evacuation.state === 'planned' || evacuation.state === 'scheduled')
     evacuation = await begin(evacuation, deps);
 
+  // Host facts (NIC rates) for admission: read once per run, not once per step (Nova's API is slow).
+  let hostFacts: Map<string, Host> | undefined;
+  const hosts = async () => {
+    hostFacts ??= new Map((await deps.driver.inventory()).hosts.map((h) => [h.name, h]));
+    return hostFacts;
+  };
   while (!FINAL_EVACUATION_STATES.includes(evacuation.state)) {
     if (evacuation.state === 'maintenance' || evacuation.state === 'restoring') {
       evacuation = await maintain(evacuation, deps);
       continue;
     }
-    evacuation = await step(evacuation, deps, log);
+    evacuation = await step(evacuation, deps, hosts, log);
     await deps.onStep?.(evacuation);
     if (!FINAL_EVACUATION_STATES.includes(evacuation.state) && evacuation.state !== 'maintenance')
       await deps.clock.sleep(deps.policy.sampleIntervalS * 1000);
@@ -129,7 +135,12 @@ async function loadRecords(evacuation: Evacuation, store: EngineStore): Promise<
 
 const isFinal = (m: Migration) => FINAL_MIGRATION_STATES.includes(m.state);
 
-async function step(current: Evacuation, deps: RunnerDeps, log: (line: string) => void): Promise<Evacuation> {
+async function step(
+  current: Evacuation,
+  deps: RunnerDeps,
+  hosts: () => Promise<Map<string, Host>>,
+  log: (line: string) => void,
+): Promise<Evacuation> {
   const evacuation = structuredClone(current);
   const { request } = evacuation;
   const now = deps.clock.now();
@@ -184,12 +195,10 @@ async function step(current: Evacuation, deps: RunnerDeps, log: (line: string) =
     const pending = records.filter((r) => r.migration.state === 'pending');
     if (pending.length > 0) {
       const running = records.filter((r) => !isFinal(r.migration) && r.migration.state !== 'pending');
-      const fleet = await deps.driver.inventory();
-      const hosts = new Map<string, Host>(fleet.hosts.map((h) => [h.name, h]));
       const admitted = admit({
         running: running.map((r) => r.move),
         pending: pending.map((r) => r.move),
-        hosts,
+        hosts: await hosts(),
         policy: deps.policy,
       });
       for (const move of admitted) {
