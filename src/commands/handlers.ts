@@ -237,6 +237,8 @@ async function cancel(
 ): Promise<void> {
   if (user !== payload.requestedBy)
     throw new ForbiddenError(`only ${who(payload.requestedBy)}, who asked for this plan, may cancel it`);
+  // Only an operator can have asked for a plan: anyone else's "cancel" is forged.
+  await deps.roles.require(user, 'operator', 'cancel a plan');
   if (!(await deps.claim(`plan:${payload.nonce}`)))
     throw new ForbiddenError('this plan was already confirmed or cancelled');
   await respond({

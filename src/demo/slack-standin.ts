@@ -31,6 +31,8 @@ export interface ApiCall {
   args: Record<string, unknown>;
   /** The HTTP status the stand-in answered with. */
   status: number;
+  /** Wall-clock ms when it arrived. */
+  at: number;
 }
 
 export type StandinEvent =
@@ -316,16 +318,16 @@ export class SlackStandin extends EventEmitter {
     const limit = this.rateLimits.get(method);
     if (limit && limit.count > 0) {
       limit.count--;
-      this.calls.push({ method, args, status: 429 });
+      this.calls.push({ method, args, status: 429, at: Date.now() });
       return reply(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfterS) });
     }
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '') || String(args.token ?? '');
     const expected = method === 'apps.connections.open' ? this.options.appToken : this.options.botToken;
     if (token !== expected) {
-      this.calls.push({ method, args, status: 200 });
+      this.calls.push({ method, args, status: 200, at: Date.now() });
       return reply(200, { ok: false, error: 'invalid_auth' });
     }
-    this.calls.push({ method, args, status: 200 });
+    this.calls.push({ method, args, status: 200, at: Date.now() });
     reply(200, this.api(method, args));
   }
 
