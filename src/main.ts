@@ -1,12 +1,13 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createFerryApp, tokensFromEnv } from './app/app.js';
-import { createBotEngine, createDriver } from './app/engine.js';
+import { createFerryApp, tokensFromEnv } from './commands/app.js';
 import { systemClock } from './engine/clock.js';
 import { loadConfig } from './engine/config.js';
+import { createDriver } from './engine/drivers/index.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
 import { connect, redisConfigSchema } from './engine/queue/index.js';
+import { createBotEngine } from './engine/runtime.js';
 
 /**
  * The bot: `tsx src/main.ts --config ferry.yaml` (or FERRY_CONFIG). Tokens come from the

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { createFerryApp, type FerryApp } from '../app/app.js';
-import { type BotEngine, createBotEngine, createDriver } from '../app/engine.js';
+import { createFerryApp, type FerryApp } from '../commands/app.js';
 import { acceleratedClock } from '../engine/clock.js';
 import { loadConfig } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
+import { createDriver } from '../engine/drivers/index.js';
 import { toFerryError } from '../engine/errors.js';
 import { connect, redisConfigSchema } from '../engine/queue/index.js';
+import { type BotEngine, createBotEngine } from '../engine/runtime.js';
 import type { Block } from '../views/blocks.js';
 import { messageToText } from '../views/text.js';
 import { type RedisServer, startRedis } from './redis.js';

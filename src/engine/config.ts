@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { slackConfigSchema } from '../app/config.js';
+import { slackConfigSchema } from '../commands/config.js';
 import { libvirtConfigSchema } from './drivers/libvirt/config.js';
 import { novaConfigSchema } from './drivers/nova/config.js';
 import { qemuConfigSchema } from './drivers/qemu/config.js';
 import { ConfigError } from './errors.js';
 import { type Fleet, GBPS, GiB, type Host, type Instance, MiB } from './model.js';
+import { redisConfigSchema } from './queue/config.js';
 import { sshConfigSchema } from './ssh/config.js';
 
 /**
@@ -129,6 +130,7 @@ export const configSchema = z
     libvirt: libvirtConfigSchema.optional(),
     nova: novaConfigSchema.optional(),
     slack: slackConfigSchema.optional(),
+    redis: redisConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const hosts = new Set<string>();

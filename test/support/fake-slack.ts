@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { createFerryApp, type FerryApp } from '../../src/app/app.js';
-import { type SlackConfig, slackConfigSchema } from '../../src/app/config.js';
+import { createFerryApp, type FerryApp } from '../../src/commands/app.js';
+import { type SlackConfig, slackConfigSchema } from '../../src/commands/config.js';
 import { SlackStandin } from '../../src/demo/slack-standin.js';
 import type { FerryEvent } from '../../src/engine/model.js';
 import type { FerryService } from '../../src/engine/ports.js';

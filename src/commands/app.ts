@@ -2,8 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { App, LogLevel, webApi } from '@slack/bolt';
 import type { Cluster, Redis } from 'ioredis';
-import { type Reply, runAction, runCommand, type SurfaceDeps } from '../commands/handlers.js';
-import { Roles } from '../commands/roles.js';
 import { systemClock } from '../engine/clock.js';
 import { ConfigError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
@@ -13,9 +11,11 @@ import { reportMessage } from '../views/postmortem.js';
 import { ApprovalNotifier } from './approvals.js';
 import { CampaignRunner } from './campaign.js';
 import type { SlackConfig } from './config.js';
+import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { RedisKeyValueStore } from './kv.js';
 import { SlackOutbox } from './outbox.js';
 import { ProgressPublisher } from './progress.js';
+import { Roles } from './roles.js';
 
 /**
  * The Slack app: Bolt (Socket Mode by default, HTTP with a signing secret as the option) with the

@@ -1,14 +1,12 @@
-import type { Clock } from '../engine/clock.js';
-import type { FerryConfig } from '../engine/config.js';
-import type { Driver, DriverKind } from '../engine/drivers/driver.js';
-import { createSimDriver } from '../engine/drivers/sim/index.js';
-import { ConfigError } from '../engine/errors.js';
-import { createLocalEngine } from '../engine/local.js';
-import type { FerryService } from '../engine/ports.js';
-import { createDurableEngine, type RedisClient } from '../engine/queue/index.js';
+import type { Clock } from './clock.js';
+import type { FerryConfig } from './config.js';
+import type { Driver } from './drivers/driver.js';
+import { createLocalEngine } from './local.js';
+import type { FerryService } from './ports.js';
+import { createDurableEngine, type RedisClient } from './queue/index.js';
 
 /**
- * What the bot runs on: the driver named by `fleet.driver`, and the engine — durable (BullMQ +
+ * What the bot runs on: the engine — durable (BullMQ +
  * Redis: state, jobs and event streams survive a restart, any number of bot processes share them)
  * by default, or in this process over memory when asked. The bot entry and the demo build it here.
  */
@@ -20,21 +18,6 @@ export interface BotEngine {
   /** Starts executing evacuations in this process (the durable worker; in memory they run anyway). */
   startWorker(): void;
   close(): Promise<void>;
-}
-
-/** Driver factories by `fleet.driver`; each driver's owner adds theirs here. */
-export const DRIVERS: Partial<Record<DriverKind, (config: FerryConfig, clock: Clock) => Driver>> = {
-  sim: (config, clock) => createSimDriver(config, clock),
-};
-
-/** The driver the config names, or a ConfigError saying which ones the bot can run. */
-export function createDriver(config: FerryConfig, clock: Clock): Driver {
-  const make = DRIVERS[config.fleet.driver];
-  if (!make)
-    throw new ConfigError(
-      `fleet.driver is "${config.fleet.driver}", which the bot cannot run yet; use one of: ${Object.keys(DRIVERS).join(', ')}`,
-    );
-  return make(config, clock);
 }
 
 /** Builds the bot's engine: durable on `redis`, or in memory (`memory: true`). */

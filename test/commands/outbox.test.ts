@@ -1,6 +1,6 @@
 import { webApi } from '@slack/bolt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SlackOutbox } from '../../src/app/outbox.js';
+import { SlackOutbox } from '../../src/commands/outbox.js';
 import { section } from '../../src/views/blocks.js';
 import { SlackStandin, TOKENS } from '../support/fake-slack.js';
 
