@@ -15,8 +15,11 @@ export interface Sshd {
   hostKeyFingerprint: string;
   knownHostsLine: string;
   process: ChildProcess;
-  /** Kills the per-connection sshd processes: every open SSH connection drops, the server stays up. */
-  cutConnections(): void;
+  /**
+   * Kills the per-connection sshd processes: every open SSH connection drops, the server stays up.
+   * Returns how many it killed (0: no connection was open).
+   */
+  cutConnections(): number;
   stop(): Promise<void>;
 }
 
@@ -76,13 +79,16 @@ export async function startSshd(): Promise<Sshd> {
     knownHostsLine: `[127.0.0.1]:${port} ${pub[0]} ${pub[1]}`,
     process: child,
     cutConnections: () => {
+      let killed = 0;
       for (const pid of childrenOf(child.pid!)) {
         try {
           process.kill(pid, 'SIGKILL');
+          killed++;
         } catch {
           // gone already
         }
       }
+      return killed;
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

@@ -94,6 +94,9 @@ export class QemuDriver implements Driver {
       this.validate(request);
       if (!this.options.ssh.hosts().includes(request.to))
         reasons.push(`no SSH settings for destination ${request.to}`);
+      // This migration already started (a runner replaced between `start` and recording it):
+      // `start` takes it over, even if it has completed meanwhile and the source copy is stopped.
+      else if (await this.alreadyStarted(request)) return { ok: true };
       const state = await this.runState(request.from, this.socket(request.from, request.instance));
       if (!state.running && state.status !== 'paused')
         reasons.push(`${request.instance} is not running on ${request.from} (${state.status})`);
@@ -295,6 +298,14 @@ export class QemuDriver implements Driver {
     if (!found) throw new NotFoundError(`no migration of ${handle.instance} from ${handle.from} is running`);
     this.active.set(handle.migrationId, found);
     return found;
+  }
+
+  /** Whether `start` would take over a migration that exists already (remembered for it). */
+  private async alreadyStarted(request: MigrationRequest): Promise<boolean> {
+    if (this.active.has(request.migrationId)) return true;
+    const found = await this.findExisting(this.handleFor(request)).catch(() => undefined);
+    if (found) this.active.set(request.migrationId, found);
+    return found !== undefined;
   }
 
   /** A migration of this instance already under way (or just finished) on the source. */

@@ -1,0 +1,515 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { type Clock, systemClock } from '../../../../src/engine/clock.js';
+import { configSchema, type FerryConfig, type PolicyConfig } from '../../../../src/engine/config.js';
+import type { QemuConfig } from '../../../../src/engine/drivers/qemu/config.js';
+import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
+import { createQemuDriver } from '../../../../src/engine/drivers/qemu/index.js';
+import { ForbiddenError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
+import { createLocalEngine } from '../../../../src/engine/local.js';
+import { type Evacuation, type FerryEvent, GBPS, MiB } from '../../../../src/engine/model.js';
+import { runEvacuation } from '../../../../src/engine/runner/evacuation.js';
+import { readGuestLog, waitForGuest } from '../../../support/guest.js';
+import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
+
+/**
+ * ferry's engine (EngineService, the in-process launcher, runEvacuation, the policy) driving the
+ * qemu driver through a real sshd against real QEMU processes on loopback. The fleet comes from
+ * the config, as in production: hv1 runs the test guest, hv2 (the same 127.0.0.1 behind another
+ * name) is the only place the planner can put it; the destination QEMU is started by the
+ * config's incoming command template. Real clock, policy timings of about a second.
+ */
+
+// A quiet guest: converges at once at 64 MiB/s.
+const CALM: GuestSpec = { mib: 32, rateKib: 4 * 1024 };
+// Asks for 32 MiB/s over 2 MiB against a 1 MiB/s stream cap: every pass re-sends everything. The
+// margin is wide on purpose: a guest starved of CPU on a loaded machine dirtied only 2-5 MiB/s.
+const STUCK: GuestSpec = { mib: 2, rateKib: 32 * 1024 };
+const STUCK_CAP = 1 * MiB;
+// Converges, but slowly enough at 4 MiB/s (about 8 s) to be interrupted on purpose.
+const SLOW: GuestSpec = { mib: 24, rateKib: 512 };
+
+/** policy.streamCapGbps for a stream cap in bytes/s (the runner gives the driver this cap). */
+const capGbps = (bytesPerS: number) => bytesPerS / GBPS;
+
+/** Short timings: each migration is decided in seconds. */
+const FAST: Partial<PolicyConfig> = {
+  sampleIntervalS: 0.25,
+  downtimeSloMs: 300,
+  downtimeRampStartMs: 50,
+  downtimeRampSteps: 3,
+  downtimeRampStepS: 1,
+  stallTimeoutS: 3,
+  completionTimeoutSPerGiB: 60,
+  approvalTimeoutS: 30,
+  streamCapGbps: capGbps(64 * MiB),
+};
+
+const ofType = <T extends FerryEvent['type']>(events: FerryEvent[], type: T) =>
+  events.filter((e): e is Extract<FerryEvent, { type: T }> => e.type === type);
+
+const ENDINGS = ['migration.completed', 'migration.failed', 'migration.aborted'];
+
+/** Exactly one start and one ending per migration, and one evacuation.finished. */
+function expectOneOfEach(events: FerryEvent[], instance: string, ending: (typeof ENDINGS)[number]): void {
+  const mine = events.filter((e) => 'instance' in e && e.instance === instance);
+  expect(ofType(mine, 'migration.started')).toHaveLength(1);
+  expect(mine.filter((e) => ENDINGS.includes(e.type)).map((e) => e.type)).toEqual([ending]);
+  expect(ofType(events, 'evacuation.started')).toHaveLength(1);
+  expect(ofType(events, 'evacuation.finished')).toHaveLength(1);
+}
+
+/** A clock the test can stop: the runner's next sleep throws, as if its process had died. */
+function stoppableClock(): Clock & { stop(): void } {
+  let stopped = false;
+  return {
+    now: () => Date.now(),
+    sleep: (ms) =>
+      stopped
+        ? Promise.reject(new Error('runner stopped by the test'))
+        : new Promise((resolve) => setTimeout(resolve, ms)),
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+describe('the engine evacuating a host with the qemu driver (real sshd, real QEMU)', () => {
+  let lab: QemuLab;
+  const drivers: QemuDriver[] = [];
+  const clocks: ReturnType<typeof stoppableClock>[] = [];
+  const runs: Promise<unknown>[] = [];
+  let logs: string[] = [];
+  let tornDown = false;
+
+  beforeAll(async () => {
+    lab = await startQemuLab();
+  });
+  beforeEach(() => {
+    tornDown = false;
+  });
+  afterEach(async () => {
+    // A failed test must not leave a runner (or a status poll) looping on a closed driver.
+    tornDown = true;
+    for (const run of runs.splice(0)) run.catch(() => undefined);
+    for (const clock of clocks.splice(0)) clock.stop();
+    for (const driver of drivers.splice(0)) await driver.close().catch(() => undefined);
+    logs = [];
+  });
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  /** A ferry config as an operator would write it: fleet, policy, ssh and qemu sections. */
+  function configFor(
+    instance: string,
+    spec: GuestSpec,
+    options: { policy?: Partial<PolicyConfig>; qemu?: Partial<QemuConfig>; hostKey?: string } = {},
+  ): FerryConfig {
+    const host = (name: string) => ({ name, vcpus: 8, memoryGiB: 4, nicGbps: 1 });
+    return configSchema.parse({
+      fleet: {
+        driver: 'qemu',
+        hosts: [host('hv1'), host('hv2')],
+        instances: [
+          {
+            name: instance,
+            host: 'hv1',
+            vcpus: 1,
+            memoryGiB: (spec.mib + 8) / 1024,
+            dirtyMiBps: spec.rateKib / 1024,
+          },
+        ],
+      },
+      policy: { ...FAST, ...options.policy },
+      ssh: {
+        ...lab.ssh,
+        hosts: lab.ssh.hosts
+          .filter((h) => h.name === 'hv1' || h.name === 'hv2')
+          .map((h) => (options.hostKey ? { ...h, hostKey: options.hostKey } : h)),
+      },
+      qemu: { ...lab.qemu, ...options.qemu },
+    });
+  }
+
+  /** EngineService + in-process launcher + memory ports over the qemu driver built from `config`. */
+  function engineFor(config: FerryConfig) {
+    const driver = createQemuDriver(config, systemClock);
+    drivers.push(driver);
+    const clock = stoppableClock();
+    clocks.push(clock);
+    const engine = createLocalEngine({ config, driver, clock, log: (line) => logs.push(line) });
+    onTestFailed(() => {
+      console.log(`runner log:\n${logs.join('\n')}`);
+    });
+    const evacuate = async () => {
+      const { id } = await engine.service.evacuate({
+        source: 'hv1',
+        requestedBy: 'U_ALICE',
+        reason: 'engine.test',
+        maintenance: false,
+      });
+      const finished = engine.launcher.finished(id) as Promise<Evacuation>;
+      runs.push(finished);
+      return { id, finished };
+    };
+    return { ...engine, driver, clock, evacuate };
+  }
+
+  /** Reads the stored evacuation every `everyMs` until it has ended (or the test is over). */
+  async function pollStatus(
+    status: (id: string) => Promise<Evacuation>,
+    id: string,
+    each: (evacuation: Evacuation) => void,
+    everyMs = 200,
+  ): Promise<void> {
+    while (!tornDown) {
+      const evacuation = await status(id);
+      each(evacuation);
+      if (evacuation.endedAt !== undefined) return;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+
+  /** Polls the evacuation's event stream until `pick` finds something. */
+  async function waitForEvent<T>(
+    events: () => Promise<FerryEvent[]>,
+    pick: (events: FerryEvent[]) => T | undefined,
+    timeoutMs = 45_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const all = await events();
+      const found = pick(all);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline)
+        throw new Error(`not in the stream after ${timeoutMs} ms: ${all.map((e) => e.type).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The guest arrived: the destination never booted, kept counting, and saw no bad page. */
+  async function expectArrivedIntact(instance: string, from: string, to: string): Promise<void> {
+    const before = readGuestLog(lab.serialOf(from, instance));
+    const after = await waitForGuest(lab.serialOf(to, instance), (l) => l.progress.length >= 3);
+    expect(after.booted).toBe(false);
+    expect(after.progress.at(-1)!.passes).toBeGreaterThan(before.progress.at(-1)!.passes);
+    expect([...before.corrupt, ...after.corrupt]).toEqual([]);
+    expect(after.progress.every((p) => p.errors === 0)).toBe(true);
+  }
+
+  /** The guest still runs on `host`: it keeps counting passes, with no bad page. */
+  async function expectRunningIntact(instance: string, host: string): Promise<void> {
+    const seen = readGuestLog(lab.serialOf(host, instance)).progress.length;
+    const log = await waitForGuest(lab.serialOf(host, instance), (l) => l.progress.length >= seen + 3);
+    expect(log.corrupt).toEqual([]);
+    expect(log.progress.every((p) => p.errors === 0)).toBe(true);
+  }
+
+  const exited = (vm: { process: { exitCode: number | null; signalCode: string | null } }) =>
+    vm.process.exitCode !== null || vm.process.signalCode !== null;
+
+  it('evacuates a converging guest by pre-copy: it runs on hv2, intact', async () => {
+    const source = await lab.startGuest('hv1', 'eng-calm', CALM);
+    const engine = engineFor(configFor('eng-calm', CALM));
+    const plan = await engine.service.plan('hv1');
+    expect(plan.moves.map((m) => [m.instance, m.from, m.to])).toEqual([['eng-calm', 'hv1', 'hv2']]);
+
+    const { id, finished } = await engine.evacuate();
+    expect((await finished).state).toBe('completed');
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'eng-calm', 'migration.completed');
+    expect(ofType(events, 'migration.started')[0]).toMatchObject({ from: 'hv1', to: 'hv2' });
+    const done = ofType(events, 'migration.completed')[0]!;
+    expect(done.strategy).toBe('precopy');
+    expect(done.bytesSent).toBeGreaterThan(32 * MiB);
+    expect(ofType(events, 'approval.requested')).toEqual([]);
+    expect(ofType(events, 'evacuation.finished')[0]).toMatchObject({ state: 'completed', stayed: [] });
+
+    await expectArrivedIntact('eng-calm', 'hv1', 'hv2');
+    const fleet = await engine.service.fleet();
+    expect(fleet.instances.find((i) => i.name === 'eng-calm')?.host).toBe('hv2');
+    expect(fleet.hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(false);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(exited(source)).toBe(true); // the source copy quit
+  }, 90_000);
+
+  it('escalates a migration that cannot converge, and aborts on rejection: the guest stays on hv1', async () => {
+    const source = await lab.startGuest('hv1', 'eng-stuck', STUCK);
+    const engine = engineFor(
+      configFor('eng-stuck', STUCK, {
+        policy: {
+          streamCapGbps: capGbps(STUCK_CAP),
+          downtimeSloMs: 100,
+          allowAutoConverge: false,
+          allowPostCopy: false,
+          allowPause: true,
+          completionTimeoutSPerGiB: 6,
+        },
+      }),
+    );
+    const { id, finished } = await engine.evacuate();
+    const requested = await waitForEvent(
+      () => engine.service.events(id),
+      (all) => ofType(all, 'approval.requested')[0],
+    );
+    expect(requested.approval).toMatchObject({
+      instance: 'eng-stuck',
+      kind: 'pause',
+      requestedBy: 'U_ALICE',
+    });
+    const destinationPid = lab.incomingPid('hv2', 'eng-stuck');
+    expect(destinationPid).toBeDefined();
+    expect(alive(destinationPid!)).toBe(true);
+    // Still migrating while the approver thinks: nothing was switched over on its own.
+    expect((await engine.service.status(id)).migrations[0]!.state).toBe('awaiting-approval');
+
+    const decision = await engine.service.decide(requested.approval.id, 'rejected', 'U_BOB');
+    expect(decision).toMatchObject({ outcome: 'rejected', decidedBy: 'U_BOB' });
+    expect((await finished).state).toBe('failed');
+
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'eng-stuck', 'migration.aborted');
+    expect(ofType(events, 'approval.decided')[0]?.decision).toMatchObject({
+      outcome: 'rejected',
+      decidedBy: 'U_BOB',
+    });
+    expect(ofType(events, 'migration.switchover')).toEqual([]);
+    expect(ofType(events, 'migration.aborted')[0]!.cause).toMatch(/rejected by U_BOB/);
+    expect(ofType(events, 'evacuation.finished')[0]!.stayed).toEqual([
+      expect.objectContaining({ instance: 'eng-stuck', code: 'migration-aborted' }),
+    ]);
+
+    expect(exited(source)).toBe(false);
+    await expectRunningIntact('eng-stuck', 'hv1');
+    expect((await engine.service.fleet()).instances.find((i) => i.name === 'eng-stuck')?.host).toBe('hv1');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(alive(destinationPid!)).toBe(false);
+  }, 90_000);
+
+  it('switches to post-copy once a second person approves; the requester cannot', async () => {
+    await lab.startGuest('hv1', 'eng-post', STUCK);
+    const engine = engineFor(
+      configFor('eng-post', STUCK, {
+        policy: {
+          streamCapGbps: capGbps(STUCK_CAP),
+          downtimeSloMs: 100,
+          allowAutoConverge: false,
+          allowPostCopy: true,
+          completionTimeoutSPerGiB: 6,
+        },
+      }),
+    );
+    const { id, finished } = await engine.evacuate();
+    const requested = await waitForEvent(
+      () => engine.service.events(id),
+      (all) => ofType(all, 'approval.requested')[0],
+    );
+    expect(requested.approval).toMatchObject({
+      instance: 'eng-post',
+      kind: 'postcopy',
+      requestedBy: 'U_ALICE',
+    });
+    await expect(engine.service.decide(requested.approval.id, 'approved', 'U_ALICE')).rejects.toBeInstanceOf(
+      ForbiddenError,
+    );
+    expect(await engine.service.approval(requested.approval.id)).toMatchObject({ decision: undefined });
+    await engine.service.decide(requested.approval.id, 'approved', 'U_BOB');
+    expect((await finished).state).toBe('completed');
+
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'eng-post', 'migration.completed');
+    expect(ofType(events, 'migration.switchover').map((e) => e.kind)).toEqual(['postcopy']);
+    expect(ofType(events, 'migration.completed')[0]!.strategy).toBe('postcopy');
+    await expectArrivedIntact('eng-post', 'hv1', 'hv2');
+    expect((await engine.service.fleet()).instances.find((i) => i.name === 'eng-post')?.host).toBe('hv2');
+  }, 90_000);
+
+  it('turns auto-converge on by itself when the policy allows it, and the migration converges', async () => {
+    await lab.startGuest('hv1', 'eng-throttle', STUCK);
+    const engine = engineFor(
+      configFor('eng-throttle', STUCK, {
+        policy: {
+          streamCapGbps: capGbps(STUCK_CAP),
+          // Room (0.8 MiB at this cap) for what a guest throttled to 99 % still dirties in a pass,
+          // not for its whole 2 MiB region: only auto-converge makes it converge.
+          downtimeSloMs: 800,
+          allowAutoConverge: true,
+          // No way out but auto-converge: a stall would abort.
+          allowPostCopy: false,
+          allowPause: false,
+          stallTimeoutS: 20,
+        },
+        // One step straight to QEMU's maximum keeps the test short.
+        qemu: { cpuThrottleInitial: 99, cpuThrottleIncrement: 1 },
+      }),
+    );
+    const { id, finished } = await engine.evacuate();
+    const throttles: number[] = [];
+    const watching = pollStatus(
+      (x) => engine.service.status(x),
+      id,
+      (evacuation) => {
+        const sample = evacuation.migrations[0]?.lastSample;
+        if (sample?.throttlePct !== undefined) throttles.push(sample.throttlePct);
+      },
+    );
+    runs.push(watching);
+    expect((await finished).state).toBe('completed');
+    await watching;
+
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'eng-throttle', 'migration.completed');
+    const tuned = ofType(events, 'migration.tuned').filter((e) => e.autoConverge !== undefined);
+    expect(tuned).toEqual([
+      expect.objectContaining({ autoConverge: true, why: expect.stringMatching(/auto-converge/) }),
+    ]);
+    expect(ofType(events, 'migration.completed')[0]!.strategy).toBe('auto-converge');
+    expect(ofType(events, 'approval.requested')).toEqual([]);
+    expect(Math.max(0, ...throttles)).toBe(99);
+    await expectArrivedIntact('eng-throttle', 'hv1', 'hv2');
+  }, 120_000);
+
+  it('refuses a host whose key is not the pinned one, and starts nothing', async () => {
+    const source = await lab.startGuest('hv1', 'eng-key', CALM);
+    const config = configFor('eng-key', CALM, { hostKey: `SHA256:${'B'.repeat(43)}` });
+    const engine = engineFor(config);
+    const { id, finished } = await engine.evacuate();
+    expect((await finished).state).toBe('failed');
+
+    const events = await engine.service.events(id);
+    expect(ofType(events, 'migration.started')).toEqual([]);
+    const failed = ofType(events, 'migration.failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.cause).toMatch(
+      /presented host key SHA256:\S+, not the pinned SHA256:B{43}: refusing to connect/,
+    );
+    expect(failed[0]!.bytesSent).toBe(0);
+
+    // The typed error behind that cause, from the driver the engine was given.
+    const refused = engine.driver.start(
+      { migrationId: `${id}:eng-key`, instance: 'eng-key', from: 'hv1', to: 'hv2' },
+      { downtimeLimitMs: 50, autoConverge: false, postcopyCapable: false },
+    );
+    await expect(refused).rejects.toBeInstanceOf(HostKeyMismatchError);
+    await expect(refused).rejects.toMatchObject({ code: 'HOST_KEY_MISMATCH' });
+
+    // Nothing ran: no incoming QEMU, the guest goes on where it was.
+    expect(lab.incomingPid('hv2', 'eng-key')).toBeUndefined();
+    expect(exited(source)).toBe(false);
+    await expectRunningIntact('eng-key', 'hv1');
+  }, 60_000);
+
+  it('finds its migration again across a cut SSH connection and a replaced runner: one start, one end', async () => {
+    await lab.startGuest('hv1', 'eng-cut', SLOW);
+    const config = configFor('eng-cut', SLOW, {
+      policy: { streamCapGbps: capGbps(4 * MiB), stallTimeoutS: 10 },
+    });
+    const engine = engineFor(config);
+    const { id, finished } = await engine.evacuate();
+    // What the stored migration says it has sent, read every 100 ms until the evacuation ends.
+    const sent: number[] = [];
+    const recording = pollStatus(
+      (x) => engine.service.status(x),
+      id,
+      (evacuation) => {
+        const m = evacuation.migrations[0];
+        if (m?.state === 'running') sent.push(m.bytesSent);
+      },
+      100,
+    );
+    runs.push(recording);
+    const progress = async (atLeast: number) => {
+      const deadline = Date.now() + 30_000;
+      while (!((sent.at(-1) ?? 0) > atLeast)) {
+        if (Date.now() > deadline) throw new Error(`no progress past ${atLeast}: ${sent.at(-1)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return sent.at(-1)!;
+    };
+
+    // 1. Every SSH connection drops while the runner watches: it reconnects to the same migration.
+    const before = await progress(2 * MiB);
+    const destinationPid = lab.incomingPid('hv2', 'eng-cut');
+    expect(destinationPid).toBeDefined();
+    expect(lab.sshd.cutConnections()).toBeGreaterThan(0);
+    const after = await progress(before + 2 * MiB);
+
+    // 2. The runner's process dies and the connections drop again; a new process with a new
+    // driver resumes the evacuation from the store.
+    engine.clock.stop();
+    await expect(finished).rejects.toThrow(/runner stopped/);
+    expect(lab.sshd.cutConnections()).toBeGreaterThan(0);
+    await engine.driver.close();
+    const stored = await engine.service.status(id);
+    expect(stored.migrations[0]).toMatchObject({ state: 'running' });
+    expect(stored.migrations[0]!.bytesSent).toBeGreaterThanOrEqual(after);
+
+    const driver = createQemuDriver(config, systemClock);
+    drivers.push(driver);
+    const clock = stoppableClock();
+    clocks.push(clock);
+    const resumed = runEvacuation(id, {
+      driver,
+      store: engine.store,
+      approvals: engine.approvals,
+      control: engine.control,
+      clock,
+      policy: config.policy,
+      log: (line) => logs.push(line),
+    });
+    runs.push(resumed);
+    expect((await resumed).state).toBe('completed');
+    await recording;
+
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'eng-cut', 'migration.completed');
+    // One stream from start to end: what was sent never went back to zero.
+    for (let i = 1; i < sent.length; i++) expect(sent[i]!).toBeGreaterThanOrEqual(sent[i - 1]!);
+    expect(ofType(events, 'migration.completed')[0]!.bytesSent).toBeGreaterThanOrEqual(after);
+    expect(lab.incomingPid('hv2', 'eng-cut')).toBe(destinationPid); // no second destination
+    await expectArrivedIntact('eng-cut', 'hv1', 'hv2');
+  }, 120_000);
+
+  it('does not fail a migration that completed while its runner was being replaced after start', async () => {
+    const source = await lab.startGuest('hv1', 'eng-crash', CALM);
+    const config = configFor('eng-crash', CALM);
+    const engine = engineFor(config);
+    // The runner's process dies between the driver's start and the commit that records it.
+    const commit = engine.store.commit.bind(engine.store);
+    engine.store.commit = async (change) => {
+      if (change.events?.some((e) => e.type === 'migration.started')) throw new Error('process died');
+      return commit(change);
+    };
+    const { id, finished } = await engine.evacuate();
+    await expect(finished).rejects.toThrow(/process died/);
+    engine.store.commit = commit;
+    await engine.driver.close();
+    expect((await engine.service.status(id)).migrations[0]).toMatchObject({ state: 'pending' });
+    // The migration goes on without anyone watching, and completes.
+    await waitForGuest(lab.serialOf('hv2', 'eng-crash'), (l) => l.progress.length >= 1);
+
+    const driver = createQemuDriver(config, systemClock);
+    drivers.push(driver);
+    const clock = stoppableClock();
+    clocks.push(clock);
+    const resumed = runEvacuation(id, {
+      driver,
+      store: engine.store,
+      approvals: engine.approvals,
+      control: engine.control,
+      clock,
+      policy: config.policy,
+      log: (line) => logs.push(line),
+    });
+    runs.push(resumed);
+    const outcome = await resumed;
+    const events = await engine.service.events(id);
+    expect(ofType(events, 'migration.failed')).toEqual([]);
+    expect(outcome.state).toBe('completed');
+    expectOneOfEach(events, 'eng-crash', 'migration.completed');
+    await expectArrivedIntact('eng-crash', 'hv1', 'hv2');
+    expect((await driver.inventory()).instances.find((i) => i.name === 'eng-crash')?.host).toBe('hv2');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(exited(source)).toBe(true); // the stopped source copy was cleared
+  }, 90_000);
+});
