@@ -64,7 +64,7 @@ export const policySchema = z.strictObject({
   /** Ceiling on migrations leaving one host at once; below it ferry admits by bandwidth (Nova 1, KubeVirt/oVirt 2). */
   maxPerSource: z.number().int().positive().default(4),
   /** Ceiling on migrations arriving at one host at once. */
-  maxPerDestination: z.number().int().positive().default(2),
+  maxPerDestination: z.number().int().positive().default(4),
   /** Ceiling on migrations running in the whole fleet (KubeVirt: 5 per cluster). */
   maxGlobal: z.number().int().positive().default(20),
   /** One migration stream's throughput cap (QEMU's migration thread, encryption), Gb/s. */

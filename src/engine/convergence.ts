@@ -24,6 +24,9 @@ export const DEFAULT_MAX_PASSES = 30;
 /** Post-copy's switchover pauses the guest only to move device state: a few ms (NOTES: 2-10 ms). */
 export const POSTCOPY_DOWNTIME_MS = 10;
 
+/** Auto-converge is chosen only while it sends at most this many times the guest's memory. */
+export const AUTO_CONVERGE_MAX_VOLUME = 2;
+
 /** QEMU's auto-converge: first throttle, then the step added at each trigger, and the ceiling. */
 export const AUTO_CONVERGE = { initialPct: 20, incrementPct: 10, maxPct: 99 } as const;
 
@@ -187,8 +190,12 @@ export function predictMove(
   const why = nonConvergenceReason(facts);
   if (policy.allowAutoConverge) {
     const throttled = predictAutoConverge(input);
-    // Auto-converge that only gets there at the 99 % ceiling is a guest frozen in all but name.
-    if (throttled.converges && throttled.passes < DEFAULT_MAX_PASSES)
+    // Auto-converge that only gets there at the 99 % ceiling is a guest frozen in all but name;
+    // one that sends many times the memory holds the link for the whole drain: where a human may
+    // approve a switchover instead, ask them.
+    const humanMayHelp = policy.allowPostCopy || policy.allowPause;
+    const volumeOk = throttled.bytesSent <= AUTO_CONVERGE_MAX_VOLUME * facts.memoryBytes || !humanMayHelp;
+    if (throttled.converges && throttled.passes < DEFAULT_MAX_PASSES && volumeOk)
       return { ...throttled, note: [why, throttled.note].filter(Boolean).join('; ') };
   }
   if (policy.allowPostCopy)

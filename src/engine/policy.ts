@@ -7,7 +7,14 @@
  */
 import type { PolicyConfig } from './config.js';
 import { POSTCOPY_DOWNTIME_MS } from './convergence.js';
-import type { ApprovalDecision, MigrationStatus, ProgressSample, SwitchoverKind, Tuning } from './model.js';
+import type {
+  ApprovalDecision,
+  MigrationStatus,
+  ProgressSample,
+  Strategy,
+  SwitchoverKind,
+  Tuning,
+} from './model.js';
 import { GiB, MiB } from './model.js';
 import type { WatchState } from './ports.js';
 
@@ -19,6 +26,8 @@ export interface WatchedMigration {
   memoryBytes: number;
   /** The instance's SLO, already resolved from the instance override or the policy. */
   downtimeSloMs: number;
+  /** How the planner expects it to finish (the convergence model's cheapest safe strategy). */
+  plannedStrategy?: Strategy;
 }
 
 export type PolicyAction =
@@ -156,9 +165,23 @@ export function decide(input: {
   const bandwidth = positive(sample.bandwidthBytesPerS);
   const dirty = positive(sample.dirtyBytesPerS);
 
-  // Stall detection: a pass that ends above the previous low is not progress. A zero reading
-  // (nothing measured yet) is not a low either, or no later sample could ever beat it.
-  if (remaining > 0 && remaining < watch.bestRemainingBytes * (1 - STALL_MARGIN)) {
+  // Stall detection. During the first pass, remaining falls as memory is sent: any new low is
+  // progress. After it, QEMU's remaining drops towards zero within every pass and jumps back at
+  // the next dirty sync, so only the remaining at the start of each pass says whether passes
+  // shrink. A zero reading (nothing measured yet) is not a low, or nothing could ever beat it.
+  const iteration = sample.iteration;
+  const previous = watch.lastIteration ?? 0;
+  const passStart = iteration > previous;
+  if (passStart) watch.lastIteration = iteration;
+  if (passStart && iteration >= 2 && previous <= 1 && remaining > 0) {
+    // The first pass is over: from here on, pass starts are compared with each other.
+    watch.bestRemainingBytes = remaining;
+    watch.bestRemainingAt = now;
+  } else if (
+    (iteration <= 1 || passStart) &&
+    remaining > 0 &&
+    remaining < watch.bestRemainingBytes * (1 - STALL_MARGIN)
+  ) {
     watch.bestRemainingBytes = remaining;
     watch.bestRemainingAt = now;
   }
@@ -186,23 +209,38 @@ export function decide(input: {
   // While a human decides, the migration keeps running (and ramping): nothing else to do.
   if (pending) return { watch, actions };
 
+  // The planner already found that only a risky switchover moves this VM within its SLO: once
+  // the first pass is done (the guest's memory is across), ask at once instead of waiting for a
+  // stall, and do not slow the guest with auto-converge first.
+  const plannedRisky = m.plannedStrategy === 'postcopy' || m.plannedStrategy === 'pause';
+  const predicted =
+    plannedRisky && sample.iteration >= 2 && watch.approvalsAsked === 0
+      ? `predicted not to converge within its ${m.downtimeSloMs} ms SLO by pre-copy or auto-converge`
+      : undefined;
   const trouble = stalled
     ? `stalled: remaining ${bytes(watch.bestRemainingBytes)} has not fallen for ${seconds(now - watch.bestRemainingAt)} s`
     : timedOut
       ? `completion timeout: running ${seconds(now - watch.startedAt)} s, limit ${seconds(timeoutMs)} s for ${bytes(m.memoryBytes)}`
-      : undefined;
+      : predicted;
 
   // Auto-converge throttles the guest but keeps it running: the policy may switch it on alone.
-  if (policy.allowAutoConverge && !watch.autoConverge) {
-    const why = notConverging({
-      trouble,
-      dirty,
-      bandwidth,
-      remaining,
-      sample,
-      rampExhausted: watch.rampStep >= last,
-      sloMs: m.downtimeSloMs,
-    });
+  // A move planned for auto-converge gets it as soon as its first pass is done.
+  if (policy.allowAutoConverge && !watch.autoConverge && !predicted) {
+    const plannedAc =
+      m.plannedStrategy === 'auto-converge' && sample.iteration >= 2
+        ? 'planned: it cannot converge by pre-copy alone'
+        : undefined;
+    const why =
+      plannedAc ??
+      notConverging({
+        trouble,
+        dirty,
+        bandwidth,
+        remaining,
+        sample,
+        rampExhausted: watch.rampStep >= last,
+        sloMs: m.downtimeSloMs,
+      });
     if (why) {
       watch.autoConverge = true;
       watch.autoConvergeAt = now;

@@ -26,9 +26,11 @@ export interface WatchState {
   autoConverge: boolean;
   /** When the policy switched auto-converge on: it gets one stall period to work before escalating. */
   autoConvergeAt?: number;
-  /** Lowest remaining-bytes seen and when: stall detection. */
+  /** Lowest remaining-bytes at a pass start (or during the first pass) and when: stall detection. */
   bestRemainingBytes: number;
   bestRemainingAt: number;
+  /** The pre-copy pass last seen: a higher one in a sample marks a pass start. */
+  lastIteration?: number;
   /** How many approvals this migration has asked for (deterministic approval ids). */
   approvalsAsked: number;
   escalation?: { approvalId: string; kind: SwitchoverKind; requestedAt: number; expiresAt: number };

@@ -69,7 +69,14 @@ describe('strategies', () => {
   it('names the cheapest safe strategy the policy allows', () => {
     const facts = { ...heavy, downtimeSloMs: 500 };
     expect(predictMove({ ...facts, dirtyBytesPerS: 10 * MiB }, defaultPolicy).strategy).toBe('precopy');
-    expect(predictMove(facts, defaultPolicy).strategy).toBe('auto-converge');
+    // Auto-converge would get there, but only by sending more than twice the memory: where an
+    // approver may allow post-copy, that is the cheaper way; where nobody may, auto-converge it is.
+    expect(predictAutoConverge({ ...heavy, downtimeLimitMs: 500 }).bytesSent).toBeGreaterThan(
+      2 * heavy.memoryBytes,
+    );
+    expect(predictMove(facts, defaultPolicy).strategy).toBe('postcopy');
+    const noHuman = { ...defaultPolicy, allowPostCopy: false, allowPause: false };
+    expect(predictMove(facts, noHuman).strategy).toBe('auto-converge');
     const noAc = { ...defaultPolicy, allowAutoConverge: false };
     const post = predictMove(facts, noAc);
     expect(post.strategy).toBe('postcopy');

@@ -281,6 +281,26 @@ describe('stall detection', () => {
     expect(told.filter((t) => t.action.kind !== 'tune')).toEqual([]);
   });
 
+  it("judges QEMU's saw-tooth remaining by where each pass starts", () => {
+    // After the first 20 s pass, each 20 s pass starts 10 % lower than the last and its remaining
+    // falls to almost nothing before the next dirty sync brings it back: converging, not stalled.
+    const passStart = (pass: number) => vm.memoryBytes * 0.5 * 0.9 ** pass;
+    const shrinking = (s: number) => {
+      const pass = Math.floor(s / 20);
+      const into = (s % 20) / 20;
+      return { iteration: pass + 1, remainingBytes: Math.round(passStart(pass) * (1 - 0.999 * into)) };
+    };
+    expect(only(run({ policy: noAutoConverge, to: 400, sampleAt: shrinking }).told, 'escalate')).toEqual([]);
+
+    // The same saw-tooth with passes that never shrink is a stall, found from the pass starts.
+    const flatPasses = (s: number) => ({
+      iteration: Math.floor(s / 20) + 1,
+      remainingBytes: Math.round(passStart(1) * (1 - 0.999 * ((s % 20) / 20))),
+    });
+    const stalled = only(run({ policy: noAutoConverge, to: 400, sampleAt: flatPasses }).told, 'escalate');
+    expect(stalled.map((t) => t.s)).toEqual([20 + 150]);
+  });
+
   it('does not run the stall clock during setup', () => {
     const { told } = run({
       policy: noAutoConverge,

@@ -129,9 +129,16 @@ function admitByBandwidth({ running, pending, hosts, policy }: AdmissionInput): 
   const ceilings = new Ceilings(policy, running);
   const need = new Map<string, number>();
   for (const m of [...running, ...pending]) need.set(m.instance, bandwidthNeed(m, hosts, policy));
+  // Longest first (LPT, the classic makespan rule): a big VM started last runs alone at the end
+  // at one stream's cap while the NIC idles. Then by bandwidth need, then plan order.
   const order = pending
     .map((m, i) => ({ m, i }))
-    .sort((a, b) => need.get(b.m.instance)! - need.get(a.m.instance)! || a.i - b.i)
+    .sort(
+      (a, b) =>
+        b.m.prediction.durationMs - a.m.prediction.durationMs ||
+        need.get(b.m.instance)! - need.get(a.m.instance)! ||
+        a.i - b.i,
+    )
     .map(({ m }) => m);
 
   let active = [...running];

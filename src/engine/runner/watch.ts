@@ -45,6 +45,7 @@ export function watched(record: MigrationRecord): WatchedMigration {
     instance: migration.instance,
     memoryBytes: migration.memoryBytes,
     downtimeSloMs: move.downtimeSloMs,
+    plannedStrategy: move.prediction.strategy,
   };
 }
 
