@@ -2,12 +2,9 @@ import { VirtualClock } from '../src/engine/clock.js';
 import type { PolicyConfig } from '../src/engine/config.js';
 import { predictMove } from '../src/engine/convergence.js';
 import { DEFAULT_MAINTENANCE_MS, SimDriver } from '../src/engine/drivers/sim/index.js';
+import { createLocalEngine } from '../src/engine/local.js';
 import { type Fleet, GBPS } from '../src/engine/model.js';
 import { type PostMortem, postMortem } from '../src/engine/report.js';
-import { InProcessLauncher } from '../src/engine/runner/local-launcher.js';
-import { EngineService } from '../src/engine/service.js';
-import { MemoryApprovals, MemoryAudit, MemoryControl, MemoryLocks } from '../src/engine/store/memory.js';
-import { FrozenStore } from './store.js';
 
 /**
  * Runs evacuations through the real engine (service, runner, policy, planner) against the
@@ -37,35 +34,15 @@ function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, see
     streamCapBytesPerS: physicalCapGbps * GBPS,
     seed,
   });
-  const config = { policy, windows: [], timezone: 'UTC' };
-  // createLocalEngine's wiring, with the bench's cheaper store (see store.ts).
-  const store = new FrozenStore();
-  const approvals = new MemoryApprovals({ outcome: 'approved', by: APPROVER });
-  const control = new MemoryControl();
-  const locks = new MemoryLocks();
-  const launcher = new InProcessLauncher({
-    driver,
-    store,
-    approvals,
-    control,
-    locks,
-    clock,
-    policy,
-    reenableAfterMaintenance: true,
-  });
-  const service = new EngineService({
+  const config = { policy, windows: [], timezone: 'UTC', maintenance: { reenable: true, timeoutS: 1800 } };
+  const engine = createLocalEngine({
     config,
     driver,
-    store,
-    approvals,
-    control,
-    locks,
-    launcher,
-    audit: new MemoryAudit(),
     clock,
+    answer: { outcome: 'approved', by: APPROVER },
     via: 'bench',
   });
-  return { clock, service, launcher, store };
+  return { clock, ...engine };
 }
 
 /**
