@@ -9,9 +9,12 @@ import { type Evacuation, type Fleet, GBPS, GiB, MiB } from '../../../src/engine
 import {
   createDurableEngine,
   type DurableEngine,
+  EVACUATION_QUEUE,
+  LockLostError,
   redisConfigSchema,
 } from '../../../src/engine/queue/index.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
+import { progress, sampleEvacuation } from './fixtures/sample.js';
 import { client, expectCompleteStream, freshPrefix, ofType, until } from './support.js';
 
 /**
@@ -281,6 +284,46 @@ describe('the durable engine', () => {
     }, 'both draining at once');
     expect((await finished(engine, a.id)).state).toBe('completed');
     expect((await finished(engine, b.id)).state).toBe('completed');
+  });
+});
+
+describe('the worker', () => {
+  it('stops a runner whose job another worker took over: its commits are refused from then on', async () => {
+    const s = setup();
+    const engine = s.replica();
+    await engine.store.commit({ evacuation: sampleEvacuation('e1') });
+    let failure: unknown;
+    engine.launcher.startWorker({
+      driver: s.driver,
+      store: engine.store,
+      approvals: engine.approvals,
+      control: engine.control,
+      locks: engine.locks,
+      clock: s.clock,
+      policy: s.policy,
+      // A runner that commits a step every 50 ms, forever.
+      run: async (id, deps) => {
+        try {
+          for (;;) {
+            await deps.store.commit({ events: [progress(id, 'vm-1', s.clock.now())] });
+            await deps.onStep?.(sampleEvacuation(id));
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        } catch (err) {
+          failure = err;
+          throw err;
+        }
+      },
+    });
+    await engine.launcher.launch('e1', s.clock.now());
+    await until(async () => (await engine.store.eventCount('e1')) >= 3, 'a few steps');
+    // What a stalled-job takeover does: the lock now names another worker's token.
+    await redis.set(engine.store.keys.jobLock(EVACUATION_QUEUE, 'e1'), 'another-worker');
+    await until(async () => failure, 'the runner to stop');
+    expect(failure).toBeInstanceOf(LockLostError);
+    const count = await engine.store.eventCount('e1');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await engine.store.eventCount('e1')).toBe(count);
   });
 });
 
