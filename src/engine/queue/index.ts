@@ -22,4 +22,5 @@ export {
   type WorkerDeps,
 } from './launcher.js';
 export { RedisLocks } from './locks.js';
+export { simClock } from './sim-clock.js';
 export { type Fence, RedisStore } from './store.js';
