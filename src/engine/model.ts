@@ -174,6 +174,11 @@ export type MigrationState =
 
 export const FINAL_MIGRATION_STATES: readonly MigrationState[] = ['completed', 'failed', 'aborted'];
 
+/** Started and not ended: a stream on the links. */
+export function isActiveMigration(state: MigrationState): boolean {
+  return state !== 'pending' && !FINAL_MIGRATION_STATES.includes(state);
+}
+
 /** Allowed transitions: anything else is a bug in the runner. */
 export const MIGRATION_TRANSITIONS: Readonly<Record<MigrationState, readonly MigrationState[]>> = {
   pending: ['running', 'failed', 'aborted'],

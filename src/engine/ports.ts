@@ -46,6 +46,8 @@ export interface MigrationRecord {
   handleRef?: string;
   /** When the last `migration.progress` event was written: the stream gets one every few seconds, not every sample. */
   progressEventAt?: number;
+  /** How often the move got a new destination after a failed precheck. */
+  replacements?: number;
 }
 
 /**
@@ -65,6 +67,11 @@ export interface EngineStore {
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
   /** Every evacuation, newest first. */
   listEvacuations(): Promise<Evacuation[]>;
+  /**
+   * Migrations started and not yet ended, across every evacuation: admission must count every
+   * stream on a link and the fleet-wide ceiling, not only its own evacuation's.
+   */
+  activeMigrations(): Promise<MigrationRecord[]>;
 }
 
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */

@@ -21,6 +21,8 @@ export interface PlacementOptions {
   instances?: readonly string[];
   /** Hosts used only when no other has room: a campaign's hosts still to be maintained. */
   avoid?: readonly string[];
+  /** Hosts other evacuations are draining: never destinations, even before they are disabled. */
+  draining?: readonly string[];
 }
 
 export interface PlacementResult {
@@ -48,8 +50,10 @@ export function placeInstances(
     if (h === undefined) throw new NotFoundError(`no host named ${name} in the fleet`);
     draining.add(h);
   }
+  const elsewhere = new Set(options.draining ?? []);
   pool.hosts.forEach((host, h) => {
-    if (host.schedulable && !draining.has(h)) pool.enlist(h, avoid.has(host.name) ? 1 : 0);
+    if (host.schedulable && !draining.has(h) && !elsewhere.has(host.name))
+      pool.enlist(h, avoid.has(host.name) ? 1 : 0);
   });
   let instances: number[];
   if (options.instances) {

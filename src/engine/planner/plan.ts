@@ -20,6 +20,8 @@ export interface EvacuationOptions {
   timeZone?: string;
   /** Hosts to keep VMs off unless nothing else has room (a campaign's hosts still to come). */
   avoid?: readonly string[];
+  /** Hosts other evacuations are draining: never destinations. */
+  draining?: readonly string[];
 }
 
 /**
@@ -49,7 +51,10 @@ export function planEvacuation(
   const sourceHost = hosts.get(source);
   if (!sourceHost) throw new NotFoundError(`no host named ${source} in the fleet`);
   const instances = new Map(fleet.instances.map((i) => [i.name, i]));
-  const { placements, blockers } = placeInstances(fleet, [source], policy, { avoid: options.avoid });
+  const { placements, blockers } = placeInstances(fleet, [source], policy, {
+    avoid: options.avoid,
+    draining: options.draining,
+  });
   let moves = placements.map((p) => moveFor(p, instances.get(p.instance)!, hosts, policy));
 
   const startAt = window ? Math.max(options.now, window.start) : options.now;

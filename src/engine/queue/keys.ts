@@ -8,6 +8,7 @@
  * | P:evacs                             | zset   | evacuation ids, score = creation order        |
  * | P:evacs:seq                         | string | counter behind that order                     |
  * | P:mig:<evacuationId>:<instance>     | string | MigrationRecord JSON                          |
+ * | P:active                            | set    | ids of migrations started and not ended       |
  * | P:events:<evacuationId>             | stream | FerryEvents, entry id `<n>-0` for the n-th    |
  * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
  * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
@@ -30,6 +31,11 @@ export class Keys {
 
   evacuationSeq(): string {
     return `${this.prefix}:evacs:seq`;
+  }
+
+  /** Ids of migrations started and not ended, across evacuations (admission counts them all). */
+  activeMigrations(): string {
+    return `${this.prefix}:active`;
   }
 
   migration(id: string): string {

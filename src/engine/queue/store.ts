@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Evacuation, FerryEvent } from '../model.js';
+import { type Evacuation, type FerryEvent, isActiveMigration } from '../model.js';
 import type { EngineStore, MigrationRecord } from '../ports.js';
 import type { RedisClient } from './config.js';
 import { LockLostError, StoredStateError } from './errors.js';
@@ -16,7 +16,8 @@ import { LuaScript } from './script.js';
  */
 
 /**
- * One commit, atomically. KEYS[1] is the evacuation index, KEYS[2] its counter; ARGV[1] is a
+ * One commit, atomically. KEYS[1] is the evacuation index, KEYS[2] its counter, KEYS[3] the set of
+ * active migrations; ARGV[1] is a
  * JSON plan naming the other keys by index. A fenced commit first checks that the BullMQ job
  * lock still holds this worker's token: a worker that lost its job writes nothing.
  */
@@ -47,6 +48,7 @@ if plan.evacuation then
 end
 for _, m in ipairs(plan.migrations) do
   redis.call('SET', KEYS[m.key], m.json)
+  if m.active then redis.call('SADD', KEYS[3], m.id) else redis.call('SREM', KEYS[3], m.id) end
 end
 for _, s in ipairs(plan.streams) do
   local n = redis.call('XLEN', KEYS[s.key])
@@ -70,7 +72,7 @@ interface CommitPlan {
   commit: { key: number };
   fence?: { key: number; token: string };
   evacuation?: { key: number; id: string; json: string };
-  migrations: { key: number; json: string }[];
+  migrations: { key: number; id: string; json: string; active: boolean }[];
   streams: { key: number; events: { type: string; json: string }[] }[];
 }
 
@@ -97,7 +99,7 @@ export class RedisStore implements EngineStore {
     migrations?: MigrationRecord[];
     events?: FerryEvent[];
   }): Promise<void> {
-    const keys = [this.keys.evacuationIndex(), this.keys.evacuationSeq()];
+    const keys = [this.keys.evacuationIndex(), this.keys.evacuationSeq(), this.keys.activeMigrations()];
     const key = (name: string) => keys.push(name);
     const plan: CommitPlan = {
       commit: { key: key(this.keys.commit(this.newCommitId())) },
@@ -112,7 +114,9 @@ export class RedisStore implements EngineStore {
     for (const record of change.migrations ?? [])
       plan.migrations.push({
         key: key(this.keys.migration(record.migration.id)),
+        id: record.migration.id,
         json: JSON.stringify(record),
+        active: isActiveMigration(record.migration.state),
       });
     const streams = new Map<string, CommitPlan['streams'][number]>();
     for (const event of change.events ?? []) {
@@ -159,6 +163,14 @@ export class RedisStore implements EngineStore {
   /** How many events an evacuation's stream holds. */
   async eventCount(evacuationId: string): Promise<number> {
     return this.redis.xlen(this.keys.events(evacuationId));
+  }
+
+  async activeMigrations(): Promise<MigrationRecord[]> {
+    const ids = await this.redis.smembers(this.keys.activeMigrations());
+    if (ids.length === 0) return [];
+    const keys = ids.map((id) => this.keys.migration(id));
+    const values = await this.redis.mget(...keys);
+    return values.flatMap((raw, i) => (raw === null ? [] : [decode('migration', raw, keys[i]!)]));
   }
 
   async listEvacuations(): Promise<Evacuation[]> {

@@ -12,6 +12,7 @@ import {
   FINAL_EVACUATION_STATES,
   FINAL_MIGRATION_STATES,
   type Host,
+  isActiveMigration,
   type Migration,
   type Plan,
 } from '../model.js';
@@ -83,12 +84,19 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const { request } = evacuation;
   const now = deps.clock.now();
   const fleet = await deps.driver.inventory();
+  // Hosts other evacuations drain are no destinations, even if not yet disabled.
+  const draining = (await deps.store.listEvacuations())
+    .filter(
+      (e) => e.request.id !== request.id && !e.request.only && !FINAL_EVACUATION_STATES.includes(e.state),
+    )
+    .map((e) => e.request.source);
   const plan: Plan = request.only
     ? planMigration(fleet, request.only.instance, deps.policy, { to: request.only.to })
     : planEvacuation(fleet, request.source, deps.policy, {
         now,
         window: request.window,
         avoid: request.avoid,
+        draining,
       });
   const records: MigrationRecord[] = plan.moves.map((move) => ({
     move,
@@ -151,6 +159,7 @@ async function step(
     now,
     requestedBy: request.requestedBy,
     log,
+    replace: (record) => replaceMove(record, deps),
   };
   const base = { evacuationId: request.id, at: now };
   const events: FerryEvent[] = [];
@@ -194,7 +203,14 @@ async function step(
   if (evacuation.state === 'draining' && !aborting) {
     const pending = records.filter((r) => r.migration.state === 'pending');
     if (pending.length > 0) {
-      const running = records.filter((r) => !isFinal(r.migration) && r.migration.state !== 'pending');
+      const mine = records.filter((r) => isActiveMigration(r.migration.state));
+      // Other evacuations' streams share the links and count against the fleet-wide ceiling. They
+      // are read as last committed: two evacuations admitting in the same instant can each miss
+      // the other's newest starts (and overshoot a ceiling for one step's worth of moves).
+      const others = (await deps.store.activeMigrations()).filter(
+        (r) => r.migration.evacuationId !== request.id,
+      );
+      const running = [...others, ...mine];
       const admitted = admit({
         running: running.map((r) => r.move),
         pending: pending.map((r) => r.move),
@@ -213,6 +229,24 @@ async function step(
     events.push(...(await conclude(evacuation, aborting, control?.by, deps)));
   await deps.store.commit({ evacuation, migrations: [...changed.values()], events });
   return evacuation;
+}
+
+/** A move gets a new destination this many times at most before it fails. */
+const MAX_REPLACEMENTS = 3;
+
+/** Places a pending move again on the fleet as it is now; undefined when nothing else fits. */
+async function replaceMove(record: MigrationRecord, deps: RunnerDeps): Promise<MigrationRecord | undefined> {
+  const { migration } = record;
+  if ((record.replacements ?? 0) >= MAX_REPLACEMENTS || migration.state !== 'pending') return undefined;
+  const fleet = await deps.driver.inventory();
+  const move = planMigration(fleet, migration.instance, deps.policy).moves[0];
+  if (!move || move.to === migration.to) return undefined;
+  return {
+    ...record,
+    move,
+    migration: { ...migration, to: move.to, prediction: move.prediction, strategy: move.prediction.strategy },
+    replacements: (record.replacements ?? 0) + 1,
+  };
 }
 
 /** Every migration has ended: decide the evacuation's outcome and what happens to the host. */

@@ -31,6 +31,11 @@ export interface StepContext {
   now: number;
   requestedBy: string;
   log: (line: string) => void;
+  /**
+   * A new destination for a move whose precheck failed (say, another evacuation disabled its
+   * destination after this plan was made); undefined when there is none and the move fails.
+   */
+  replace?: (record: MigrationRecord) => Promise<MigrationRecord | undefined>;
 }
 
 export interface StepResult {
@@ -73,7 +78,14 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
   };
   try {
     const check = await ctx.driver.precheck(request);
-    if (!check.ok) return fail(next, `precheck failed: ${check.reasons.join('; ')}`, ctx.now);
+    if (!check.ok) {
+      const moved = await ctx.replace?.(next);
+      if (moved) {
+        ctx.log(`${migration.id}: ${check.reasons.join('; ')}; will go to ${moved.migration.to} instead`);
+        return { record: moved, events: [] };
+      }
+      return fail(next, `precheck failed: ${check.reasons.join('; ')}`, ctx.now);
+    }
     const cap = (ctx.policy.streamCapGbps * 1e9) / 8;
     const handle = await ctx.driver.start(request, initialTuning(ctx.policy, watched(next), cap));
     next.handleRef = JSON.stringify(handle);

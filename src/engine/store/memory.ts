@@ -1,4 +1,10 @@
-import type { ApprovalDecision, ApprovalRequest, Evacuation, FerryEvent } from '../model.js';
+import {
+  type ApprovalDecision,
+  type ApprovalRequest,
+  type Evacuation,
+  type FerryEvent,
+  isActiveMigration,
+} from '../model.js';
 import type {
   ApprovalStore,
   AuditEntry,
@@ -66,6 +72,10 @@ export class MemoryStore implements EngineStore {
 
   async listEvacuations(): Promise<Evacuation[]> {
     return [...this.evacuations.values()].reverse();
+  }
+
+  async activeMigrations(): Promise<MigrationRecord[]> {
+    return [...this.migrations.values()].filter((r) => isActiveMigration(r.migration.state));
   }
 }
 

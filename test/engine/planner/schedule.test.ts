@@ -119,7 +119,12 @@ describe('the fixed admission of the anchors', () => {
   it('skips a move whose destination is full and starts the next one', () => {
     const running = [light('l1', 'd1'), light('l2', 'd1')];
     const pending = [light('l3', 'd1'), light('l4', 'd2')];
-    const started = admit({ running, pending, hosts, policy: policy({ admission: 'fixed' }) });
+    const started = admit({
+      running,
+      pending,
+      hosts,
+      policy: policy({ admission: 'fixed', maxPerDestination: 2 }),
+    });
     expect(names(started)).toEqual(['l4']);
   });
 });

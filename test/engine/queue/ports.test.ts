@@ -31,6 +31,25 @@ afterAll(async () => {
 });
 
 describe('RedisStore', () => {
+  it('knows which migrations are on the links, across evacuations', async () => {
+    const store = new RedisStore(redis, freshPrefix());
+    const state = (r: ReturnType<typeof sampleRecord>, s: 'pending' | 'running' | 'completed') => ({
+      ...r,
+      migration: { ...r.migration, state: s },
+    });
+    await store.commit({
+      migrations: [
+        state(sampleRecord('e1', 'a'), 'running'),
+        state(sampleRecord('e1', 'b'), 'pending'),
+        state(sampleRecord('e2', 'c'), 'running'),
+      ],
+    });
+    const ids = async () => (await store.activeMigrations()).map((r) => r.migration.id).sort();
+    expect(await ids()).toEqual(['e1:a', 'e2:c']);
+    await store.commit({ migrations: [state(sampleRecord('e1', 'a'), 'completed')] });
+    expect(await ids()).toEqual(['e2:c']);
+  });
+
   it('appends events in order and reads them from any count on', async () => {
     const store = new RedisStore(redis, freshPrefix());
     await store.commit({

@@ -245,6 +245,39 @@ describe('an evacuation on the simulator', () => {
     expect((await driver.inventory()).instances.find((i) => i.name === 'api-1')?.host).toBe('hv1');
   });
 
+  it('counts other evacuations against the fleet-wide ceiling', async () => {
+    const base = quiet(fleet());
+    const twoSources: Fleet = {
+      hosts: base.hosts,
+      instances: [
+        ...base.instances.filter((i) => i.migratable),
+        { ...base.instances[0]!, name: 'web-9', host: 'hv2' },
+        { ...base.instances[1]!, name: 'web-8', host: 'hv2' },
+      ],
+    };
+    const { service, launcher, store } = setup({ fleet: twoSources, policy: { maxGlobal: 2 } });
+    const a = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
+    // hv2's drain begins a second later, while hv1's first two moves run.
+    const b = await service.evacuate({
+      source: 'hv2',
+      requestedBy: 'U_ALICE',
+      maintenance: false,
+      when: { kind: 'in', ms: 1000 },
+    });
+    await Promise.all([launcher.finished(a.id), launcher.finished(b.id)]);
+    const events = [...(await store.events(a.id)), ...(await store.events(b.id))].sort((x, y) => x.at - y.at);
+    let running = 0;
+    let peak = 0;
+    for (const e of events) {
+      if (e.type === 'migration.started') running++;
+      if (e.type === 'migration.completed' || e.type === 'migration.failed' || e.type === 'migration.aborted')
+        running--;
+      peak = Math.max(peak, running);
+    }
+    expect(peak).toBe(2);
+    expect(ofType(events, 'migration.completed')).toHaveLength(5);
+  });
+
   it('moves one VM on request without taking its host out of service', async () => {
     const { service, launcher, driver } = setup({ fleet: quiet(fleet()) });
     const { id } = await service.migrate({ instance: 'web-2', to: 'hv3', requestedBy: 'U_ALICE' });
