@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import { ConflictError, toFerryError } from '../errors.js';
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../model.js';
 import type { HostLocks, Launcher } from '../ports.js';
-import { type RunnerDeps, runEvacuation } from '../runner/evacuation.js';
+import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../runner/evacuation.js';
 import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
 import { LockLostError } from './errors.js';
 import { Keys } from './keys.js';
@@ -162,6 +162,13 @@ export class BullLauncher implements Launcher {
     } catch (err) {
       this.log(`${evacuationId}: ${toFerryError(err).userMessage}`);
       if (err instanceof LockLostError) throw new UnrecoverableError(err.userMessage);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        // The last attempt: nobody will run it again, so end it safely rather than leave VMs
+        // migrating unwatched and the host locked.
+        const cause = `ferry gave up after ${job.attemptsMade + 1} attempts: ${toFerryError(err).userMessage}`;
+        await abandonEvacuation(evacuationId, cause, { ...deps, store });
+        if (!evacuation.request.only) await deps.locks.release(evacuation.request.source, evacuationId);
+      }
       throw err;
     }
     if (!final.request.only) await deps.locks.release(final.request.source, evacuationId);

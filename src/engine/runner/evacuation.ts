@@ -231,6 +231,44 @@ async function step(
   return evacuation;
 }
 
+/**
+ * Ends an evacuation nobody can run any more (its job failed for good): cancels what is on the
+ * links so every VM stays running on its source, records the end, and leaves the host disabled
+ * for an operator to look at.
+ */
+export async function abandonEvacuation(id: string, cause: string, deps: RunnerDeps): Promise<void> {
+  const current = await deps.store.loadEvacuation(id);
+  if (!current || FINAL_EVACUATION_STATES.includes(current.state)) return;
+  const evacuation = structuredClone(current);
+  const now = deps.clock.now();
+  const events: FerryEvent[] = [];
+  const changed: MigrationRecord[] = [];
+  for (const record of await loadRecords(evacuation, deps.store)) {
+    if (isFinal(record.migration)) continue;
+    if (record.handleRef)
+      await deps.driver.abort(JSON.parse(record.handleRef)).catch((err: unknown) => {
+        deps.log?.(`${record.migration.id}: abort failed: ${toFerryError(err).userMessage}`);
+      });
+    const ended = dropPending(record, cause, now);
+    changed.push(ended.record);
+    events.push(...ended.events);
+  }
+  evacuation.migrations = evacuation.migrations.map(
+    (m) => changed.find((r) => r.migration.id === m.id)?.migration ?? m,
+  );
+  const started = evacuation.state !== 'planned' && evacuation.state !== 'scheduled';
+  transition(evacuation, !started ? 'cancelled' : evacuation.state === 'paused' ? 'aborted' : 'failed');
+  evacuation.endedAt = now;
+  events.push({
+    evacuationId: id,
+    at: now,
+    type: 'evacuation.finished',
+    state: evacuation.state,
+    stayed: stayedBehind(evacuation),
+  });
+  await deps.store.commit({ evacuation, migrations: changed, events });
+}
+
 /** A move gets a new destination this many times at most before it fails. */
 const MAX_REPLACEMENTS = 3;
 

@@ -151,7 +151,7 @@ export async function abortMigration(
   return { record: next, events: [] };
 }
 
-/** Marks a migration that never started as aborted (evacuation aborted, window closed). */
+/** Ends a migration as aborted: one that never started (evacuation aborted, window closed), or one given up. */
 export function dropPending(record: MigrationRecord, cause: string, now: number): StepResult {
   const next = structuredClone(record);
   const { migration } = next;

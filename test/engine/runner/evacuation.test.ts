@@ -6,7 +6,7 @@ import { ForbiddenError } from '../../../src/engine/errors.js';
 import { createLocalEngine } from '../../../src/engine/local.js';
 import { type FerryEvent, type Fleet, GBPS, GiB, MiB } from '../../../src/engine/model.js';
 import { postMortem } from '../../../src/engine/report.js';
-import { runEvacuation } from '../../../src/engine/runner/evacuation.js';
+import { abandonEvacuation, runEvacuation } from '../../../src/engine/runner/evacuation.js';
 
 function fleet(): Fleet {
   const host = (name: string) => ({
@@ -231,6 +231,33 @@ describe('an evacuation on the simulator', () => {
     const done = await runEvacuation(id, deps);
     expect(done.state).toBe('partial');
     expectCompleteStream(await store.events(id));
+  });
+
+  it('ends safely when nobody can run it any more: what runs is cancelled, every VM stays home', async () => {
+    const { service, store, approvals, control, clock, driver, policy } = setup({ fleet: quiet(fleet()) });
+    const { id } = await service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      maintenance: false,
+      when: { kind: 'in', ms: 3_600_000 },
+    });
+    const deps = { driver, store, approvals, control, clock, policy };
+    let steps = 0;
+    const crash = async () => {
+      if (++steps === 2) throw new Error('the bot keeps crashing');
+    };
+    await expect(runEvacuation(id, { ...deps, onStep: crash })).rejects.toThrow();
+    const running = ofType(await store.events(id), 'migration.started').map((e) => e.instance);
+    expect(running.length).toBeGreaterThan(0);
+    await abandonEvacuation(id, 'ferry gave up after 20 attempts', deps);
+    expect((await service.status(id)).state).toBe('failed');
+    const events = await store.events(id);
+    expectCompleteStream(events);
+    const inventory = await driver.inventory();
+    await clock.sleep(60_000);
+    for (const instance of running)
+      expect(inventory.instances.find((i) => i.name === instance)?.host).toBe('hv1');
+    expect((await driver.inventory()).instances.filter((i) => i.host === 'hv1').length).toBe(4);
   });
 
   it('fails a migration whose link drops, and leaves the VM on its source', async () => {
