@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { FerryConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
+import { runnerDeps } from './runner/evacuation.js';
 import { InProcessLauncher } from './runner/local-launcher.js';
 import { EngineService } from './service.js';
 import { MemoryApprovals, MemoryAudit, MemoryControl, MemoryLocks, MemoryStore } from './store/memory.js';
@@ -18,33 +19,14 @@ export function createLocalEngine(options: {
   log?: (line: string) => void;
 }) {
   const { config, driver, clock } = options;
-  const store = new MemoryStore();
-  const approvals = new MemoryApprovals(options.answer);
-  const control = new MemoryControl();
-  const locks = new MemoryLocks();
-  const audit = new MemoryAudit();
-  const launcher = new InProcessLauncher({
-    driver,
-    store,
-    approvals,
-    control,
-    locks,
-    clock,
-    policy: config.policy,
-    reenableAfterMaintenance: config.maintenance.reenable,
-    log: options.log,
-  });
-  const service = new EngineService({
-    config,
-    driver,
-    store,
-    approvals,
-    control,
-    locks,
-    launcher,
-    audit,
-    clock,
-    via: options.via ?? 'cli',
-  });
-  return { service, store, approvals, control, locks, audit, launcher };
+  const ports = {
+    store: new MemoryStore(),
+    approvals: new MemoryApprovals(options.answer),
+    control: new MemoryControl(),
+    locks: new MemoryLocks(),
+    audit: new MemoryAudit(),
+  };
+  const launcher = new InProcessLauncher(runnerDeps(config, driver, clock, ports, options.log));
+  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via ?? 'cli' });
+  return { service, launcher, ...ports };
 }

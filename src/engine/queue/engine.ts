@@ -2,6 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Clock } from '../clock.js';
 import type { FerryConfig } from '../config.js';
 import type { Driver } from '../drivers/driver.js';
+import { runnerDeps } from '../runner/evacuation.js';
 import { EngineService } from '../service.js';
 import { RedisApprovals } from './approvals.js';
 import { RedisAudit } from './audit.js';
@@ -52,11 +53,13 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
   const redisConfig = config.redis ?? redisConfigSchema.parse({});
   const redis = options.redis ?? connect(redisConfig, { log });
   const { prefix } = redisConfig;
-  const store = new RedisStore(redis, prefix);
-  const approvals = new RedisApprovals(redis, prefix);
-  const control = new RedisControl(redis, prefix);
-  const locks = new RedisLocks(redis, prefix);
-  const audit = new RedisAudit(redis, prefix);
+  const ports = {
+    store: new RedisStore(redis, prefix),
+    approvals: new RedisApprovals(redis, prefix),
+    control: new RedisControl(redis, prefix),
+    locks: new RedisLocks(redis, prefix),
+    audit: new RedisAudit(redis, prefix),
+  };
   const launcher = new BullLauncher({
     redis,
     prefix,
@@ -65,38 +68,16 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     clockRate: options.clockRate,
     log,
   });
-  const service = new EngineService({
-    config,
-    driver,
-    store,
-    approvals,
-    control,
-    locks,
-    launcher,
-    audit,
-    clock,
-    via: options.via,
-  });
+  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via });
   return {
     service,
-    store,
-    approvals,
-    control,
-    locks,
-    audit,
+    ...ports,
     launcher,
     redis,
     startWorker: () =>
       launcher.startWorker({
-        driver,
-        store,
-        approvals,
-        control,
-        locks,
-        clock,
-        policy: config.policy,
-        reenableAfterMaintenance: config.maintenance.reenable,
-        log,
+        ...runnerDeps(config, driver, clock, ports, log),
+        store: ports.store,
         name: options.workerName,
       }),
     close: async () => {

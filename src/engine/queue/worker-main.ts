@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import { RemoteSimDriver } from '../drivers/sim/remote.js';
-import { ConfigError, FerryError } from '../errors.js';
+import { FerryError } from '../errors.js';
+import { parseFlags } from '../flags.js';
 import { redisConfigSchema } from './config.js';
 import { createDurableEngine } from './engine.js';
 import { simClock } from './sim-clock.js';
@@ -26,21 +26,7 @@ const argsSchema = z.object({
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: 'string' },
-      redis: { type: 'string' },
-      'sim-url': { type: 'string' },
-      speed: { type: 'string' },
-      name: { type: 'string' },
-    },
-  });
-  const parsed = argsSchema.safeParse(values);
-  if (!parsed.success)
-    throw new ConfigError(
-      `${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`,
-    );
-  const args = parsed.data;
+  const args = parseFlags(argsSchema, USAGE);
   const config = loadConfig(args.config);
   const redis = redisConfigSchema.parse({ ...config.redis, url: args.redis });
   const driver = new RemoteSimDriver({ url: args['sim-url'] });

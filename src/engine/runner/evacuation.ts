@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { PolicyConfig } from '../config.js';
+import type { FerryConfig, PolicyConfig } from '../config.js';
 import type { Driver } from '../drivers/driver.js';
 import { NotFoundError, toFerryError } from '../errors.js';
 import {
@@ -18,7 +18,7 @@ import {
 } from '../model.js';
 import { planEvacuation, planMigration } from '../planner/plan.js';
 import { admit } from '../planner/schedule.js';
-import type { ApprovalGate, ControlChannel, EngineStore, MigrationRecord } from '../ports.js';
+import type { ApprovalGate, ControlChannel, EngineStore, HostLocks, MigrationRecord } from '../ports.js';
 import { abortMigration, dropPending, type StepContext, startMigration, watchMigration } from './watch.js';
 
 /**
@@ -42,6 +42,28 @@ export interface RunnerDeps {
   log?: (line: string) => void;
   /** Called after every committed step (the durable worker extends its job lock here). */
   onStep?: (evacuation: Evacuation) => Promise<void>;
+}
+
+/** What a runner needs, from the config and the ports: one place for the in-process and durable engines. */
+export function runnerDeps(
+  config: Pick<FerryConfig, 'policy' | 'maintenance'>,
+  driver: Driver,
+  clock: Clock,
+  ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control'> & { locks: HostLocks },
+  log?: (line: string) => void,
+): RunnerDeps & { locks: HostLocks } {
+  const { store, approvals, control, locks } = ports;
+  return {
+    driver,
+    store,
+    approvals,
+    control,
+    locks,
+    clock,
+    policy: config.policy,
+    reenableAfterMaintenance: config.maintenance.reenable,
+    log,
+  };
 }
 
 /** Runs (or resumes) an evacuation until it ends; returns its final state. */

@@ -4,35 +4,22 @@ import { defaultPolicy, type PolicyConfig } from '../../../src/engine/config.js'
 import { SimDriver, type SimFault } from '../../../src/engine/drivers/sim/index.js';
 import { ForbiddenError } from '../../../src/engine/errors.js';
 import { createLocalEngine } from '../../../src/engine/local.js';
-import { type FerryEvent, type Fleet, GBPS, GiB, MiB } from '../../../src/engine/model.js';
+import { type FerryEvent, type Fleet, GBPS, MiB } from '../../../src/engine/model.js';
 import { postMortem } from '../../../src/engine/report.js';
 import { abandonEvacuation, runEvacuation } from '../../../src/engine/runner/evacuation.js';
+import { host, vm } from '../../support/fleet.js';
 
 function fleet(): Fleet {
-  const host = (name: string) => ({
-    name,
-    vcpus: 64,
-    memoryBytes: 256 * GiB,
-    nicBytesPerS: 25 * GBPS,
-    labels: [],
-    schedulable: true,
-  });
-  const vm = (name: string, memGiB: number, dirtyMiBps: number) => ({
-    name,
-    host: 'hv1',
-    vcpus: 4,
-    memoryBytes: memGiB * GiB,
-    migratable: true,
-    dirtyBytesPerS: dirtyMiBps * MiB,
-  });
+  const on1 = (name: string, gib: number, dirtyMiBps: number) =>
+    vm(name, 'hv1', gib, { dirtyBytesPerS: dirtyMiBps * MiB });
   return {
     hosts: [host('hv1'), host('hv2'), host('hv3')],
     instances: [
-      vm('web-1', 4, 10),
-      vm('web-2', 8, 30),
-      vm('api-1', 16, 80),
-      { ...vm('db-1', 32, 1500), downtimeSloMs: 300 },
-      { ...vm('gpu-1', 8, 10), migratable: false, notMigratableReason: 'PCI passthrough' },
+      on1('web-1', 4, 10),
+      on1('web-2', 8, 30),
+      on1('api-1', 16, 80),
+      { ...on1('db-1', 32, 1500), downtimeSloMs: 300 },
+      { ...on1('gpu-1', 8, 10), migratable: false, notMigratableReason: 'PCI passthrough' },
     ],
   };
 }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { acceleratedClock } from '../../clock.js';
 import { loadConfig } from '../../config.js';
 import { ConfigError, FerryError } from '../../errors.js';
+import { parseFlags } from '../../flags.js';
 import { simFaultSchema } from './faults.js';
 import { createSimDriver } from './index.js';
 import { startSimServer } from './server.js';
@@ -26,21 +26,7 @@ const argsSchema = z.object({
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      config: { type: 'string' },
-      port: { type: 'string' },
-      speed: { type: 'string' },
-      seed: { type: 'string' },
-      faults: { type: 'string' },
-    },
-  });
-  const parsed = argsSchema.safeParse(values);
-  if (!parsed.success)
-    throw new ConfigError(
-      `${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`,
-    );
-  const args = parsed.data;
+  const args = parseFlags(argsSchema, USAGE);
   const config = loadConfig(args.config);
   const faults = args.faults === undefined ? [] : readFaults(args.faults);
   const driver = createSimDriver(config, acceleratedClock(args.speed), { seed: args.seed, faults });

@@ -10,33 +10,19 @@ import {
   type ProgressSample,
   type Tuning,
 } from '../../../../src/engine/model.js';
+import { host as fleetHost, vm } from '../../../support/fleet.js';
 
 export const FINAL = ['completed', 'failed', 'cancelled'];
 
 export const tuning: Tuning = { downtimeLimitMs: 500, autoConverge: false, postcopyCapable: true };
 
+/** Hosts of 512 GiB on 10 Gb/s NICs, VMs of 4 GiB dirtying 50 MiB/s: the simulator's stories. */
 export function host(name: string, overrides: Partial<Host> = {}): Host {
-  return {
-    name,
-    vcpus: 64,
-    memoryBytes: 512 * GiB,
-    nicBytesPerS: 10 * GBPS,
-    labels: [],
-    schedulable: true,
-    ...overrides,
-  };
+  return fleetHost(name, { memoryBytes: 512 * GiB, nicBytesPerS: 10 * GBPS, ...overrides });
 }
 
 export function instance(name: string, on: string, overrides: Partial<Instance> = {}): Instance {
-  return {
-    name,
-    host: on,
-    vcpus: 2,
-    memoryBytes: 4 * GiB,
-    migratable: true,
-    dirtyBytesPerS: 50 * MiB,
-    ...overrides,
-  };
+  return vm(name, on, 4, { vcpus: 2, dirtyBytesPerS: 50 * MiB, ...overrides });
 }
 
 export interface SimSetup {
