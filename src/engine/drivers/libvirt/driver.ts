@@ -4,6 +4,7 @@ import type { Fleet, ProgressSample, Tuning } from '../../model.js';
 import { type MaintenanceSettings, runMaintenanceOverSsh } from '../../ssh/maintenance.js';
 import type { SshPool } from '../../ssh/pool.js';
 import { assertName, shellCommand } from '../../ssh/quote.js';
+import { ConfiguredFleet } from '../configured-fleet.js';
 import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
 import type { LibvirtConfig } from './config.js';
 import { type DomJobInfo, parseDomJobInfo, sampleFromDomJobInfo } from './domjobinfo.js';
@@ -31,25 +32,18 @@ export interface LibvirtDriverOptions {
 export class LibvirtDriver implements Driver {
   readonly kind = 'libvirt' as const;
   private readonly active = new Map<string, Active>();
-  private readonly locations = new Map<string, string>();
-  private readonly disabled = new Map<string, string>();
+  private readonly fleet: ConfiguredFleet;
 
-  constructor(private readonly options: LibvirtDriverOptions) {}
+  constructor(private readonly options: LibvirtDriverOptions) {
+    this.fleet = new ConfiguredFleet(options.fleet);
+  }
 
   async inventory(): Promise<Fleet> {
-    const { fleet } = this.options;
-    return {
-      hosts: fleet.hosts.map((h) => {
-        const reason = this.disabled.get(h.name);
-        return reason === undefined ? { ...h } : { ...h, schedulable: false, disabledReason: reason };
-      }),
-      instances: fleet.instances.map((i) => ({ ...i, host: this.locations.get(i.name) ?? i.host })),
-    };
+    return this.fleet.inventory();
   }
 
   async setSchedulable(host: string, enabled: boolean, reason: string): Promise<void> {
-    if (enabled) this.disabled.delete(host);
-    else this.disabled.set(host, reason);
+    this.fleet.setSchedulable(host, enabled, reason);
   }
 
   async precheck(request: MigrationRequest): Promise<PrecheckResult> {
@@ -111,7 +105,7 @@ export class LibvirtDriver implements Driver {
           }
         : sampleFromDomJobInfo(done, now);
     if (sample.status === 'completed') {
-      this.locations.set(handle.instance, handle.to);
+      this.fleet.moved(handle.instance, handle.to);
       // A domain suspended for the switchover arrives suspended.
       if (active.paused) await this.virsh(handle.to, ['resume', handle.instance]);
     } else if (active.paused) await this.virsh(handle.from, ['resume', handle.instance]);

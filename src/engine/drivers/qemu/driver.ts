@@ -12,6 +12,7 @@ import type { Fleet, ProgressSample, Tuning } from '../../model.js';
 import { type MaintenanceSettings, runMaintenanceOverSsh } from '../../ssh/maintenance.js';
 import type { SshPool } from '../../ssh/pool.js';
 import { assertName, renderCommand } from '../../ssh/quote.js';
+import { ConfiguredFleet } from '../configured-fleet.js';
 import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
 import type { QemuConfig } from './config.js';
 import {
@@ -67,25 +68,18 @@ export class QemuDriver implements Driver {
   private readonly active = new Map<string, Active>();
   private readonly monitors = new Map<string, Promise<QmpClient>>();
   private readonly watched = new WeakSet<QmpClient>();
-  private readonly locations = new Map<string, string>();
-  private readonly disabled = new Map<string, string>();
+  private readonly fleet: ConfiguredFleet;
 
-  constructor(private readonly options: QemuDriverOptions) {}
+  constructor(private readonly options: QemuDriverOptions) {
+    this.fleet = new ConfiguredFleet(options.fleet);
+  }
 
   async inventory(): Promise<Fleet> {
-    const { fleet } = this.options;
-    return {
-      hosts: fleet.hosts.map((h) => {
-        const reason = this.disabled.get(h.name);
-        return reason === undefined ? { ...h } : { ...h, schedulable: false, disabledReason: reason };
-      }),
-      instances: fleet.instances.map((i) => ({ ...i, host: this.locations.get(i.name) ?? i.host })),
-    };
+    return this.fleet.inventory();
   }
 
   async setSchedulable(host: string, enabled: boolean, reason: string): Promise<void> {
-    if (enabled) this.disabled.delete(host);
-    else this.disabled.set(host, reason);
+    this.fleet.setSchedulable(host, enabled, reason);
   }
 
   async precheck(request: MigrationRequest): Promise<PrecheckResult> {
@@ -429,7 +423,7 @@ export class QemuDriver implements Driver {
       sample.error = `migrated, but resuming ${handle.instance} on ${handle.to} failed: ${(err as Error).message}`;
     }
     await this.quit(handle.from, active.sourceSocket);
-    this.locations.set(handle.instance, handle.to);
+    this.fleet.moved(handle.instance, handle.to);
     active.final = { ...sample };
   }
 
