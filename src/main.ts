@@ -2,8 +2,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createFerryApp, tokensFromEnv } from './commands/app.js';
+import { slackConfigSchema } from './commands/config.js';
 import { systemClock } from './engine/clock.js';
-import { loadConfig } from './engine/config.js';
+import { loadConfig, parseSection } from './engine/config.js';
 import { createDriver } from './engine/drivers/index.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
 import { connect, redisConfigSchema } from './engine/queue/index.js';
@@ -44,7 +45,8 @@ export async function startBot(
   const config = loadConfig(path);
   if (!config.slack)
     throw new ConfigError(`${path} has no slack: section; the bot needs one (see README, "Slack app")`);
-  const tokens = tokensFromEnv(env, config.slack.mode);
+  const slack = parseSection(slackConfigSchema, config.slack, path, 'slack');
+  const tokens = tokensFromEnv(env, slack.mode);
   const url = values.redis ?? env.REDIS_URL;
   const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
   const redis = connect(redisConfig, { log });
@@ -68,7 +70,7 @@ export async function startBot(
     log,
   });
   const ferry = createFerryApp({
-    slack: config.slack,
+    slack,
     tokens,
     service: engine.service,
     redis,
@@ -81,7 +83,7 @@ export async function startBot(
   engine.startWorker();
   const { port } = await ferry.start();
   log(
-    `running: ${config.fleet.driver} driver, ${engine.kind} engine, Slack ${config.slack.mode} mode` +
+    `running: ${config.fleet.driver} driver, ${engine.kind} engine, Slack ${slack.mode} mode` +
       (port !== undefined ? ` on port ${port}` : ''),
   );
   return {

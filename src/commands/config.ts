@@ -1,9 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The `slack:` section of ferry's config. Pure zod with no Slack imports, so the engine's config
- * schema can include it without depending on the Slack surface. Tokens are never in the file: they
- * come from SLACK_BOT_TOKEN, SLACK_APP_TOKEN and SLACK_SIGNING_SECRET.
+ * The `slack:` section of ferry's config, validated by the Slack surface when the bot starts (the
+ * engine keeps it opaque). Tokens are never in the file: they come from SLACK_BOT_TOKEN,
+ * SLACK_APP_TOKEN and SLACK_SIGNING_SECRET.
  */
 
 /** A Slack user id (U…/W…) or user-group id (S…). */

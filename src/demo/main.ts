@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { createFerryApp, type FerryApp } from '../commands/app.js';
+import { slackConfigSchema } from '../commands/config.js';
 import { acceleratedClock } from '../engine/clock.js';
-import { loadConfig } from '../engine/config.js';
+import { loadConfig, parseSection } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
 import { createDriver } from '../engine/drivers/index.js';
 import { toFerryError } from '../engine/errors.js';
@@ -99,7 +100,7 @@ async function play(slack: SlackStandin, channels: { ops: string; approvers: str
 async function main(): Promise<number> {
   const started = Date.now();
   const config = loadConfig(CONFIG);
-  const slackConfig = config.slack!;
+  const slackConfig = parseSection(slackConfigSchema, config.slack, CONFIG, 'slack');
   const names: Record<string, string> = {
     [USERS.alice]: 'alice',
     [USERS.bob]: 'bob',
