@@ -247,9 +247,13 @@ function recommend(
       out.push(
         `${m.instance} failed (${m.cause}): check ${m.to || 'the destination'} and retry it alone with /ferry migrate ${m.instance}`,
       );
-    else if ((risky || gaveUp) && m.peakDirtyBytesPerS > 0)
+    else if (gaveUp && m.peakDirtyBytesPerS > 0)
       out.push(
         `${m.instance} dirties ${mibps(m.peakDirtyBytesPerS)}: schedule it with post-copy allowed or in a quieter hour`,
+      );
+    else if (risky && m.peakDirtyBytesPerS > 0)
+      out.push(
+        `${m.instance} dirties ${mibps(m.peakDirtyBytesPerS)} and needed ${m.strategy === 'postcopy' ? 'post-copy' : 'a pause'}: in a quieter hour it could move by pre-copy, without asking anyone`,
       );
     else if (m.strategy === 'auto-converge')
       out.push(`${m.instance} needed auto-converge (guest slowed during the move): consider a quieter hour`);
