@@ -84,11 +84,14 @@ export function readGuestLog(path: string): GuestLog {
   return parseGuestLog(existsSync(path) ? readFileSync(path, 'utf8') : '');
 }
 
-/** Polls a serial log until `done` holds, or throws after `timeoutMs` with what was seen. */
+/**
+ * Polls a serial log until `done` holds, or throws after `timeoutMs` with what was seen. The
+ * default is generous: on a loaded 2-core machine a TCG guest may get a few % of a CPU.
+ */
 export async function waitForGuest(
   path: string,
   done: (log: GuestLog) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 45_000,
 ): Promise<GuestLog> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -97,6 +100,45 @@ export async function waitForGuest(
     if (Date.now() > deadline)
       throw new Error(
         `guest at ${path} did not get there in ${timeoutMs} ms: ${JSON.stringify(log.progress.at(-1))}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The dirty rate the guest achieved, KiB/s of wall time, averaged over its progress lines from
+ * index `from` to `to` (exclusive; default: all printed since). Undefined when there are none.
+ */
+export function achievedRateKib(log: GuestLog, from = 0, to = log.progress.length): number | undefined {
+  const lines = log.progress.slice(from, to);
+  if (lines.length === 0) return undefined;
+  return lines.reduce((sum, p) => sum + p.rateKib, 0) / lines.length;
+}
+
+/**
+ * Waits until the guest's last `reports` progress lines average at least `minKib` KiB/s: a guest
+ * starved of CPU dirties less than it asks, and a test that needs it to outrun a migration
+ * stream's cap must not start before it does. Throws after `timeoutMs` with the rates seen.
+ */
+export async function waitForRate(
+  path: string,
+  minKib: number,
+  options: { reports?: number; timeoutMs?: number } = {},
+): Promise<GuestLog> {
+  const reports = options.reports ?? 4;
+  const timeoutMs = options.timeoutMs ?? 45_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const log = readGuestLog(path);
+    const n = log.progress.length;
+    if (n >= reports && achievedRateKib(log, n - reports)! >= minKib) return log;
+    if (Date.now() > deadline)
+      throw new Error(
+        `guest at ${path} did not dirty ${minKib} KiB/s over ${reports} reports in ${timeoutMs} ms ` +
+          `(too little CPU?): last rates ${log.progress
+            .slice(-8)
+            .map((p) => p.rateKib)
+            .join(', ')}`,
       );
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -76,7 +76,8 @@ export async function startGuestVm(options: {
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const deadline = Date.now() + 10_000;
+  // Generous: QEMU may take seconds to start on a loaded 2-core machine.
+  const deadline = Date.now() + 30_000;
   while (!existsSync(qmpSocket)) {
     if (child.exitCode !== null) throw new Error(`qemu exited with ${child.exitCode}: ${stderr}`);
     if (Date.now() > deadline) throw new Error(`qemu did not open ${qmpSocket}: ${stderr}`);
@@ -126,6 +127,12 @@ export interface QemuLab {
   driver(overrides?: { ssh?: Partial<SshConfig>; qemu?: Partial<QemuConfig>; fleet?: Fleet }): QemuDriver;
   /** The pid of the QEMU the driver started for `instance` on `host`. */
   incomingPid(host: string, instance: string): number | undefined;
+  /**
+   * Closes the drivers made so far and kills every guest QEMU, sources and destinations. Each
+   * guest keeps a vCPU busy, so guests left over from earlier tests would starve the next test's
+   * on a 2-core machine: call it after each test. The lab stays up for the next.
+   */
+  stopGuests(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -154,9 +161,12 @@ export async function startQemuLab(): Promise<QemuLab> {
   const drivers: QemuDriver[] = [];
   const socketOf = (host: string, instance: string) => join(dir, `${host}-${instance}.qmp`);
   const serialOf = (host: string, instance: string) => join(dir, `${host}-${instance}.serial`);
+  // Limits sized for a loaded 2-core machine (sshd and QEMU may wait seconds for a CPU); no test
+  // relies on one of them firing.
   const ssh = sshConfigSchema.parse({
     privateKeyPath: sshd.userKeyPath,
     backoffMs: 100,
+    connectTimeoutS: 30,
     hosts: LAB_HOSTS.map((name) => ({
       name,
       address: '127.0.0.1',
@@ -167,8 +177,18 @@ export async function startQemuLab(): Promise<QemuLab> {
   const qemu = qemuConfigSchema.parse({
     qmpSocket: join(dir, '{host}-{instance}.qmp'),
     incomingCommand: `sh ${script} {instance} {host} {qmpSocket}`,
-    incomingTimeoutS: 20,
+    incomingTimeoutS: 60,
+    qmpTimeoutS: 30,
   });
+  const stopGuests = async () => {
+    for (const d of drivers.splice(0)) await d.close().catch(() => undefined);
+    for (const vm of vms.splice(0)) await vm.stop();
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
+      const pid = Number(readFileSync(join(dir, f), 'utf8').trim());
+      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(join(dir, f), { force: true }); // its pid may be reused later
+    }
+  };
   return {
     sshd,
     dir,
@@ -184,7 +204,7 @@ export async function startQemuLab(): Promise<QemuLab> {
         spec,
       });
       vms.push(vm);
-      await waitForGuest(vm.serialPath, (log) => log.progress.length > 0, 20_000);
+      await waitForGuest(vm.serialPath, (log) => log.progress.length > 0, 45_000);
       return vm;
     },
     fleet(instances) {
@@ -223,13 +243,9 @@ export async function startQemuLab(): Promise<QemuLab> {
       const file = join(dir, `${host}-${instance}.pid`);
       return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
     },
+    stopGuests,
     async stop() {
-      for (const d of drivers) await d.close().catch(() => undefined);
-      for (const vm of vms) await vm.stop();
-      for (const f of readdirSync(dir).filter((n) => n.endsWith('.pid'))) {
-        const pid = Number(readFileSync(join(dir, f), 'utf8').trim());
-        if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
-      }
+      await stopGuests();
       await sshd.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -122,7 +122,7 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000; // generous: a loaded machine may be slow to start sshd
   for (;;) {
     if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${stderr}`);
     const open = await new Promise<boolean>((resolve) => {

@@ -56,6 +56,7 @@ describe('libvirt driver through real sshd and a recording virsh', { timeout: 90
   const driver = () => {
     const ssh = sshConfigSchema.parse({
       privateKeyPath: sshd.userKeyPath,
+      connectTimeoutS: 30, // an SSH handshake may wait seconds for a CPU on a loaded machine
       hosts: ['hv1', 'hv2'].map((name) => ({
         name,
         address: '127.0.0.1',
