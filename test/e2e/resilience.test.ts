@@ -7,9 +7,11 @@ import { byHeader, evacuationId, progressMessages, textOf } from './story.js';
 /**
  * What must survive: a bot restart mid-evacuation (the progress message's place lives in Redis,
  * so the new process edits the same message), and a storm of HTTP 429s from Slack (the final
- * state still lands). Both drain the small example fleet, which needs no approval and ends
- * `partial`: two of its VMs cannot leave cmp-001 (PCI passthrough, anti-affinity).
+ * state still lands). Both drain the small example fleet, which ends `partial`: two of its VMs
+ * cannot leave cmp-001 (PCI passthrough, anti-affinity). With post-copy and pause off, its heavy
+ * writer moves by auto-converge, so no approval holds the story up.
  */
+const NO_APPROVALS = { allowPostCopy: false, allowPause: false };
 
 const { alice } = USERS;
 
@@ -34,7 +36,7 @@ describe('resilience', () => {
     const slack = new SlackStandin({ ...TOKENS });
     await slack.start();
     cleanup.push(() => slack.stop());
-    const engine = simEngine('small', 40);
+    const engine = simEngine('small', 40, NO_APPROVALS);
     const start = () =>
       startHarness({
         mode: 'socket',
@@ -77,7 +79,7 @@ describe('resilience', () => {
   }, 60_000);
 
   it('shows the final state through a storm of 429s, honouring Retry-After', async () => {
-    const engine = simEngine('small', 40);
+    const engine = simEngine('small', 40, NO_APPROVALS);
     const harness = await startHarness({
       mode: 'socket',
       service: engine.service,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { acceleratedClock, type Clock } from '../../src/engine/clock.js';
-import { type FerryConfig, loadConfig } from '../../src/engine/config.js';
+import { type FerryConfig, loadConfig, type PolicyConfig } from '../../src/engine/config.js';
 import { createSimDriver } from '../../src/engine/drivers/sim/index.js';
 import { createLocalEngine } from '../../src/engine/local.js';
 import type { FerryService } from '../../src/engine/ports.js';
@@ -19,8 +19,13 @@ export interface SimEngine {
   calls: string[];
 }
 
-export function simEngine(fleet: 'demo' | 'small' = 'demo', factor = 60): SimEngine {
-  const config = loadConfig(join(import.meta.dirname, '..', '..', 'examples', `${fleet}.yaml`));
+export function simEngine(
+  fleet: 'demo' | 'small' = 'demo',
+  factor = 60,
+  policy: Partial<PolicyConfig> = {},
+): SimEngine {
+  const loaded = loadConfig(join(import.meta.dirname, '..', '..', 'examples', `${fleet}.yaml`));
+  const config = { ...loaded, policy: { ...loaded.policy, ...policy } };
   const clock = acceleratedClock(factor);
   const driver = createSimDriver(config, clock);
   const local = createLocalEngine({ config, driver, clock, via: 'slack' });
