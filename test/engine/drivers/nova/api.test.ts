@@ -9,7 +9,7 @@ import { DriverReplyError, FerryError } from '../../../../src/engine/errors.js';
 import { NovaStub, novaTestConfig } from '../../../support/nova-stub.js';
 
 const reference = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../../../../shared/reference/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8'));
 
 let stub: NovaStub | undefined;
 afterEach(async () => {
