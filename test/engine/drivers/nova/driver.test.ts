@@ -38,7 +38,10 @@ async function setup(options: Partial<NovaStubOptions> = {}, config: Record<stri
 }
 
 function newDriver(config: Record<string, unknown> = {}): NovaDriver {
-  const driver = new NovaDriver({ config: novaTestConfig(stub!, config), clock: systemClock, pollMs: 20 });
+  // The driver reads the stub's time, so rates estimated between two samples follow advance().
+  const current = stub!;
+  const clock = { now: () => current.now(), sleep: systemClock.sleep };
+  const driver = new NovaDriver({ config: novaTestConfig(stub!, config), clock, pollMs: 20 });
   drivers.push(driver);
   return driver;
 }
