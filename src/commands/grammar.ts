@@ -15,6 +15,7 @@ export type Command =
   | { name: 'evacuate'; host: string; when: Schedule; reason?: string }
   | { name: 'migrate'; instance: string; to?: string; reason?: string }
   | { name: 'campaign'; hosts: string[]; when: Schedule; reason?: string }
+  | { name: 'reschedule'; id: string; when: Schedule }
   | { name: 'status'; id?: string }
   | { name: 'pause' | 'resume' | 'abort' | 'report'; id: string };
 
@@ -69,6 +70,7 @@ const commandSchema: z.ZodType<Command> = z.discriminatedUnion('name', [
     when: schedule,
     reason,
   }),
+  z.strictObject({ name: z.literal('reschedule'), id, when: schedule }),
   z.strictObject({ name: z.literal('status'), id: id.optional() }),
   z.strictObject({ name: z.enum(['pause', 'resume', 'abort', 'report']), id }),
 ]);
@@ -167,6 +169,15 @@ function buildRaw(verb: Verb, args: string[], context: ParseContext): unknown {
         return { name: verb, instance, to: target, reason: joined(rest) };
       }
       return { name: verb, instance, reason: joined(args.slice(1)) };
+    }
+    case 'reschedule': {
+      if (args.length === 0) return 'which evacuation? reschedule needs an ID';
+      const when = parseWhen(args.slice(1), context);
+      if (typeof when === 'string') return when;
+      if (args.length === 1)
+        return 'reschedule ID needs a new time: now, at TIME, in DURATION or window NAME';
+      if (when.rest.length > 0) return 'after the new time, reschedule takes nothing more';
+      return { name: verb, id: args[0], when: when.schedule };
     }
     case 'status':
       if (args.length > 1) return 'status takes at most one ID';

@@ -135,6 +135,15 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       const done = { pause: 'paused', resume: 'resumed', abort: 'aborting' }[command.name];
       return { message: noteMessage(`\`${command.id}\` ${done} by ${who(user)}`), inChannel: true };
     }
+    case 'reschedule': {
+      const { startsAt } = await service.reschedule(command.id, command.when, user);
+      return {
+        message: noteMessage(
+          `\`${command.id}\` now starts ${time(startsAt, timezone)} (moved by ${who(user)})`,
+        ),
+        inChannel: true,
+      };
+    }
     case 'report': {
       const evacuation = await service.status(command.id);
       if (!FINAL_EVACUATION_STATES.includes(evacuation.state))

@@ -23,6 +23,7 @@ export const COMMAND_ROLE: Record<CommandName, Role | undefined> = {
   pause: 'operator',
   resume: 'operator',
   abort: 'operator',
+  reschedule: 'operator',
 };
 
 /** Membership of a Slack user group (usergroups.users.list). */

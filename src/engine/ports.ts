@@ -154,6 +154,8 @@ export interface FerryService {
   status(id: string): Promise<Evacuation>;
   list(): Promise<Evacuation[]>;
   control(id: string, command: ControlCommand, by: string): Promise<void>;
+  /** Moves a scheduled evacuation that has not started to another time. */
+  reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }>;
   /** Records an approver's decision: the first wins; the requester may not approve their own request. */
   decide(
     approvalId: string,

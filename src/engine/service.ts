@@ -156,6 +156,24 @@ export class EngineService implements FerryService {
     await this.deps.control.set(id, command, by);
   }
 
+  async reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }> {
+    const evacuation = await this.status(id);
+    if (evacuation.state !== 'scheduled' && evacuation.state !== 'planned')
+      throw new ConflictError(
+        `${id} is ${evacuation.state}: only an evacuation that has not started can be rescheduled`,
+      );
+    const now = this.deps.clock.now();
+    const { startsAt, window } = this.when(now, when);
+    await this.deps.launcher.cancel(id);
+    await this.deps.store.commit({
+      evacuation: { ...evacuation, state: 'scheduled', request: { ...evacuation.request, window } },
+      events: [{ evacuationId: id, at: now, type: 'evacuation.scheduled', startsAt }],
+    });
+    await this.audit(by, 'reschedule', id, new Date(startsAt).toISOString());
+    await this.deps.launcher.launch(id, startsAt);
+    return { startsAt };
+  }
+
   async decide(
     approvalId: string,
     outcome: Exclude<ApprovalOutcome, 'expired'>,

@@ -6,6 +6,24 @@ const context = { now: Date.UTC(2026, 10, 24, 10, 0), timezone: 'Europe/London' 
 const parse = (text: string) => parseCommand(text, context);
 
 describe('the /ferry grammar', () => {
+  it('moves a scheduled evacuation with reschedule ID WHEN, and says what is missing', () => {
+    expect(parse('reschedule evac-cmp-042-20261124T0200 in 2h')).toEqual({
+      ok: true,
+      command: { name: 'reschedule', id: 'evac-cmp-042-20261124T0200', when: { kind: 'in', ms: 7_200_000 } },
+    });
+    expect(parse('reschedule evac-1 window nightly')).toMatchObject({
+      ok: true,
+      command: { when: { kind: 'window', name: 'nightly' } },
+    });
+    const bare = parse('reschedule evac-1');
+    expect(bare).toMatchObject({
+      ok: false,
+      usage: '/ferry reschedule ID now | at TIME | in DURATION | window NAME',
+    });
+    expect(bare.ok ? '' : bare.error).toContain('needs a new time');
+    expect(parse('reschedule evac-1 in 2h because')).toMatchObject({ ok: false });
+  });
+
   it('reads every command in its documented form', () => {
     expect(parse('')).toEqual({ ok: true, command: { name: 'help' } });
     expect(parse('help evacuate')).toEqual({ ok: true, command: { name: 'help', topic: 'evacuate' } });

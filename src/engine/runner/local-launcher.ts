@@ -9,15 +9,18 @@ import { type RunnerDeps, runEvacuation } from './evacuation.js';
  */
 export class InProcessLauncher implements Launcher {
   private readonly running = new Map<string, Promise<Evacuation | undefined>>();
-  private readonly cancelled = new Set<string>();
+  /** The latest launch of each evacuation: an earlier one that wakes up later does nothing. */
+  private readonly generation = new Map<string, number>();
 
   constructor(private readonly deps: RunnerDeps & { locks: HostLocks }) {}
 
   async launch(evacuationId: string, startsAt: number): Promise<void> {
+    const mine = (this.generation.get(evacuationId) ?? 0) + 1;
+    this.generation.set(evacuationId, mine);
     const run = (async () => {
       const wait = startsAt - this.deps.clock.now();
       if (wait > 0) await this.deps.clock.sleep(wait);
-      if (this.cancelled.has(evacuationId)) return undefined;
+      if (this.generation.get(evacuationId) !== mine) return undefined;
       try {
         const evacuation = await runEvacuation(evacuationId, this.deps);
         if (!evacuation.request.only) await this.deps.locks.release(evacuation.request.source, evacuationId);
@@ -31,7 +34,7 @@ export class InProcessLauncher implements Launcher {
   }
 
   async cancel(evacuationId: string): Promise<void> {
-    this.cancelled.add(evacuationId);
+    this.generation.set(evacuationId, (this.generation.get(evacuationId) ?? 0) + 1);
   }
 
   /** Resolves with the evacuation once it has ended (undefined when cancelled). */

@@ -292,6 +292,30 @@ describe('an evacuation on the simulator', () => {
     expect(ofType(events, 'migration.completed')).toHaveLength(5);
   });
 
+  it('moves a scheduled evacuation to another time, and refuses once it runs', async () => {
+    const { service, launcher, store, clock } = setup({ fleet: quiet(fleet()) });
+    const t0 = clock.now();
+    const { id } = await service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      maintenance: false,
+      when: { kind: 'in', ms: 3_600_000 },
+    });
+    const { startsAt } = await service.reschedule(id, { kind: 'in', ms: 600_000 }, 'U_ALICE');
+    expect(startsAt).toBe(t0 + 600_000);
+    while ((await service.status(id)).state === 'scheduled') await clock.sleep(1000);
+    const started = ofType(await store.events(id), 'evacuation.started')[0]!;
+    expect(started.at).toBeGreaterThanOrEqual(t0 + 600_000);
+    expect(started.at).toBeLessThan(t0 + 3_600_000);
+    await expect(service.reschedule(id, { kind: 'now' }, 'U_ALICE')).rejects.toThrow(
+      /only an evacuation that has not started/,
+    );
+    await launcher.finished(id);
+    // The first launch, an hour out, must not start it a second time.
+    await clock.sleep(4_000_000);
+    expect(ofType(await store.events(id), 'evacuation.started')).toHaveLength(1);
+  });
+
   it('moves one VM on request without taking its host out of service', async () => {
     const { service, launcher, driver } = setup({ fleet: quiet(fleet()) });
     const { id } = await service.migrate({ instance: 'web-2', to: 'hv3', requestedBy: 'U_ALICE' });
