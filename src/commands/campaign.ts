@@ -44,6 +44,8 @@ export class CampaignRunner {
       reason: state.reason,
       maintenance: state.maintenance,
       when,
+      // VMs land on hosts already maintained, not on ones the campaign drains later.
+      avoid: rest,
     });
     await this.deps.kv.set(key(id), JSON.stringify({ ...state, hosts: rest }));
     await this.deps.follow(id);
