@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { FerryConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
+import { policyForDriver } from './policy.js';
 import { runnerDeps } from './runner/evacuation.js';
 import { InProcessLauncher } from './runner/local-launcher.js';
 import { EngineService } from './service.js';
@@ -18,7 +19,8 @@ export function createLocalEngine(options: {
   via?: string;
   log?: (line: string) => void;
 }) {
-  const { config, driver, clock } = options;
+  const { driver, clock } = options;
+  const config = { ...options.config, policy: policyForDriver(options.config.policy, driver) };
   const ports = {
     store: new MemoryStore(),
     approvals: new MemoryApprovals(options.answer),

@@ -7,6 +7,7 @@
  */
 import type { PolicyConfig } from './config.js';
 import { POSTCOPY_DOWNTIME_MS } from './convergence.js';
+import type { Driver } from './drivers/driver.js';
 import type {
   ApprovalDecision,
   MigrationStatus,
@@ -73,6 +74,14 @@ export function downtimeRamp(policy: PolicyConfig, sloMs: number): number[] {
     if (ramp[ramp.length - 1] !== value) ramp.push(value);
   }
   return ramp;
+}
+
+/**
+ * The policy as a driver can carry it out: what the back end lacks is not planned for or
+ * claimed (Nova cannot switch auto-converge on for one migration).
+ */
+export function policyForDriver(policy: PolicyConfig, driver: Pick<Driver, 'lacks'>): PolicyConfig {
+  return driver.lacks?.autoConverge ? { ...policy, allowAutoConverge: false } : policy;
 }
 
 /** The watcher's state when a migration starts. */

@@ -9,6 +9,7 @@ import {
   initialTuning,
   initialWatch,
   type PolicyAction,
+  policyForDriver,
   type WatchedMigration,
 } from '../../src/engine/policy.js';
 import type { WatchState } from '../../src/engine/ports.js';
@@ -657,5 +658,12 @@ describe('odd samples', () => {
     });
     expect(step.actions).toEqual([]);
     expect(step.watch.bestRemainingBytes).toBe(vm.memoryBytes);
+  });
+});
+
+describe('what a driver lacks', () => {
+  it('is neither planned for nor claimed: no auto-converge on a back end without the switch', () => {
+    expect(policyForDriver(defaultPolicy, { lacks: { autoConverge: true } }).allowAutoConverge).toBe(false);
+    expect(policyForDriver(defaultPolicy, {})).toBe(defaultPolicy);
   });
 });

@@ -29,6 +29,8 @@ export type PrecheckResult = { ok: true } | { ok: false; reasons: string[] };
  */
 export interface Driver {
   readonly kind: DriverKind;
+  /** What the back end cannot do; absent means it can do everything the interface offers. */
+  readonly lacks?: { autoConverge?: boolean };
   /** Hosts and instances with capacity, placement facts and migratability. */
   inventory(): Promise<Fleet>;
   /** Enable or disable scheduling onto a host (Nova: os-services disable/enable). */

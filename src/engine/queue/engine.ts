@@ -2,6 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Clock } from '../clock.js';
 import type { FerryConfig } from '../config.js';
 import type { Driver } from '../drivers/driver.js';
+import { policyForDriver } from '../policy.js';
 import { runnerDeps } from '../runner/evacuation.js';
 import { EngineService } from '../service.js';
 import { RedisApprovals } from './approvals.js';
@@ -49,7 +50,8 @@ export interface DurableEngine {
 }
 
 export function createDurableEngine(options: DurableEngineOptions): DurableEngine {
-  const { config, driver, clock, log } = options;
+  const { driver, clock, log } = options;
+  const config = { ...options.config, policy: policyForDriver(options.config.policy, driver) };
   const redisConfig = config.redis ?? redisConfigSchema.parse({});
   const redis = options.redis ?? connect(redisConfig, { log });
   const { prefix } = redisConfig;

@@ -60,6 +60,8 @@ const MAX_REASON = 255;
  */
 export class NovaDriver implements Driver {
   readonly kind = 'nova' as const;
+  /** Nova has no per-migration auto-converge switch (`live_migration_permit_auto_converge` is nova.conf's). */
+  readonly lacks = { autoConverge: true };
   private readonly api: NovaApi;
   private readonly handles = new Map<string, MigrationHandle>();
   private readonly estimators = new Map<string, RateEstimator>();
