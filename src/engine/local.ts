@@ -5,7 +5,14 @@ import { policyForDriver } from './policy.js';
 import { runnerDeps } from './runner/evacuation.js';
 import { InProcessLauncher } from './runner/local-launcher.js';
 import { EngineService } from './service.js';
-import { MemoryApprovals, MemoryAudit, MemoryControl, MemoryLocks, MemoryStore } from './store/memory.js';
+import {
+  MemoryAdmissionGate,
+  MemoryApprovals,
+  MemoryAudit,
+  MemoryControl,
+  MemoryLocks,
+  MemoryStore,
+} from './store/memory.js';
 
 /**
  * The engine in one process over memory: the CLI, the bench and tests. `answer` decides every
@@ -27,6 +34,7 @@ export function createLocalEngine(options: {
     control: new MemoryControl(),
     locks: new MemoryLocks(),
     audit: new MemoryAudit(),
+    admission: new MemoryAdmissionGate(),
   };
   const launcher = new InProcessLauncher(runnerDeps(config, driver, clock, ports, options.log));
   const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via ?? 'cli' });

@@ -194,6 +194,13 @@ export function decide(input: {
     watch.bestRemainingBytes = remaining;
     watch.bestRemainingAt = now;
   }
+  // Auto-converge still tightening its throttle is progress too: a guest that dirties its whole
+  // memory every pass shows no smaller pass until the throttle bites.
+  const throttle = sample.throttlePct ?? 0;
+  if (throttle > (watch.lastThrottlePct ?? 0)) {
+    watch.lastThrottlePct = throttle;
+    watch.bestRemainingAt = now;
+  }
   const stalled = now - watch.bestRemainingAt >= stallMs;
 
   // Downtime ramp: one step per downtimeRampStepS without completion. After a gap (a restart)

@@ -31,6 +31,8 @@ export interface WatchState {
   bestRemainingAt: number;
   /** The pre-copy pass last seen: a higher one in a sample marks a pass start. */
   lastIteration?: number;
+  /** Highest auto-converge throttle seen, percent: a rise counts as progress. */
+  lastThrottlePct?: number;
   /** How many approvals this migration has asked for (deterministic approval ids). */
   approvalsAsked: number;
   escalation?: { approvalId: string; kind: SwitchoverKind; requestedAt: number; expiresAt: number };
@@ -97,6 +99,15 @@ export interface ControlChannel {
   /** The latest command for an evacuation, with who gave it. */
   current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined>;
   set(evacuationId: string, command: ControlCommand, by: string): Promise<void>;
+}
+
+/**
+ * Admission one evacuation at a time, across every process: reading the streams on the links,
+ * starting moves and committing them is one critical section, or two evacuations admitting at
+ * once could each miss the other's starts and overshoot a ceiling.
+ */
+export interface AdmissionGate {
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** One evacuation per host at a time, across every process. */

@@ -18,7 +18,9 @@ describe('a campaign from Slack', () => {
     harness = undefined;
   });
 
-  it('drains the hosts one after another, never parking a VM on a host still to come', async () => {
+  it('drains the hosts one after another, never parking a VM on a host still to come', {
+    timeout: 120_000,
+  }, async () => {
     // No approval in this story: the heavy writer may be throttled instead.
     const engine = simEngine('demo', 60, {
       allowAutoConverge: true,

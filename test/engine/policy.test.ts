@@ -302,6 +302,22 @@ describe('stall detection', () => {
     expect(stalled.map((t) => t.s)).toEqual([20 + 150]);
   });
 
+  it('counts a tightening auto-converge throttle as progress, until it stops tightening', () => {
+    // Every 20 s pass starts with the whole memory again (the guest outruns the link) while the
+    // throttle climbs 20 % -> 90 % over the first eight passes, then stays.
+    const sampleAt = (s: number) => {
+      const pass = Math.floor(s / 20);
+      return {
+        iteration: pass + 1,
+        remainingBytes: vm.memoryBytes,
+        throttlePct: Math.min(90, 20 + 10 * pass),
+      };
+    };
+    const escalations = only(run({ policy: noAutoConverge, to: 400, sampleAt }).told, 'escalate');
+    // The throttle last rose at 140 s: the stall clock starts there.
+    expect(escalations.map((t) => t.s)).toEqual([140 + 150]);
+  });
+
   it('does not run the stall clock during setup', () => {
     const { told } = run({
       policy: noAutoConverge,

@@ -5,6 +5,7 @@ import type { Driver } from '../drivers/driver.js';
 import { policyForDriver } from '../policy.js';
 import { runnerDeps } from '../runner/evacuation.js';
 import { EngineService } from '../service.js';
+import { RedisAdmissionGate } from './admission.js';
 import { RedisApprovals } from './approvals.js';
 import { RedisAudit } from './audit.js';
 import { connect, type RedisClient, type RedisConfig, redisConfigSchema } from './config.js';
@@ -61,6 +62,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     control: new RedisControl(redis, prefix),
     locks: new RedisLocks(redis, prefix),
     audit: new RedisAudit(redis, prefix),
+    admission: new RedisAdmissionGate(redis, prefix),
   };
   const launcher = new BullLauncher({
     redis,

@@ -1,4 +1,5 @@
 /** The durable engine: Redis ports, the BullMQ launcher and their wiring. */
+export { RedisAdmissionGate } from './admission.js';
 export { RedisApprovals } from './approvals.js';
 export { RedisAudit } from './audit.js';
 export {

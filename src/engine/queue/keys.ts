@@ -9,6 +9,7 @@
  * | P:evacs:seq                         | string | counter behind that order                     |
  * | P:mig:<evacuationId>:<instance>     | string | MigrationRecord JSON                          |
  * | P:active                            | set    | ids of migrations started and not ended       |
+ * | P:admission                         | string | token of the evacuation admitting right now   |
  * | P:events:<evacuationId>             | stream | FerryEvents, entry id `<n>-0` for the n-th    |
  * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
  * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
@@ -31,6 +32,11 @@ export class Keys {
 
   evacuationSeq(): string {
     return `${this.prefix}:evacs:seq`;
+  }
+
+  /** Held while one evacuation admits migrations (reads the links, starts moves, commits). */
+  admission(): string {
+    return `${this.prefix}:admission`;
   }
 
   /** Ids of migrations started and not ended, across evacuations (admission counts them all). */

@@ -18,7 +18,14 @@ import {
 } from '../model.js';
 import { planEvacuation, planMigration } from '../planner/plan.js';
 import { admit } from '../planner/schedule.js';
-import type { ApprovalGate, ControlChannel, EngineStore, HostLocks, MigrationRecord } from '../ports.js';
+import type {
+  AdmissionGate,
+  ApprovalGate,
+  ControlChannel,
+  EngineStore,
+  HostLocks,
+  MigrationRecord,
+} from '../ports.js';
 import { abortMigration, dropPending, type StepContext, startMigration, watchMigration } from './watch.js';
 
 /**
@@ -40,6 +47,8 @@ export interface RunnerDeps {
   /** Re-enable the host after a successful maintenance (config maintenance.reenable). */
   reenableAfterMaintenance?: boolean;
   log?: (line: string) => void;
+  /** Makes admission exclusive across evacuations (and processes), so the fleet-wide ceilings hold. */
+  admission?: AdmissionGate;
   /** Called after every committed step (the durable worker extends its job lock here). */
   onStep?: (evacuation: Evacuation) => Promise<void>;
 }
@@ -49,16 +58,17 @@ export function runnerDeps(
   config: Pick<FerryConfig, 'policy' | 'maintenance'>,
   driver: Driver,
   clock: Clock,
-  ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control'> & { locks: HostLocks },
+  ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control' | 'admission'> & { locks: HostLocks },
   log?: (line: string) => void,
 ): RunnerDeps & { locks: HostLocks } {
-  const { store, approvals, control, locks } = ports;
+  const { store, approvals, control, locks, admission } = ports;
   return {
     driver,
     store,
     approvals,
     control,
     locks,
+    admission,
     clock,
     policy: config.policy,
     reenableAfterMaintenance: config.maintenance.reenable,
@@ -222,36 +232,41 @@ async function step(
     }
   }
 
-  if (evacuation.state === 'draining' && !aborting) {
-    const pending = records.filter((r) => r.migration.state === 'pending');
-    if (pending.length > 0) {
-      const mine = records.filter((r) => isActiveMigration(r.migration.state));
-      // Other evacuations' streams share the links and count against the fleet-wide ceiling. They
-      // are read as last committed: two evacuations admitting in the same instant can each miss
-      // the other's newest starts (and overshoot a ceiling for one step's worth of moves).
-      const others = (await deps.store.activeMigrations()).filter(
-        (r) => r.migration.evacuationId !== request.id,
-      );
-      const running = [...others, ...mine];
-      const admitted = admit({
-        running: running.map((r) => r.move),
-        pending: pending.map((r) => r.move),
-        hosts: await hosts(),
-        policy: deps.policy,
-      });
-      for (const move of admitted) {
-        const record = pending.find((r) => r.move.instance === move.instance)!;
-        update(await startMigration(record, ctx));
-      }
-    }
+  const finish = async () => {
+    evacuation.migrations = records.map((r) => r.migration);
+    if (records.every((r) => isFinal(r.migration)))
+      events.push(...(await conclude(evacuation, aborting, control?.by, deps)));
+    await deps.store.commit({ evacuation, migrations: [...changed.values()], events });
+  };
+  const pending = records.filter((r) => r.migration.state === 'pending');
+  if (evacuation.state !== 'draining' || aborting || pending.length === 0) {
+    await finish();
+    return evacuation;
   }
-
-  evacuation.migrations = records.map((r) => r.migration);
-  if (records.every((r) => isFinal(r.migration)))
-    events.push(...(await conclude(evacuation, aborting, control?.by, deps)));
-  await deps.store.commit({ evacuation, migrations: [...changed.values()], events });
+  // Other evacuations' streams share the links and count against the fleet-wide ceiling: reading
+  // them, starting moves and committing happen while no other evacuation admits anywhere.
+  await (deps.admission ?? NO_EXCLUSION).exclusive(async () => {
+    const mine = records.filter((r) => isActiveMigration(r.migration.state));
+    const others = (await deps.store.activeMigrations()).filter(
+      (r) => r.migration.evacuationId !== request.id,
+    );
+    const admitted = admit({
+      running: [...others, ...mine].map((r) => r.move),
+      pending: pending.map((r) => r.move),
+      hosts: await hosts(),
+      policy: deps.policy,
+    });
+    for (const move of admitted) {
+      const record = pending.find((r) => r.move.instance === move.instance)!;
+      update(await startMigration(record, ctx));
+    }
+    await finish();
+  });
   return evacuation;
 }
+
+/** One process, one evacuation: nothing to exclude. */
+const NO_EXCLUSION: AdmissionGate = { exclusive: (fn) => fn() };
 
 /**
  * Ends an evacuation nobody can run any more (its job failed for good): cancels what is on the

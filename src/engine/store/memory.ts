@@ -6,6 +6,7 @@ import {
   isActiveMigration,
 } from '../model.js';
 import type {
+  AdmissionGate,
   ApprovalStore,
   AuditEntry,
   AuditLog,
@@ -159,5 +160,16 @@ export class MemoryAudit implements AuditLog {
 
   async entries(): Promise<AuditEntry[]> {
     return copy(this.log);
+  }
+}
+
+/** Admission one evacuation at a time in this process: a queue of waiters. */
+export class MemoryAdmissionGate implements AdmissionGate {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 }

@@ -4,6 +4,7 @@ import type { ApprovalRequest } from '../../../src/engine/model.js';
 import { redisConfigSchema } from '../../../src/engine/queue/config.js';
 import {
   LockLostError,
+  RedisAdmissionGate,
   RedisApprovals,
   RedisAudit,
   RedisControl,
@@ -11,6 +12,7 @@ import {
   RedisStore,
   StoredStateError,
 } from '../../../src/engine/queue/index.js';
+import { Keys } from '../../../src/engine/queue/keys.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
 import { progress, sampleEvacuation, sampleRecord } from './fixtures/sample.js';
 import { client, freshPrefix, spawnTs } from './support.js';
@@ -28,6 +30,30 @@ beforeAll(async () => {
 afterAll(async () => {
   redis?.disconnect();
   await server?.stop();
+});
+
+describe('RedisAdmissionGate', () => {
+  it('lets one evacuation admit at a time across clients, and outlives a holder that died', async () => {
+    const prefix = freshPrefix();
+    const gates = [new RedisAdmissionGate(redis, prefix), new RedisAdmissionGate(client(server.url), prefix)];
+    let inside = 0;
+    let most = 0;
+    const section = async () => {
+      inside++;
+      most = Math.max(most, inside);
+      await new Promise((r) => setTimeout(r, 20));
+      inside--;
+    };
+    await Promise.all(Array.from({ length: 10 }, (_, i) => gates[i % 2]!.exclusive(section)));
+    expect(most).toBe(1);
+
+    // A holder that never released (its process was killed) blocks only until the lock expires.
+    await redis.set(new Keys(prefix).admission(), 'dead-holder', 'PX', 300);
+    const short = new RedisAdmissionGate(redis, prefix, { waitMs: 5_000 });
+    const started = Date.now();
+    await short.exclusive(async () => {});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
 });
 
 describe('RedisStore', () => {
