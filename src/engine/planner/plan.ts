@@ -86,7 +86,11 @@ export function planEvacuation(
   const memory = run.moves.reduce((sum, m) => sum + m.memoryBytes, 0);
   return {
     source,
-    moves: run.moves,
+    // A move's duration as the schedule expects it: its share grows as others finish.
+    moves: run.moves.map((m) => ({
+      ...m,
+      prediction: { ...m.prediction, durationMs: run.endMs.get(m.instance)! - run.startMs.get(m.instance)! },
+    })),
     blockers: [...blockers, ...windowBlockers],
     lowerBoundMs: (memory / sourceHost.nicBytesPerS) * 1000,
     predictedMakespanMs: run.makespanMs,
