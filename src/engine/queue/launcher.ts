@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Clock } from '../clock.js';
-import { ConflictError, toFerryError } from '../errors.js';
+import { ConflictError, FerryError, toFerryError } from '../errors.js';
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../model.js';
 import type { HostLocks, Launcher } from '../ports.js';
 import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../runner/evacuation.js';
@@ -139,7 +139,7 @@ export class BullLauncher implements Launcher {
 
   private async process(job: Job<EvacuationJobData>, token: string | undefined, deps: WorkerDeps) {
     const { evacuationId, startsAt } = job.data;
-    if (!token) throw new Error(`job ${job.id} came without a lock token`);
+    if (!token) throw new FerryError('INTERNAL', `job ${job.id} came without a lock token`);
     const evacuation = await deps.store.loadEvacuation(evacuationId);
     if (!evacuation) throw new UnrecoverableError(`no evacuation ${evacuationId} in the store`);
     const early = startsAt - deps.clock.now();

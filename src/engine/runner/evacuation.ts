@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { FerryConfig, PolicyConfig } from '../config.js';
 import type { Driver } from '../drivers/driver.js';
-import { NotFoundError, toFerryError } from '../errors.js';
+import { FerryError, NotFoundError, toFerryError } from '../errors.js';
 import {
   type Blocker,
   canTransition,
@@ -106,7 +106,10 @@ export async function runEvacuation(id: string, deps: RunnerDeps): Promise<Evacu
 function transition(evacuation: Evacuation, to: EvacuationState): void {
   if (evacuation.state === to) return;
   if (!canTransition(EVACUATION_TRANSITIONS, evacuation.state, to))
-    throw new Error(`evacuation ${evacuation.request.id}: illegal transition ${evacuation.state} -> ${to}`);
+    throw new FerryError(
+      'INTERNAL',
+      `evacuation ${evacuation.request.id}: illegal transition ${evacuation.state} -> ${to}`,
+    );
   evacuation.state = to;
 }
 
@@ -116,18 +119,20 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const { request } = evacuation;
   const now = deps.clock.now();
   const fleet = await deps.driver.inventory();
-  // Hosts other evacuations drain are no destinations, even if not yet disabled.
-  const draining = (await deps.store.listEvacuations())
-    .filter(
-      (e) => e.request.id !== request.id && !e.request.only && !FINAL_EVACUATION_STATES.includes(e.state),
-    )
-    .map((e) => e.request.source);
+  // Hosts other evacuations drain are no destinations, even if not yet disabled; hosts they will
+  // drain later are used only when nothing else has room (their VMs would move twice).
+  const others = (await deps.store.listEvacuations()).filter(
+    (e) => e.request.id !== request.id && !e.request.only && !FINAL_EVACUATION_STATES.includes(e.state),
+  );
+  const notStarted = (e: Evacuation) => e.state === 'planned' || e.state === 'scheduled';
+  const draining = others.filter((e) => !notStarted(e)).map((e) => e.request.source);
+  const later = others.filter(notStarted).map((e) => e.request.source);
   const plan: Plan = request.only
     ? planMigration(fleet, request.only.instance, deps.policy, { to: request.only.to })
     : planEvacuation(fleet, request.source, deps.policy, {
         now,
         window: request.window,
-        avoid: request.avoid,
+        avoid: [...(request.avoid ?? []), ...later],
         draining,
       });
   const records: MigrationRecord[] = plan.moves.map((move) => ({

@@ -1,6 +1,6 @@
 import type { PolicyConfig } from '../config.js';
 import type { Driver, MigrationHandle } from '../drivers/driver.js';
-import { toFerryError } from '../errors.js';
+import { FerryError, toFerryError } from '../errors.js';
 import {
   type ApprovalDecision,
   canTransition,
@@ -57,7 +57,10 @@ export function watched(record: MigrationRecord): WatchedMigration {
 function setState(migration: Migration, to: MigrationState): void {
   if (migration.state === to) return;
   if (!canTransition(MIGRATION_TRANSITIONS, migration.state, to))
-    throw new Error(`migration ${migration.id}: illegal transition ${migration.state} -> ${to}`);
+    throw new FerryError(
+      'INTERNAL',
+      `migration ${migration.id}: illegal transition ${migration.state} -> ${to}`,
+    );
   migration.state = to;
 }
 
