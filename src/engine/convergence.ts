@@ -1,5 +1,6 @@
 import type { PolicyConfig } from './config.js';
 import type { Prediction, Strategy } from './model.js';
+import { formatRate } from './words.js';
 
 /**
  * The pre-copy model of DESIGN.md. With memory M, dirty rate D and bandwidth R, pass 0 sends M
@@ -221,10 +222,9 @@ export function bandwidthToConverge(facts: Omit<MoveFacts, 'bandwidthBytesPerS'>
 }
 
 function nonConvergenceReason(facts: MoveFacts): string {
-  const mibps = (b: number) => `${Math.round(b / 1024 ** 2)} MiB/s`;
   if (facts.dirtyBytesPerS >= facts.bandwidthBytesPerS)
-    return `dirties ${mibps(facts.dirtyBytesPerS)}, more than the ${mibps(facts.bandwidthBytesPerS)} it can get`;
-  return `cannot fit the last pass in ${facts.downtimeSloMs} ms at ${mibps(facts.bandwidthBytesPerS)}`;
+    return `dirties ${formatRate(facts.dirtyBytesPerS)}, more than the ${formatRate(facts.bandwidthBytesPerS)} it can get`;
+  return `cannot fit the last pass in ${facts.downtimeSloMs} ms at ${formatRate(facts.bandwidthBytesPerS)}`;
 }
 
 function formatSeconds(ms: number): string {

@@ -18,6 +18,7 @@ import type {
 } from './model.js';
 import { GiB, MiB } from './model.js';
 import type { WatchState } from './ports.js';
+import { formatRate } from './words.js';
 
 /** What the policy knows about the migration it watches. */
 export interface WatchedMigration {
@@ -307,7 +308,7 @@ function notConverging(f: {
 }): string | undefined {
   // Both rates must be measured: 0 means "not yet", not "infinitely fast".
   if (f.dirty > 0 && f.bandwidth > 0 && f.dirty >= f.bandwidth)
-    return `dirties ${rate(f.dirty)}, at least the ${rate(f.bandwidth)} it sends`;
+    return `dirties ${formatRate(f.dirty)}, at least the ${formatRate(f.bandwidth)} it sends`;
   if (f.trouble) return f.trouble;
   // During the first pass "remaining" is most of the memory by definition: judge only after it.
   if (f.rampExhausted && f.sample.iteration >= 2) {
@@ -355,8 +356,4 @@ function seconds(ms: number): string {
 
 function bytes(n: number): string {
   return n >= GiB ? `${(n / GiB).toFixed(1)} GiB` : `${(n / MiB).toFixed(0)} MiB`;
-}
-
-function rate(bytesPerS: number): string {
-  return `${(bytesPerS / MiB).toFixed(0)} MiB/s`;
 }

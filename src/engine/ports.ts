@@ -65,6 +65,8 @@ export interface EngineStore {
   }): Promise<void>;
   loadEvacuation(id: string): Promise<Evacuation | undefined>;
   loadMigration(id: string): Promise<MigrationRecord | undefined>;
+  /** Several records in one go (a runner step reads all of its evacuation's), in the order asked; missing ones left out. */
+  loadMigrations(ids: readonly string[]): Promise<MigrationRecord[]>;
   /** Events of one evacuation in order, from the `after`-th (0-based count) on. */
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
   /** Every evacuation, newest first. */

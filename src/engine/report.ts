@@ -1,15 +1,15 @@
-import {
-  type ApprovalOutcome,
-  type Blocker,
-  type EvacuationState,
-  type FerryEvent,
-  MiB,
-  type MigrationState,
-  type Plan,
-  type Prediction,
-  type Strategy,
-  type SwitchoverKind,
+import type {
+  ApprovalOutcome,
+  Blocker,
+  EvacuationState,
+  FerryEvent,
+  MigrationState,
+  Plan,
+  Prediction,
+  Strategy,
+  SwitchoverKind,
 } from './model.js';
+import { formatRate } from './words.js';
 
 /**
  * Post-mortem facts derived from an evacuation's event stream alone (the stream is the source of
@@ -228,8 +228,6 @@ function ensure(
   return f;
 }
 
-const mibps = (b: number) => `${Math.round(b / MiB)} MiB/s`;
-
 /** What an operator should change next time, from what went wrong or needed help. */
 function recommend(
   migrations: MigrationFacts[],
@@ -249,11 +247,11 @@ function recommend(
       );
     else if (gaveUp && m.peakDirtyBytesPerS > 0)
       out.push(
-        `${m.instance} dirties ${mibps(m.peakDirtyBytesPerS)}: schedule it with post-copy allowed or in a quieter hour`,
+        `${m.instance} dirties ${formatRate(m.peakDirtyBytesPerS)}: schedule it with post-copy allowed or in a quieter hour`,
       );
     else if (risky && m.peakDirtyBytesPerS > 0)
       out.push(
-        `${m.instance} dirties ${mibps(m.peakDirtyBytesPerS)} and needed ${m.strategy === 'postcopy' ? 'post-copy' : 'a pause'}: in a quieter hour it could move by pre-copy, without asking anyone`,
+        `${m.instance} dirties ${formatRate(m.peakDirtyBytesPerS)} and needed ${m.strategy === 'postcopy' ? 'post-copy' : 'a pause'}: in a quieter hour it could move by pre-copy, without asking anyone`,
       );
     else if (m.strategy === 'auto-converge')
       out.push(`${m.instance} needed auto-converge (guest slowed during the move): consider a quieter hour`);

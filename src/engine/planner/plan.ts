@@ -2,9 +2,9 @@ import type { PolicyConfig } from '../config.js';
 import { predictMove } from '../convergence.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Blocker, Fleet, Host, Instance, MaintenanceWindow, Move, Plan, Prediction } from '../model.js';
+import { formatBytes, formatClock } from '../words.js';
 import { type Placement, placeInstances } from './placement.js';
 import { admit, aloneRate, type HostsByName, sharesOf } from './schedule.js';
-import { formatBytes, formatClock } from './words.js';
 
 /**
  * Evacuation plans: placement, a prediction per move, and an offline run of the admission rule

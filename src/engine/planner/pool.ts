@@ -1,6 +1,6 @@
 import type { Blocker, Fleet, Host, Instance } from '../model.js';
+import { formatBytes } from '../words.js';
 import { IndexedHeap } from './heap.js';
-import { formatBytes } from './words.js';
 
 /**
  * The destinations a planner may use, indexed so that one placement costs O(log hosts) instead

@@ -3,15 +3,7 @@ import { TimeoutError } from '../errors.js';
 import type { AdmissionGate } from '../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
-import { LuaScript } from './script.js';
-
-/** Deletes the lock only if this holder still has it. */
-const RELEASE = new LuaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`);
+import { RELEASE_IF_HELD } from './locks.js';
 
 export interface AdmissionLockOptions {
   /** A holder that dies keeps the gate this long at most; longer than any admission (a QEMU start). */
@@ -49,7 +41,7 @@ export class RedisAdmissionGate implements AdmissionGate {
     try {
       return await fn();
     } finally {
-      await RELEASE.run(this.redis, [this.key], [token]);
+      await RELEASE_IF_HELD.run(this.redis, [this.key], [token]);
     }
   }
 }

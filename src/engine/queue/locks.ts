@@ -28,8 +28,8 @@ redis.call('SET', KEYS[1], ARGV[1])
 return false
 `);
 
-/** Deletes the lock only if this evacuation holds it. */
-const RELEASE = new LuaScript(`
+/** Deletes a lock (KEYS[1]) only if ARGV[1] still holds it: a late holder never frees a successor's. */
+export const RELEASE_IF_HELD = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -54,7 +54,7 @@ export class RedisLocks implements HostLocks {
   }
 
   async release(host: string, evacuationId: string): Promise<void> {
-    await RELEASE.run(this.redis, [this.keys.hostLock(host)], [evacuationId]);
+    await RELEASE_IF_HELD.run(this.redis, [this.keys.hostLock(host)], [evacuationId]);
   }
 
   /** The evacuation holding a host, if any. */

@@ -149,6 +149,13 @@ export class RedisStore implements EngineStore {
     return raw === null ? undefined : decode('migration', raw, key);
   }
 
+  async loadMigrations(ids: readonly string[]): Promise<MigrationRecord[]> {
+    return this.loadMany(
+      'migration',
+      ids.map((id) => this.keys.migration(id)),
+    );
+  }
+
   async events(evacuationId: string, after = 0): Promise<FerryEvent[]> {
     const key = this.keys.events(evacuationId);
     const entries = await this.redis.xrange(key, `${Math.max(0, Math.floor(after)) + 1}-0`, '+');
@@ -167,17 +174,24 @@ export class RedisStore implements EngineStore {
 
   async activeMigrations(): Promise<MigrationRecord[]> {
     const ids = await this.redis.smembers(this.keys.activeMigrations());
-    if (ids.length === 0) return [];
-    const keys = ids.map((id) => this.keys.migration(id));
-    const values = await this.redis.mget(...keys);
-    return values.flatMap((raw, i) => (raw === null ? [] : [decode('migration', raw, keys[i]!)]));
+    return this.loadMany(
+      'migration',
+      ids.map((id) => this.keys.migration(id)),
+    );
   }
 
   async listEvacuations(): Promise<Evacuation[]> {
     const ids = await this.redis.zrevrange(this.keys.evacuationIndex(), 0, -1);
-    if (ids.length === 0) return [];
-    const keys = ids.map((id) => this.keys.evacuation(id));
+    return this.loadMany(
+      'evacuation',
+      ids.map((id) => this.keys.evacuation(id)),
+    );
+  }
+
+  /** Stored values of `keys` in one round trip, decoded; keys that vanished meanwhile are left out. */
+  private async loadMany<K extends 'migration' | 'evacuation'>(kind: K, keys: string[]) {
+    if (keys.length === 0) return [];
     const values = await this.redis.mget(...keys);
-    return values.flatMap((raw, i) => (raw === null ? [] : [decode('evacuation', raw, keys[i]!)]));
+    return values.flatMap((raw, i) => (raw === null ? [] : [decode(kind, raw, keys[i]!)]));
   }
 }

@@ -169,13 +169,8 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   return evacuation;
 }
 
-async function loadRecords(evacuation: Evacuation, store: EngineStore): Promise<MigrationRecord[]> {
-  const records: MigrationRecord[] = [];
-  for (const m of evacuation.migrations) {
-    const record = await store.loadMigration(m.id);
-    if (record) records.push(record);
-  }
-  return records;
+function loadRecords(evacuation: Evacuation, store: EngineStore): Promise<MigrationRecord[]> {
+  return store.loadMigrations(evacuation.migrations.map((m) => m.id));
 }
 
 const isFinal = (m: Migration) => FINAL_MIGRATION_STATES.includes(m.state);

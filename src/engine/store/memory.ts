@@ -67,6 +67,10 @@ export class MemoryStore implements EngineStore {
     return this.migrations.get(id);
   }
 
+  async loadMigrations(ids: readonly string[]): Promise<MigrationRecord[]> {
+    return ids.flatMap((id) => this.migrations.get(id) ?? []);
+  }
+
   async events(evacuationId: string, after = 0): Promise<FerryEvent[]> {
     return (this.streams.get(evacuationId) ?? []).slice(after);
   }

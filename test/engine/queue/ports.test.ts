@@ -74,6 +74,9 @@ describe('RedisStore', () => {
     expect(await ids()).toEqual(['e1:a', 'e2:c']);
     await store.commit({ migrations: [state(sampleRecord('e1', 'a'), 'completed')] });
     expect(await ids()).toEqual(['e2:c']);
+    // A runner step reads its records in one round trip, in the order asked.
+    const loaded = await store.loadMigrations(['e2:c', 'e1:missing', 'e1:a']);
+    expect(loaded.map((r) => r.migration.id)).toEqual(['e2:c', 'e1:a']);
   });
 
   it('appends events in order and reads them from any count on', async () => {

@@ -1,9 +1,16 @@
-import { GiB, MiB } from '../model.js';
+import { GiB, MiB } from './model.js';
+
+/** Quantities and times in the engine's own words (blockers, notes, reasons). */
 
 /** Quantities in blocker reasons, the way an operator writes them: "64 GiB", "1.5 GiB", "512 MiB". */
 export function formatBytes(bytes: number): string {
   if (bytes >= GiB) return `${trim(bytes / GiB)} GiB`;
   return `${trim(bytes / MiB)} MiB`;
+}
+
+/** A rate the way operators read it: "954 MiB/s". */
+export function formatRate(bytesPerS: number): string {
+  return `${Math.round(bytesPerS / MiB)} MiB/s`;
 }
 
 /**
