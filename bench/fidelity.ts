@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { predictPrecopy } from '../src/engine/convergence.js';
 import {
   incomingPort,
   type MigrationInfo,
   migrationInfoSchema,
 } from '../src/engine/drivers/qemu/migrate-info.js';
 import { MiB, type Prediction } from '../src/engine/model.js';
+import { predictPrecopy } from '../src/engine/planning/convergence.js';
 import { readGuestLog } from '../test/support/guest.js';
 import { type GuestSpec, localQmp, startGuestVm } from '../test/support/qemu.js';
 

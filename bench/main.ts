@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { defaultPolicy, fleetFromConfig, loadConfig } from '../src/engine/config.js';
+import { loadConfig } from '../src/engine/compose.js';
+import { defaultPolicy, fleetFromConfig } from '../src/engine/config.js';
 import { toFerryError } from '../src/engine/errors.js';
 import { formatScenario, SCENARIOS, type ScenarioName, type ScenarioResult, toJson } from './figures.js';
 import { drainMixedFleet } from './fleets.js';

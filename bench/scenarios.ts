@@ -1,7 +1,7 @@
 import type { PolicyConfig } from '../src/engine/config.js';
 import { GiB } from '../src/engine/model.js';
-import { planCampaign, planCampaignNaive } from '../src/engine/planner/campaign.js';
-import { planEvacuation } from '../src/engine/planner/plan.js';
+import { planCampaign, planCampaignNaive } from '../src/engine/planning/campaign.js';
+import { planEvacuation } from '../src/engine/planning/plan.js';
 import { EMPTY_FIGURES, migrationFigures, type ScenarioResult, type StrategyFigures } from './figures.js';
 import { campaignFleet, type DrainFleet, scaleFleet } from './fleets.js';
 import { measure } from './measure.js';
@@ -82,9 +82,7 @@ export async function campaign16(ctx: ScenarioContext): Promise<ScenarioResult> 
   for (const strategy of ctx.strategies) {
     const policy = policyFor(strategy, ctx.basePolicy);
     const plan =
-      strategy.campaign === 'ferry'
-        ? planCampaign(fleet, campaign, policy)
-        : planCampaignNaive(fleet, campaign, policy);
+      strategy.campaign === 'ferry' ? planCampaign(fleet, campaign) : planCampaignNaive(fleet, campaign);
     const order = plan.steps.flatMap((s) => s.hosts);
     const run = await drainOnSim({
       fleet,
@@ -134,9 +132,7 @@ export async function scale1000(ctx: ScenarioContext): Promise<ScenarioResult> {
     const policy = policyFor(strategy, ctx.basePolicy);
     const drain = measure(() => planEvacuation(fleet, source, policy, { now: 0 }));
     const campaign = measure(() =>
-      strategy.campaign === 'ferry'
-        ? planCampaign(fleet, hosts, policy)
-        : planCampaignNaive(fleet, hosts, policy),
+      strategy.campaign === 'ferry' ? planCampaign(fleet, hosts) : planCampaignNaive(fleet, hosts),
     );
     ctx.log(
       `scale-1000 ${strategy.name}: drain ${drain.ms.toFixed(0)} ms, campaign ${campaign.ms.toFixed(0)} ms`,

@@ -1,9 +1,9 @@
 import { VirtualClock } from '../src/engine/clock.js';
+import { createLocalEngine } from '../src/engine/compose.js';
 import type { PolicyConfig } from '../src/engine/config.js';
-import { predictMove } from '../src/engine/convergence.js';
 import { DEFAULT_MAINTENANCE_MS, SimDriver } from '../src/engine/drivers/sim/index.js';
-import { createLocalEngine } from '../src/engine/local.js';
 import { type Fleet, GBPS } from '../src/engine/model.js';
+import { predictMove } from '../src/engine/planning/convergence.js';
 import { type PostMortem, postMortem } from '../src/engine/report.js';
 
 /**

@@ -4,11 +4,10 @@ import { parseArgs } from 'node:util';
 import { createFerryApp, tokensFromEnv } from './commands/app.js';
 import { slackConfigSchema } from './commands/config.js';
 import { systemClock } from './engine/clock.js';
-import { loadConfig, parseSection } from './engine/config.js';
-import { createDriver } from './engine/drivers/index.js';
+import { createBotEngine, createDriver, loadConfig } from './engine/compose.js';
+import { parseSection } from './engine/config.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
-import { connect, redisConfigSchema } from './engine/queue/index.js';
-import { createBotEngine } from './engine/runtime.js';
+import { connect, redisConfigSchema } from './engine/store/redis/index.js';
 
 /**
  * The bot: `tsx src/main.ts --config ferry.yaml` (or FERRY_CONFIG). Tokens come from the

@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { VirtualClock } from '../engine/clock.js';
-import { type FerryConfig, fleetFromConfig, loadConfig } from '../engine/config.js';
+import { createLocalEngine, type FerryConfig, loadConfig } from '../engine/compose.js';
+import { fleetFromConfig } from '../engine/config.js';
 import { createSimDriver } from '../engine/drivers/sim/index.js';
 import { FerryError, InputError, toFerryError } from '../engine/errors.js';
-import { createLocalEngine } from '../engine/local.js';
-import type { FerryEvent, Plan } from '../engine/model.js';
-import { planCampaign } from '../engine/planner/campaign.js';
+import { type FerryEvent, NAME_PATTERN, type Plan } from '../engine/model.js';
+import { planCampaign } from '../engine/planning/campaign.js';
 import type { Schedule } from '../engine/ports.js';
 import { type PostMortem, postMortem } from '../engine/report.js';
-import type { InProcessLauncher } from '../engine/runner/local-launcher.js';
-import type { MemoryStore } from '../engine/store/memory.js';
+import type { MemoryStore } from '../engine/store/memory/index.js';
+import type { InProcessLauncher } from '../engine/store/memory/launcher.js';
 import { bytes, duration } from '../views/format.js';
 import { noticeFor } from '../views/notices.js';
 import { planPreview } from '../views/plan.js';
@@ -28,7 +28,7 @@ export const USAGE = `usage:
   ferry evacuate HOST --config FILE [--window NAME] [--approve all|none] [--seed N] [--json]
   ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--approve all|none] [--json]`;
 
-const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a host name such as cmp-042');
+const hostName = z.string().regex(NAME_PATTERN, 'a host name such as cmp-042');
 const optionsSchema = z.strictObject({
   config: z.string({ error: '--config FILE is required' }).min(1),
   json: z.boolean().default(false),
@@ -69,14 +69,9 @@ export async function runCli(positionals: string[], raw: CliOptions, io: Io): Pr
         return await evacuate(config, [[single(hosts)]], options, io);
       case 'campaign': {
         // The planner orders the hosts so that VMs land on hosts already maintained.
-        const campaign = planCampaign(
-          fleetFromConfig(config),
-          campaignHosts(config, hosts, options.label),
-          config.policy,
-          {
-            parallel: options.parallel,
-          },
-        );
+        const campaign = planCampaign(fleetFromConfig(config), campaignHosts(config, hosts, options.label), {
+          parallel: options.parallel,
+        });
         return await evacuate(
           config,
           campaign.steps.map((step) => step.hosts),

@@ -1,22 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { libvirtConfigSchema } from './drivers/libvirt/config.js';
-import { novaConfigSchema } from './drivers/nova/config.js';
-import { qemuConfigSchema } from './drivers/qemu/config.js';
 import { ConfigError } from './errors.js';
-import { type Fleet, GBPS, GiB, type Host, type Instance, MiB } from './model.js';
-import { redisConfigSchema } from './queue/config.js';
-import { sshConfigSchema } from './ssh/config.js';
+import { type Fleet, GBPS, GiB, type Host, type Instance, MiB, NAME_PATTERN } from './model.js';
 
 /**
- * One YAML file configures ferry. Every policy field is optional; the defaults below come from
- * the anchors in DESIGN.md (Nova, KubeVirt, oVirt) and are documented here, in one place.
+ * One YAML file configures ferry. This module owns its core (fleet, policy, windows,
+ * maintenance); the sections of drivers and stores are declared in their own folders and joined
+ * in compose.ts. Every policy field is optional; the defaults below come from the anchors in
+ * DESIGN.md (Nova, KubeVirt, oVirt) and are documented here, in one place.
  */
 
-const name = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a name of letters, digits, ".", "_" or "-" (at most 63)');
+const name = z.string().regex(NAME_PATTERN, 'a name of letters, digits, ".", "_" or "-" (at most 63)');
 
 export const hostSchema = z.strictObject({
   name,
@@ -111,63 +106,62 @@ export const maintenanceSchema = z.strictObject({
 });
 
 export const fleetSchema = z.strictObject({
-  driver: z.enum(['sim', 'qemu', 'libvirt', 'nova']).default('sim'),
+  /** A driver's folder name under drivers/; compose.ts narrows it to the drivers that exist. */
+  driver: z.string().default('sim'),
   hosts: z.array(hostSchema).default([]),
   instances: z.array(instanceSchema).default([]),
 });
 
-export const configSchema = z
-  .strictObject({
-    /** The operator's IANA zone for `at TIME` and reports. */
-    timezone: z.string().refine(isTimeZone, 'an IANA time zone such as Europe/London').default('UTC'),
-    fleet: fleetSchema,
-    policy: policySchema.default(policySchema.parse({})),
-    windows: z.array(windowSchema).default([]),
-    maintenance: maintenanceSchema.default(maintenanceSchema.parse({})),
-    ssh: sshConfigSchema.optional(),
-    qemu: qemuConfigSchema.optional(),
-    libvirt: libvirtConfigSchema.optional(),
-    nova: novaConfigSchema.optional(),
-    /** The Slack surface's section: validated by it (src/commands/config.ts), opaque to the engine. */
-    slack: z.record(z.string(), z.unknown()).optional(),
-    redis: redisConfigSchema.optional(),
-  })
-  .superRefine((config, ctx) => {
-    const hosts = new Set<string>();
-    config.fleet.hosts.forEach((h, i) => {
-      if (hosts.has(h.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fleet', 'hosts', i, 'name'],
-          message: `duplicate host "${h.name}"`,
-        });
-      hosts.add(h.name);
-    });
-    const instances = new Set<string>();
-    config.fleet.instances.forEach((inst, i) => {
-      if (instances.has(inst.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fleet', 'instances', i, 'name'],
-          message: `duplicate instance "${inst.name}"`,
-        });
-      instances.add(inst.name);
-      if (config.fleet.driver === 'sim' && !hosts.has(inst.host))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fleet', 'instances', i, 'host'],
-          message: `unknown host "${inst.host}"`,
-        });
-    });
-    if (config.policy.downtimeRampStartMs > config.policy.downtimeSloMs)
+/** The core sections; compose.ts adds the drivers' and the store's. */
+export const coreConfigShape = {
+  /** The operator's IANA zone for `at TIME` and reports. */
+  timezone: z.string().refine(isTimeZone, 'an IANA time zone such as Europe/London').default('UTC'),
+  fleet: fleetSchema,
+  policy: policySchema.default(policySchema.parse({})),
+  windows: z.array(windowSchema).default([]),
+  maintenance: maintenanceSchema.default(maintenanceSchema.parse({})),
+  /** The Slack surface's section: validated by it (src/commands/config.ts), opaque to the engine. */
+  slack: z.record(z.string(), z.unknown()).optional(),
+};
+
+export type CoreConfig = z.output<z.ZodObject<typeof coreConfigShape>>;
+
+/** Rules across fields of the core sections: unique names, known hosts, a ramp within the SLO. */
+export function checkCoreConfig(config: CoreConfig, ctx: z.RefinementCtx): void {
+  const hosts = new Set<string>();
+  config.fleet.hosts.forEach((h, i) => {
+    if (hosts.has(h.name))
       ctx.addIssue({
         code: 'custom',
-        path: ['policy', 'downtimeRampStartMs'],
-        message: `must not exceed policy.downtimeSloMs (${config.policy.downtimeSloMs})`,
+        path: ['fleet', 'hosts', i, 'name'],
+        message: `duplicate host "${h.name}"`,
+      });
+    hosts.add(h.name);
+  });
+  const instances = new Set<string>();
+  config.fleet.instances.forEach((inst, i) => {
+    if (instances.has(inst.name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fleet', 'instances', i, 'name'],
+        message: `duplicate instance "${inst.name}"`,
+      });
+    instances.add(inst.name);
+    if (config.fleet.driver === 'sim' && !hosts.has(inst.host))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fleet', 'instances', i, 'host'],
+        message: `unknown host "${inst.host}"`,
       });
   });
+  if (config.policy.downtimeRampStartMs > config.policy.downtimeSloMs)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'downtimeRampStartMs'],
+      message: `must not exceed policy.downtimeSloMs (${config.policy.downtimeSloMs})`,
+    });
+}
 
-export type FerryConfig = z.infer<typeof configSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type WindowConfig = z.infer<typeof windowSchema>;
 
@@ -218,23 +212,22 @@ export function parseSection<S extends z.ZodType>(
   return result.data;
 }
 
-/** Parses and validates config text; `source` names the file in error messages. */
-export function parseConfig(text: string, source: string): FerryConfig {
+/** Parses YAML config text and validates it with `schema`; `source` names the file in error messages. */
+export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.output<S> {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     throw new ConfigError(`${source} is not valid YAML: ${first.message.split('\n')[0]}`);
   }
-  const result = configSchema.safeParse(doc.toJS() ?? {});
+  const result = schema.safeParse(doc.toJS() ?? {});
   if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
   return result.data;
 }
 
-/** Reads, parses and validates a config file. */
-export function loadConfig(path: string): FerryConfig {
-  let text: string;
+/** Reads a config file's text. */
+export function readConfigFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(
       `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -243,11 +236,10 @@ export function loadConfig(path: string): FerryConfig {
       },
     );
   }
-  return parseConfig(text, path);
 }
 
 /** The fleet as the engine sees it: bytes and bytes per second. */
-export function fleetFromConfig(config: FerryConfig): Fleet {
+export function fleetFromConfig(config: Pick<CoreConfig, 'fleet'>): Fleet {
   const hosts: Host[] = config.fleet.hosts.map((h) => ({
     name: h.name,
     vcpus: h.vcpus,

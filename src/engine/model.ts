@@ -387,3 +387,12 @@ export type FerryEvent = EventBase &
   );
 
 export type FerryEventType = FerryEvent['type'];
+
+/** Post-copy's switchover pauses the guest only to move device state: a few ms (NOTES: 2-10 ms). */
+export const POSTCOPY_DOWNTIME_MS = 10;
+
+/** QEMU's auto-converge: first throttle, then the step added at each trigger, and the ceiling. */
+export const AUTO_CONVERGE = { initialPct: 20, incrementPct: 10, maxPct: 99 } as const;
+
+/** Names of hosts, instances and domains (letters, digits, ".", "_", "-"; at most 63): what ferry lets near a shell. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

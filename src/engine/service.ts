@@ -1,7 +1,7 @@
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
 import type { Clock } from './clock.js';
-import type { FerryConfig } from './config.js';
+import type { CoreConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError } from './errors.js';
 import {
@@ -16,7 +16,8 @@ import {
   type MaintenanceWindow,
   type Plan,
 } from './model.js';
-import { planEvacuation, planMigration } from './planner/plan.js';
+import { planEvacuation, planMigration } from './planning/plan.js';
+import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
   AuditLog,
@@ -28,7 +29,6 @@ import type {
   Launcher,
   Schedule,
 } from './ports.js';
-import { findWindow, nextWindow } from './windows.js';
 
 /**
  * The engine's one face to the Slack commands and the CLI. It validates what people ask for
@@ -37,7 +37,7 @@ import { findWindow, nextWindow } from './windows.js';
  */
 
 export interface EngineServiceDeps {
-  config: Pick<FerryConfig, 'policy' | 'windows' | 'timezone'>;
+  config: Pick<CoreConfig, 'policy' | 'windows' | 'timezone'>;
   driver: Driver;
   store: EngineStore;
   approvals: ApprovalStore;

@@ -2,10 +2,18 @@ import { GiB, MiB } from './model.js';
 
 /** Quantities and times in the engine's own words (blockers, notes, reasons). */
 
-/** Quantities in blocker reasons, the way an operator writes them: "64 GiB", "1.5 GiB", "512 MiB". */
-export function formatBytes(bytes: number): string {
-  if (bytes >= GiB) return `${trim(bytes / GiB)} GiB`;
-  return `${trim(bytes / MiB)} MiB`;
+/**
+ * A size the way an operator writes it: "64 GiB", "1.5 GiB", "512 MiB", "900 KiB" (one decimal
+ * below 100 of a unit). `fixed` always shows the decimal of GiB ("4.0 GiB"), as the policy's
+ * reasons do, so a figure that changes between two reasons keeps its width.
+ */
+export function formatBytes(bytes: number, style: 'short' | 'fixed' = 'short'): string {
+  if (style === 'fixed')
+    return bytes >= GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(0)} MiB`;
+  if (bytes >= GiB) return `${round(bytes / GiB)} GiB`;
+  if (bytes >= MiB) return `${round(bytes / MiB)} MiB`;
+  if (bytes >= 1024) return `${round(bytes / 1024)} KiB`;
+  return `${Math.round(bytes)} B`;
 }
 
 /** A rate the way operators read it: "954 MiB/s". */
@@ -41,6 +49,6 @@ export function formatClock(
   return date === day.format(referenceMs) ? time : `${date} ${time}`;
 }
 
-function trim(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+function round(x: number): string {
+  return x >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
 }

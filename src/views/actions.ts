@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME_PATTERN } from '../engine/model.js';
 
 /**
  * The buttons ferry puts in messages: action ids and the zod schemas of their values. A click's
@@ -15,7 +16,7 @@ export const ACTION = {
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
+const name = z.string().regex(NAME_PATTERN);
 const user = z.string().regex(/^[UW][A-Z0-9]{2,20}$/);
 const when = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('now') }),

@@ -1,16 +1,11 @@
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
-import { GiB, MiB } from '../engine/model.js';
+import { formatBytes } from '../engine/words.js';
 
 /** Formatting shared by every view: sizes, durations, rates, bars and times in the operator's zone. */
 
-/** 8 GiB, 512 MiB, 900 KiB. */
-export function bytes(n: number): string {
-  if (n >= GiB) return `${round(n / GiB)} GiB`;
-  if (n >= MiB) return `${round(n / MiB)} MiB`;
-  if (n >= 1024) return `${round(n / 1024)} KiB`;
-  return `${Math.round(n)} B`;
-}
+/** 8 GiB, 512 MiB, 900 KiB: the engine's own words for sizes. */
+export const bytes = (n: number): string => formatBytes(n);
 
 /** 900 MiB/s. */
 export function rate(bytesPerS: number): string {

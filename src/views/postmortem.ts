@@ -14,7 +14,6 @@ import {
   section,
 } from './blocks.js';
 import { bytes, duration, plural, time, who } from './format.js';
-import { messageToText } from './text.js';
 
 /**
  * The post-mortem posted when an evacuation ends (and shown by `/ferry report ID`): outcome,
@@ -315,13 +314,4 @@ export function postMortemMessage(pm: PostMortem, options: PostMortemViewOptions
 /** The post-mortem message straight from an evacuation's event stream. */
 export function reportMessage(events: readonly FerryEvent[], options: PostMortemViewOptions): Message {
   return postMortemMessage(postMortem(events), options);
-}
-
-/** The post-mortem as plain text for a terminal; `names` turns user ids into names. */
-export function postMortemText(
-  pm: PostMortem,
-  options: PostMortemViewOptions,
-  names: Record<string, string> = {},
-): string {
-  return messageToText(postMortemMessage(pm, options), names);
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CliOptions, runCli } from '../../src/cli/cli.js';
-import { fleetFromConfig, loadConfig } from '../../src/engine/config.js';
+import { loadConfig } from '../../src/engine/compose.js';
+import { fleetFromConfig } from '../../src/engine/config.js';
 
 const FLEET_40 = 'examples/fleet-40.yaml';
 const SMALL = 'examples/small.yaml';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { slackConfigSchema } from '../../src/commands/config.js';
-import { parseConfig, parseSection } from '../../src/engine/config.js';
+import { parseConfig } from '../../src/engine/compose.js';
+import { parseSection } from '../../src/engine/config.js';
 import { ConfigError } from '../../src/engine/errors.js';
 
 describe('the slack: section', () => {

@@ -66,14 +66,21 @@ describe('resilience', () => {
     expect(progress.edits).toBeGreaterThan(editsBefore);
     const later = slack.calls.slice(callsBefore);
     expect(later.some((c) => c.method === 'chat.update' && c.args.ts === progress.ts)).toBe(true);
-    // No second progress message, and no notice repeated in the thread.
-    expect(progressMessages(slack, 'cmp-001')).toHaveLength(1);
-    const thread = slack.thread(CHANNELS.ops, progress.ts).map(textOf);
-    expect(thread.filter((t) => t.includes('▶️ started'))).toHaveLength(1);
-    expect(thread.filter((t) => t.includes('🏁 finished'))).toHaveLength(1);
+    // The thread's notices and the post-mortem follow the final state: wait for both, then check
+    // that nothing came twice (no second progress message, no notice repeated in the thread).
+    const finished = () =>
+      slack
+        .thread(CHANNELS.ops, progress.ts)
+        .map(textOf)
+        .filter((t) => t.includes('🏁 finished'));
+    await slack.waitFor('the finished notice', () => finished().length > 0);
     const report = await slack.waitFor('the post-mortem', () =>
       byHeader(slack.channel(CHANNELS.ops), 'Post-mortem: evacuation of cmp-001'),
     );
+    expect(progressMessages(slack, 'cmp-001')).toHaveLength(1);
+    const thread = slack.thread(CHANNELS.ops, progress.ts).map(textOf);
+    expect(thread.filter((t) => t.includes('▶️ started'))).toHaveLength(1);
+    expect(finished()).toHaveLength(1);
     expect(textOf(report)).toContain(id);
     expect(slack.channel(CHANNELS.ops).filter((m) => textOf(m).startsWith('== Post-mortem'))).toHaveLength(1);
   }, 60_000);

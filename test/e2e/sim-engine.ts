@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { acceleratedClock, type Clock } from '../../src/engine/clock.js';
-import { type FerryConfig, loadConfig, type PolicyConfig } from '../../src/engine/config.js';
+import { createLocalEngine, type FerryConfig, loadConfig } from '../../src/engine/compose.js';
+import type { PolicyConfig } from '../../src/engine/config.js';
 import { createSimDriver } from '../../src/engine/drivers/sim/index.js';
-import { createLocalEngine } from '../../src/engine/local.js';
 import type { FerryService } from '../../src/engine/ports.js';
 import { spyService } from '../support/spy-service.js';
 

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultPolicy, fleetFromConfig, loadConfig, parseConfig } from '../../src/engine/config.js';
+import { loadConfig, parseConfig } from '../../src/engine/compose.js';
+import { defaultPolicy, fleetFromConfig } from '../../src/engine/config.js';
 import { ConfigError } from '../../src/engine/errors.js';
 import { GiB, MiB } from '../../src/engine/model.js';
 

@@ -1,6 +1,39 @@
+import type { z } from 'zod';
+import type { Clock } from '../clock.js';
+import type { CoreConfig } from '../config.js';
 import type { Fleet, ProgressSample, Tuning } from '../model.js';
 
-export type DriverKind = 'sim' | 'qemu' | 'libvirt' | 'nova';
+/** A driver's name in `fleet.driver`: its folder under drivers/. */
+export type DriverKind = string;
+
+/** What a back end cannot do; absent means it can do everything the interface offers. */
+export interface DriverLacks {
+  autoConverge?: boolean;
+}
+
+/** Config sections a driver reads, by top-level key; each is optional in the file. */
+export type DriverSections = Record<string, z.ZodOptional>;
+
+/** The config a driver's factory gets: the core sections and its own, validated. */
+export type DriverConfig<S extends DriverSections> = CoreConfig & { [K in keyof S]?: z.output<S[K]> };
+
+/**
+ * What each driver folder exports (its index.ts `driverModule`): the config sections it reads,
+ * its factory and what it lacks. The catalog lists these; nothing else names a driver.
+ */
+export interface DriverModule<S extends DriverSections = DriverSections, K extends DriverKind = DriverKind> {
+  readonly kind: K;
+  readonly sections: S;
+  readonly lacks: DriverLacks;
+  create(config: DriverConfig<S>, clock: Clock): Driver;
+}
+
+/** Declares a driver module with its sections' types kept (a helper for inference only). */
+export function defineDriver<S extends DriverSections, K extends DriverKind>(
+  module: DriverModule<S, K>,
+): DriverModule<S, K> {
+  return module;
+}
 
 /** What a driver needs to start (or find again) one live migration. */
 export interface MigrationRequest {
@@ -30,7 +63,7 @@ export type PrecheckResult = { ok: true } | { ok: false; reasons: string[] };
 export interface Driver {
   readonly kind: DriverKind;
   /** What the back end cannot do; absent means it can do everything the interface offers. */
-  readonly lacks?: { autoConverge?: boolean };
+  readonly lacks?: DriverLacks;
   /** Hosts and instances with capacity, placement facts and migratability. */
   inventory(): Promise<Fleet>;
   /** Enable or disable scheduling onto a host (Nova: os-services disable/enable). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { NAME_PATTERN } from '../model.js';
 import { parseHostKeyPin } from './host-key.js';
-import { NAME_PATTERN } from './quote.js';
 
 const name = z.string().regex(NAME_PATTERN, 'a name of letters, digits, ".", "_" or "-" (at most 63)');
 

@@ -1,7 +1,5 @@
 import { ConfigError, InputError } from '../errors.js';
-
-/** Names of hosts, instances and domains: what ferry lets near a shell. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+import { NAME_PATTERN } from '../model.js';
 
 /** Returns `value` if it is a plain name (letters, digits, ".", "_", "-"); throws InputError otherwise. */
 export function assertName(value: string, what: string): string {

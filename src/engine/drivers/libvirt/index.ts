@@ -1,12 +1,16 @@
 import type { Clock } from '../../clock.js';
-import { type FerryConfig, fleetFromConfig } from '../../config.js';
+import { fleetFromConfig } from '../../config.js';
 import { ConfigError } from '../../errors.js';
+import { sshConfigSchema } from '../../ssh/config.js';
 import { SshPool } from '../../ssh/pool.js';
+import { type DriverConfig, defineDriver } from '../driver.js';
 import { libvirtConfigSchema } from './config.js';
 import { LibvirtDriver } from './driver.js';
 
+const sections = { ssh: sshConfigSchema.optional(), libvirt: libvirtConfigSchema.optional() };
+
 /** The libvirt driver from a validated config (needs the `ssh:` section; `libvirt:` is optional). */
-export function createLibvirtDriver(config: FerryConfig, clock: Clock): LibvirtDriver {
+export function createLibvirtDriver(config: DriverConfig<typeof sections>, clock: Clock): LibvirtDriver {
   if (!config.ssh) throw new ConfigError('fleet.driver libvirt needs the "ssh:" config section');
   return new LibvirtDriver({
     fleet: fleetFromConfig(config),
@@ -16,3 +20,11 @@ export function createLibvirtDriver(config: FerryConfig, clock: Clock): LibvirtD
     maintenance: config.maintenance,
   });
 }
+
+/** virsh over SSH on each host. */
+export const driverModule = defineDriver({
+  kind: 'libvirt',
+  sections,
+  lacks: {},
+  create: createLibvirtDriver,
+});

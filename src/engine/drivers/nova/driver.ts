@@ -17,7 +17,7 @@ import {
   type ProgressSample,
   type Tuning,
 } from '../../model.js';
-import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
+import type { Driver, DriverLacks, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
 import { NovaApi } from './api.js';
 import type { NovaConfig } from './config.js';
 import type { Fetch } from './http.js';
@@ -58,10 +58,13 @@ const MAX_REASON = 255;
  *   samples (see RateEstimator); nicBytesPerS and instances' dirty rates come from config.
  * - runMaintenance throws UNSUPPORTED: Nova runs nothing on a compute host.
  */
+/** Nova has no per-migration auto-converge: the computes' nova.conf decides it. */
+export const NOVA_LACKS: DriverLacks = { autoConverge: true };
+
 export class NovaDriver implements Driver {
   readonly kind = 'nova' as const;
   /** Nova has no per-migration auto-converge switch (`live_migration_permit_auto_converge` is nova.conf's). */
-  readonly lacks = { autoConverge: true };
+  readonly lacks = NOVA_LACKS;
   private readonly api: NovaApi;
   private readonly handles = new Map<string, MigrationHandle>();
   private readonly estimators = new Map<string, RateEstimator>();

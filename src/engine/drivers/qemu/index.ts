@@ -1,11 +1,16 @@
 import type { Clock } from '../../clock.js';
-import { type FerryConfig, fleetFromConfig } from '../../config.js';
+import { fleetFromConfig } from '../../config.js';
 import { ConfigError } from '../../errors.js';
+import { sshConfigSchema } from '../../ssh/config.js';
 import { SshPool } from '../../ssh/pool.js';
+import { type DriverConfig, defineDriver } from '../driver.js';
+import { qemuConfigSchema } from './config.js';
 import { QemuDriver } from './driver.js';
 
+const sections = { ssh: sshConfigSchema.optional(), qemu: qemuConfigSchema.optional() };
+
 /** The qemu driver from a validated config (needs the `ssh:` and `qemu:` sections). */
-export function createQemuDriver(config: FerryConfig, clock: Clock): QemuDriver {
+export function createQemuDriver(config: DriverConfig<typeof sections>, clock: Clock): QemuDriver {
   const { ssh, qemu } = config;
   if (!ssh || !qemu) throw new ConfigError('fleet.driver qemu needs the "ssh:" and "qemu:" config sections');
   const sshAddress = new Map(ssh.hosts.map((h) => [h.name, h.address]));
@@ -19,3 +24,6 @@ export function createQemuDriver(config: FerryConfig, clock: Clock): QemuDriver 
     maintenance: config.maintenance,
   });
 }
+
+/** QMP over SSH to each host's QEMU processes. */
+export const driverModule = defineDriver({ kind: 'qemu', sections, lacks: {}, create: createQemuDriver });

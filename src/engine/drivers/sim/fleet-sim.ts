@@ -1,6 +1,7 @@
 import { fairShares } from '../../bandwidth.js';
 import { DriverRefusedError, FerryError, NotFoundError } from '../../errors.js';
 import type { Fleet, Host, Instance, Tuning } from '../../model.js';
+import { formatBytes } from '../../words.js';
 import type { MigrationRequest } from '../driver.js';
 import { faultMessages, type SimFault } from './faults.js';
 import { dirtyRateJitter } from './jitter.js';
@@ -138,7 +139,7 @@ export class FleetSim {
       reasons.push(`${to} has ${host.vcpus - used.vcpus} free vCPUs; ${name} needs ${instance.vcpus}`);
     if (used.memoryBytes + instance.memoryBytes > host.memoryBytes)
       reasons.push(
-        `${to} has ${gib(host.memoryBytes - used.memoryBytes)} free memory; ${name} needs ${gib(instance.memoryBytes)}`,
+        `${to} has ${formatBytes(host.memoryBytes - used.memoryBytes, 'fixed')} free memory; ${name} needs ${formatBytes(instance.memoryBytes, 'fixed')}`,
       );
     return reasons;
   }
@@ -375,8 +376,4 @@ export class FleetSim {
     this.instances.delete(m.instance);
     this.lostInstances.set(m.instance, why);
   }
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 }

@@ -1,8 +1,10 @@
 import type { Clock } from '../../clock.js';
-import { type FerryConfig, fleetFromConfig } from '../../config.js';
+import { type CoreConfig, fleetFromConfig } from '../../config.js';
 import { GBPS } from '../../model.js';
+import { defineDriver } from '../driver.js';
 import { SimDriver, type SimOptions } from './driver.js';
 
+export { simClock } from './clock.js';
 export { DEFAULT_MAINTENANCE_MS, SimDriver, type SimOptions } from './driver.js';
 export { type SimFault, simFaultSchema } from './faults.js';
 export { FleetSim, type SimSnapshot } from './fleet-sim.js';
@@ -13,7 +15,7 @@ export { type SimServer, type SimServerOptions, startSimServer } from './server.
 
 /** The simulator from a validated config: its fleet, and the policy's per-stream cap. */
 export function createSimDriver(
-  config: FerryConfig,
+  config: CoreConfig,
   clock: Clock,
   extra: Pick<SimOptions, 'seed' | 'faults' | 'maintenanceMs'> = {},
 ): SimDriver {
@@ -24,3 +26,11 @@ export function createSimDriver(
     ...extra,
   });
 }
+
+/** The simulated fleet, on the engine's clock. */
+export const driverModule = defineDriver({
+  kind: 'sim',
+  sections: {},
+  lacks: {},
+  create: (config, clock) => createSimDriver(config, clock),
+});

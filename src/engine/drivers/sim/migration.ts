@@ -1,6 +1,6 @@
-import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS } from '../../convergence.js';
 import { DriverRefusedError } from '../../errors.js';
 import type { MigrationStatus, ProgressSample, Tuning } from '../../model.js';
+import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS } from '../../model.js';
 
 /**
  * One simulated live migration: the pass recurrence of DESIGN.md's migration model, integrated

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import type { Clock } from '../../../../src/engine/clock.js';
-import { configSchema, type FerryConfig, type PolicyConfig } from '../../../../src/engine/config.js';
+import { configSchema, createLocalEngine, type FerryConfig } from '../../../../src/engine/compose.js';
+import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
 import { createNovaDriver } from '../../../../src/engine/drivers/nova/index.js';
 import { ConfigError, ForbiddenError } from '../../../../src/engine/errors.js';
-import { createLocalEngine } from '../../../../src/engine/local.js';
 import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
 import { postMortem } from '../../../../src/engine/report.js';
 import { NovaStub, novaTestConfig, type StubServerSpec } from '../../../support/nova-stub.js';

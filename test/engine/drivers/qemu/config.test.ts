@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
-import { parseConfig } from '../../../../src/engine/config.js';
+import { parseConfig } from '../../../../src/engine/compose.js';
 import { createQemuDriver } from '../../../../src/engine/drivers/qemu/index.js';
 import { ConfigError } from '../../../../src/engine/errors.js';
 

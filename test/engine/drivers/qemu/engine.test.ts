@@ -1,13 +1,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { type Clock, systemClock } from '../../../../src/engine/clock.js';
-import { configSchema, type FerryConfig, type PolicyConfig } from '../../../../src/engine/config.js';
+import { configSchema, createLocalEngine, type FerryConfig } from '../../../../src/engine/compose.js';
+import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { QemuConfig } from '../../../../src/engine/drivers/qemu/config.js';
 import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
 import { createQemuDriver } from '../../../../src/engine/drivers/qemu/index.js';
 import { ForbiddenError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
-import { createLocalEngine } from '../../../../src/engine/local.js';
+import { runEvacuation } from '../../../../src/engine/evacuation/runner.js';
 import { type Evacuation, type FerryEvent, GBPS, MiB } from '../../../../src/engine/model.js';
-import { runEvacuation } from '../../../../src/engine/runner/evacuation.js';
 import { readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
 import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS } from '../../../../src/engine/convergence.js';
 import { DriverRefusedError, NotFoundError } from '../../../../src/engine/errors.js';
-import { GBPS, GiB, MiB } from '../../../../src/engine/model.js';
+import { AUTO_CONVERGE, GBPS, GiB, MiB, POSTCOPY_DOWNTIME_MS } from '../../../../src/engine/model.js';
 import { follow, host, instance, last, move, simulate, tuning } from './support.js';
 
 const NIC = 10 * GBPS;

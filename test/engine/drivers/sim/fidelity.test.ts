@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { GBPS, GiB, MiB, type Prediction } from '../../../../src/engine/model.js';
 import {
   predictAutoConverge,
   predictPause,
   predictPostcopy,
   predictPrecopy,
-} from '../../../../src/engine/convergence.js';
-import { GBPS, GiB, MiB, type Prediction } from '../../../../src/engine/model.js';
+} from '../../../../src/engine/planning/convergence.js';
 import { follow, host, instance, last, move, simulate, tuning } from './support.js';
 
 /**

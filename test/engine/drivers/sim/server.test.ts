@@ -82,7 +82,7 @@ describe('sim server in its own process', { timeout: 60_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-sim-'));
     writeFileSync(join(dir, 'ferry.yaml'), CONFIG);
     const started = await spawnTs(
-      'src/engine/drivers/sim/server-main.ts',
+      'test/processes/sim-server.ts',
       ['--config', join(dir, 'ferry.yaml'), '--port', '0', '--speed', '50'],
       /^listening \d+$/,
     );
@@ -98,7 +98,7 @@ describe('sim server in its own process', { timeout: 60_000 }, () => {
   it('keeps a migration running while its worker is dead; a new driver finds it by id and sees it complete', async () => {
     const request = { migrationId: 'evac-hv1:db-1', instance: 'db-1', from: 'hv1', to: 'hv2' };
     const worker = await spawnTs(
-      'test/engine/drivers/sim/fixtures/start-and-wait.ts',
+      'test/processes/start-and-wait.ts',
       [url, request.migrationId, request.instance, request.from, request.to],
       /^started /,
     );

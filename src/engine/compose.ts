@@ -1,0 +1,224 @@
+import type { Worker } from 'bullmq';
+import { z } from 'zod';
+import type { Clock } from './clock.js';
+import {
+  type CoreConfig,
+  checkCoreConfig,
+  coreConfigShape,
+  fleetSchema,
+  parseConfigText,
+  readConfigFile,
+} from './config.js';
+import type { Driver } from './drivers/driver.js';
+import { driverKinds, driverSections } from './drivers/index.js';
+
+export { createDriver } from './drivers/index.js';
+
+import { policyForDriver } from './evacuation/policy.js';
+import { runnerDeps } from './evacuation/runner.js';
+import type { FerryService } from './ports.js';
+import { EngineService } from './service.js';
+import {
+  InProcessLauncher,
+  MemoryAdmissionGate,
+  MemoryApprovals,
+  MemoryAudit,
+  MemoryControl,
+  MemoryLocks,
+  MemoryStore,
+} from './store/memory/index.js';
+import {
+  BullLauncher,
+  connect,
+  type EvacuationJobData,
+  RedisAdmissionGate,
+  RedisApprovals,
+  RedisAudit,
+  type RedisClient,
+  type RedisConfig,
+  RedisControl,
+  RedisLocks,
+  RedisStore,
+  redisConfigSchema,
+} from './store/redis/index.js';
+
+/** The whole config file: the core, every driver's sections and the store's. */
+export const configSchema = z
+  .strictObject({
+    ...coreConfigShape,
+    fleet: fleetSchema.extend({ driver: z.enum(driverKinds).default('sim') }),
+    ...driverSections,
+    redis: redisConfigSchema.optional(),
+  })
+  .superRefine(checkCoreConfig);
+
+export type FerryConfig = z.output<typeof configSchema>;
+
+/** Parses and validates config text; `source` names the file in error messages. */
+export function parseConfig(text: string, source: string): FerryConfig {
+  return parseConfigText(configSchema, text, source);
+}
+
+/** Reads, parses and validates a config file. */
+export function loadConfig(path: string): FerryConfig {
+  return parseConfig(readConfigFile(path), path);
+}
+
+/**
+ * The one place that wires an engine: EngineService and the runner over memory ports (the CLI,
+ * the bench, tests) or over Redis ports with the BullMQ launcher (the bot). Both apply the
+ * driver's limits to the policy here, once.
+ */
+
+type EngineConfig = Pick<CoreConfig, 'policy' | 'windows' | 'timezone' | 'maintenance'>;
+
+function engineConfig<C extends EngineConfig>(config: C, driver: Driver): C {
+  return { ...config, policy: policyForDriver(config.policy, driver) };
+}
+
+/**
+ * The engine in one process over memory. `answer` decides every approval request at once (the
+ * CLI's --approve); without it, approvals wait for `service.decide`.
+ */
+export function createLocalEngine(options: {
+  config: EngineConfig;
+  driver: Driver;
+  clock: Clock;
+  answer?: { outcome: 'approved' | 'rejected'; by: string };
+  via?: string;
+  log?: (line: string) => void;
+}) {
+  const { driver, clock } = options;
+  const config = engineConfig(options.config, driver);
+  const ports = {
+    store: new MemoryStore(),
+    approvals: new MemoryApprovals(options.answer),
+    control: new MemoryControl(),
+    locks: new MemoryLocks(),
+    audit: new MemoryAudit(),
+    admission: new MemoryAdmissionGate(),
+  };
+  const launcher = new InProcessLauncher(runnerDeps(config, driver, clock, ports, options.log));
+  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via ?? 'cli' });
+  return { service, launcher, ...ports };
+}
+
+export interface DurableEngineOptions {
+  config: EngineConfig & { redis?: RedisConfig };
+  driver: Driver;
+  clock: Clock;
+  /** An open client to share; without it one is opened from `config.redis` (and closed by `close`). */
+  redis?: RedisClient;
+  /** Where requests come from, for the audit log (`slack`, `cli`). */
+  via: string;
+  /** Clock ms per wall ms, for an accelerated clock (see BullLauncher). */
+  clockRate?: number;
+  /** Worker name on jobs (`processedBy`). */
+  workerName?: string;
+  log?: (line: string) => void;
+}
+
+export interface DurableEngine {
+  service: EngineService;
+  store: RedisStore;
+  approvals: RedisApprovals;
+  control: RedisControl;
+  locks: RedisLocks;
+  audit: RedisAudit;
+  launcher: BullLauncher;
+  redis: RedisClient;
+  /** Starts a worker in this process that runs evacuations (several at once). */
+  startWorker(): Worker<EvacuationJobData>;
+  /** Stops this process's workers and queue; closes the Redis client if this engine opened it. */
+  close(): Promise<void>;
+}
+
+/**
+ * The durable engine: state lives in Redis only, so two of these on one Redis are two replicas
+ * of the same engine; any of them may run workers.
+ */
+export function createDurableEngine(options: DurableEngineOptions): DurableEngine {
+  const { driver, clock, log } = options;
+  const config = engineConfig(options.config, driver);
+  const redisConfig = config.redis ?? redisConfigSchema.parse({});
+  const redis = options.redis ?? connect(redisConfig, { log });
+  const { prefix } = redisConfig;
+  const ports = {
+    store: new RedisStore(redis, prefix),
+    approvals: new RedisApprovals(redis, prefix),
+    control: new RedisControl(redis, prefix),
+    locks: new RedisLocks(redis, prefix),
+    audit: new RedisAudit(redis, prefix),
+    admission: new RedisAdmissionGate(redis, prefix),
+  };
+  const launcher = new BullLauncher({
+    redis,
+    prefix,
+    clock,
+    tuning: redisConfig.worker,
+    clockRate: options.clockRate,
+    log,
+  });
+  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via });
+  return {
+    service,
+    ...ports,
+    launcher,
+    redis,
+    startWorker: () =>
+      launcher.startWorker({
+        ...runnerDeps(config, driver, clock, ports, log),
+        store: ports.store,
+        name: options.workerName,
+      }),
+    close: async () => {
+      await launcher.close();
+      if (!options.redis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** The bot's engine: durable, or in this process over memory when asked. */
+export interface BotEngine {
+  service: FerryService;
+  /** `durable`: state and jobs in Redis; `memory`: this process only (lost on restart). */
+  kind: 'durable' | 'memory';
+  /** Starts executing evacuations in this process (the durable worker; in memory they run anyway). */
+  startWorker(): void;
+  close(): Promise<void>;
+}
+
+/** Builds the bot's engine: durable on `redis`, or in memory (`memory: true`). */
+export function createBotEngine(options: {
+  config: FerryConfig;
+  driver: Driver;
+  clock: Clock;
+  redis: RedisClient;
+  memory?: boolean;
+  /** Clock ms per wall ms when the clock is accelerated (the demo): the queue's delays follow it. */
+  clockRate?: number;
+  log?: (line: string) => void;
+}): BotEngine {
+  const { config, driver, clock, redis, log } = options;
+  if (options.memory) {
+    const local = createLocalEngine({ config, driver, clock, via: 'slack', log });
+    return { service: local.service, kind: 'memory', startWorker: () => {}, close: async () => {} };
+  }
+  const engine = createDurableEngine({
+    config,
+    driver,
+    clock,
+    redis,
+    via: 'slack',
+    clockRate: options.clockRate,
+    log,
+  });
+  return {
+    service: engine.service,
+    kind: 'durable',
+    startWorker: () => {
+      engine.startWorker();
+    },
+    close: () => engine.close(),
+  };
+}

@@ -1,0 +1,44 @@
+import { toFerryError } from '../../errors.js';
+import { type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
+import type { Evacuation } from '../../model.js';
+import type { HostLocks, Launcher } from '../../ports.js';
+
+/**
+ * Runs evacuations inside this process at their time, on the injected clock: the CLI, the bench
+ * and tests use it with the simulator's virtual clock. The durable bot uses the queue instead.
+ */
+export class InProcessLauncher implements Launcher {
+  private readonly running = new Map<string, Promise<Evacuation | undefined>>();
+  /** The latest launch of each evacuation: an earlier one that wakes up later does nothing. */
+  private readonly generation = new Map<string, number>();
+
+  constructor(private readonly deps: RunnerDeps & { locks: HostLocks }) {}
+
+  async launch(evacuationId: string, startsAt: number): Promise<void> {
+    const mine = (this.generation.get(evacuationId) ?? 0) + 1;
+    this.generation.set(evacuationId, mine);
+    const run = (async () => {
+      const wait = startsAt - this.deps.clock.now();
+      if (wait > 0) await this.deps.clock.sleep(wait);
+      if (this.generation.get(evacuationId) !== mine) return undefined;
+      try {
+        const evacuation = await runEvacuation(evacuationId, this.deps);
+        if (!evacuation.request.only) await this.deps.locks.release(evacuation.request.source, evacuationId);
+        return evacuation;
+      } catch (err) {
+        this.deps.log?.(`${evacuationId}: ${toFerryError(err).userMessage}`);
+        throw err;
+      }
+    })();
+    this.running.set(evacuationId, run);
+  }
+
+  async cancel(evacuationId: string): Promise<void> {
+    this.generation.set(evacuationId, (this.generation.get(evacuationId) ?? 0) + 1);
+  }
+
+  /** Resolves with the evacuation once it has ended (undefined when cancelled). */
+  async finished(evacuationId: string): Promise<Evacuation | undefined> {
+    return this.running.get(evacuationId);
+  }
+}

@@ -1,0 +1,55 @@
+import { type Evacuation, type FerryEvent, isActiveMigration } from '../../model.js';
+import type { EngineStore, MigrationRecord } from '../../ports.js';
+import { copy, deepFreeze } from './copy.js';
+
+/**
+ * The store keeps what is committed frozen instead of copying it on every load: a runner step
+ * loads every migration each simulated second, and copies were most of the bench's CPU. The
+ * runner works on its own clones, so nothing changes a stored value; were anything to try, it
+ * would fail loudly (ES modules are strict) rather than differ from a real store.
+ */
+export class MemoryStore implements EngineStore {
+  private readonly evacuations = new Map<string, Evacuation>();
+  private readonly migrations = new Map<string, MigrationRecord>();
+  private readonly streams = new Map<string, FerryEvent[]>();
+
+  async commit(change: {
+    evacuation?: Evacuation;
+    migrations?: MigrationRecord[];
+    events?: FerryEvent[];
+  }): Promise<void> {
+    if (change.evacuation)
+      this.evacuations.set(change.evacuation.request.id, deepFreeze(copy(change.evacuation)));
+    for (const record of change.migrations ?? [])
+      this.migrations.set(record.migration.id, deepFreeze(copy(record)));
+    for (const event of change.events ?? []) {
+      const stream = this.streams.get(event.evacuationId) ?? [];
+      stream.push(deepFreeze(copy(event)));
+      this.streams.set(event.evacuationId, stream);
+    }
+  }
+
+  async loadEvacuation(id: string): Promise<Evacuation | undefined> {
+    return this.evacuations.get(id);
+  }
+
+  async loadMigration(id: string): Promise<MigrationRecord | undefined> {
+    return this.migrations.get(id);
+  }
+
+  async loadMigrations(ids: readonly string[]): Promise<MigrationRecord[]> {
+    return ids.flatMap((id) => this.migrations.get(id) ?? []);
+  }
+
+  async events(evacuationId: string, after = 0): Promise<FerryEvent[]> {
+    return (this.streams.get(evacuationId) ?? []).slice(after);
+  }
+
+  async listEvacuations(): Promise<Evacuation[]> {
+    return [...this.evacuations.values()].reverse();
+  }
+
+  async activeMigrations(): Promise<MigrationRecord[]> {
+    return [...this.migrations.values()].filter((r) => isActiveMigration(r.migration.state));
+  }
+}

@@ -1,0 +1,29 @@
+import type { ControlChannel, ControlCommand } from '../../ports.js';
+import type { RedisClient } from './config.js';
+import { Keys } from './keys.js';
+import { decode } from './schemas.js';
+
+/**
+ * Pause / resume / abort for a running evacuation, from any replica: the latest command is one
+ * key the runner reads at every step, wherever it runs.
+ */
+export class RedisControl implements ControlChannel {
+  private readonly keys: Keys;
+
+  constructor(
+    private readonly redis: RedisClient,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  async current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined> {
+    const key = this.keys.control(evacuationId);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('control', raw, key);
+  }
+
+  async set(evacuationId: string, command: ControlCommand, by: string): Promise<void> {
+    await this.redis.set(this.keys.control(evacuationId), JSON.stringify({ command, by }));
+  }
+}

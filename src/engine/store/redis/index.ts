@@ -1,0 +1,25 @@
+/** The engine's ports on Redis, and the BullMQ launcher beside them. */
+export { RedisAdmissionGate } from './admission.js';
+export { RedisApprovals } from './approvals.js';
+export { RedisAudit } from './audit.js';
+export {
+  connect,
+  type RedisClient,
+  type RedisConfig,
+  reconnectDelayMs,
+  redisConfigSchema,
+  type WorkerTuning,
+  workerTuningSchema,
+} from './config.js';
+export { RedisControl } from './control.js';
+export { LockLostError, StoredStateError } from './errors.js';
+export { Keys } from './keys.js';
+export {
+  BullLauncher,
+  type BullLauncherOptions,
+  EVACUATION_QUEUE,
+  type EvacuationJobData,
+  type WorkerDeps,
+} from './launcher.js';
+export { RedisLocks } from './locks.js';
+export { type Fence, RedisStore } from './store.js';

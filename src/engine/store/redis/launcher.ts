@@ -1,0 +1,175 @@
+import { hostname } from 'node:os';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Clock } from '../../clock.js';
+import { ConflictError, FerryError, toFerryError } from '../../errors.js';
+import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
+import { type Evacuation, FINAL_EVACUATION_STATES } from '../../model.js';
+import type { HostLocks, Launcher } from '../../ports.js';
+import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
+import { LockLostError } from './errors.js';
+import { Keys } from './keys.js';
+import type { RedisStore } from './store.js';
+
+/**
+ * Runs evacuations through BullMQ: one job per evacuation in the `evacuations` queue, its id the
+ * evacuation's id, delayed until the evacuation's start. Any number of worker processes share
+ * the queue; a job whose worker dies is found stalled and re-run elsewhere, and the runner
+ * carries on from the store (migrations are keyed `${evacuationId}:${instance}` and drivers'
+ * `start` returns the running one's handle, so nothing starts twice).
+ */
+
+export const EVACUATION_QUEUE = 'evacuations';
+
+export interface EvacuationJobData {
+  evacuationId: string;
+  /** Epoch ms on the engine's clock. */
+  startsAt: number;
+}
+
+export interface BullLauncherOptions {
+  redis: RedisClient;
+  prefix: string;
+  clock: Clock;
+  tuning?: Partial<WorkerTuning>;
+  /**
+   * Clock milliseconds per wall-clock millisecond (an accelerated clock's factor; default 1).
+   * BullMQ delays run on the wall clock; the worker sleeps on `clock` for any remainder.
+   */
+  clockRate?: number;
+  log?: (line: string) => void;
+}
+
+/** What a worker needs to run evacuations: the runner's deps (the store must be a RedisStore) and the host locks. */
+export type WorkerDeps = Omit<RunnerDeps, 'store' | 'onStep'> & {
+  store: RedisStore;
+  locks: HostLocks;
+  /** Worker name shown on jobs (`processedBy`); default `host:pid`. */
+  name?: string;
+  /** Replaces runEvacuation (tests). */
+  run?: (id: string, deps: RunnerDeps) => Promise<Evacuation>;
+};
+
+export class BullLauncher implements Launcher {
+  readonly queue: Queue<EvacuationJobData>;
+  readonly tuning: WorkerTuning;
+  private readonly keys: Keys;
+  private readonly workers = new Set<Worker<EvacuationJobData>>();
+
+  constructor(private readonly options: BullLauncherOptions) {
+    this.tuning = workerTuningSchema.parse(options.tuning ?? {});
+    this.keys = new Keys(options.prefix);
+    this.queue = new Queue<EvacuationJobData>(EVACUATION_QUEUE, {
+      connection: options.redis,
+      prefix: options.prefix,
+    });
+    this.queue.on('error', (err) => this.log(`queue: ${err.message}`));
+  }
+
+  /** Queues the evacuation, delayed until `startsAt`; launching the same id twice is a no-op. */
+  async launch(evacuationId: string, startsAt: number): Promise<void> {
+    const delay = Math.max(
+      0,
+      Math.ceil((startsAt - this.options.clock.now()) / (this.options.clockRate ?? 1)),
+    );
+    await this.queue.add(
+      'evacuation',
+      { evacuationId, startsAt },
+      {
+        jobId: evacuationId,
+        delay,
+        attempts: this.tuning.attempts,
+        backoff: { type: 'fixed', delay: this.tuning.backoffMs },
+        // Kept a day for `processedBy` and post-mortems; ids are unique per evacuation anyway.
+        removeOnComplete: { age: 24 * 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    );
+  }
+
+  /** Withdraws a job that has not started; a running one cannot be withdrawn (abort it instead). */
+  async cancel(evacuationId: string): Promise<void> {
+    const removed = await this.queue.remove(evacuationId);
+    if (removed === 1) return;
+    const job = await this.queue.getJob(evacuationId);
+    if (job && (await job.getState()) === 'active')
+      throw new ConflictError(`${evacuationId} has just started; abort it with /ferry abort ${evacuationId}`);
+  }
+
+  /** The job of an evacuation (state, `processedBy`, attempts), while BullMQ keeps it. */
+  async job(evacuationId: string): Promise<Job<EvacuationJobData> | undefined> {
+    return (await this.queue.getJob(evacuationId)) ?? undefined;
+  }
+
+  /** Starts a worker processing evacuations in this process; close it with `worker.close()`. */
+  startWorker(deps: WorkerDeps): Worker<EvacuationJobData> {
+    const { tuning } = this;
+    const worker = new Worker<EvacuationJobData>(
+      EVACUATION_QUEUE,
+      (job, token) => this.process(job, token, deps),
+      {
+        connection: this.options.redis,
+        prefix: this.options.prefix,
+        name: deps.name ?? `${hostname()}:${process.pid}`,
+        concurrency: tuning.concurrency,
+        lockDuration: tuning.lockDurationMs,
+        stalledInterval: tuning.stalledIntervalMs,
+        maxStalledCount: tuning.maxStalls,
+        // Short polls: a worker notices a closed connection (and shuts down) quickly.
+        drainDelay: 1,
+      },
+    );
+    worker.on('error', (err) => this.log(`worker: ${err.message}`));
+    worker.on('failed', (job, err) => this.log(`${job?.id ?? '?'}: attempt failed: ${err.message}`));
+    this.workers.add(worker);
+    worker.on('closed', () => this.workers.delete(worker));
+    return worker;
+  }
+
+  /** Closes every worker started here and the queue; the Redis client stays open (its owner closes it). */
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.close()));
+    await this.queue.close();
+  }
+
+  private async process(job: Job<EvacuationJobData>, token: string | undefined, deps: WorkerDeps) {
+    const { evacuationId, startsAt } = job.data;
+    if (!token) throw new FerryError('INTERNAL', `job ${job.id} came without a lock token`);
+    const evacuation = await deps.store.loadEvacuation(evacuationId);
+    if (!evacuation) throw new UnrecoverableError(`no evacuation ${evacuationId} in the store`);
+    const early = startsAt - deps.clock.now();
+    if (early > 0 && !FINAL_EVACUATION_STATES.includes(evacuation.state)) await deps.clock.sleep(early);
+
+    const store = deps.store.fenced({
+      key: this.keys.jobLock(EVACUATION_QUEUE, evacuationId),
+      token,
+      evacuationId,
+    });
+    const onStep = async () => {
+      // The job's lock is the heartbeat: a worker that lost it must stop, another one runs the evacuation.
+      if ((await job.extendLock(token, this.tuning.lockDurationMs)) !== 1)
+        throw new LockLostError(evacuationId);
+    };
+    const run = deps.run ?? runEvacuation;
+    let final: Evacuation;
+    try {
+      final = await run(evacuationId, { ...deps, store, onStep });
+    } catch (err) {
+      this.log(`${evacuationId}: ${toFerryError(err).userMessage}`);
+      if (err instanceof LockLostError) throw new UnrecoverableError(err.userMessage);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        // The last attempt: nobody will run it again, so end it safely rather than leave VMs
+        // migrating unwatched and the host locked.
+        const cause = `ferry gave up after ${job.attemptsMade + 1} attempts: ${toFerryError(err).userMessage}`;
+        await abandonEvacuation(evacuationId, cause, { ...deps, store });
+        if (!evacuation.request.only) await deps.locks.release(evacuation.request.source, evacuationId);
+      }
+      throw err;
+    }
+    if (!final.request.only) await deps.locks.release(final.request.source, evacuationId);
+    return { state: final.state };
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+}

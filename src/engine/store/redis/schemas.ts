@@ -1,0 +1,214 @@
+import { z } from 'zod';
+import type {
+  ApprovalDecision,
+  ApprovalRequest,
+  Evacuation,
+  FerryEvent,
+  FerryEventType,
+} from '../../model.js';
+import type { AuditEntry, ControlCommand, MigrationRecord } from '../../ports.js';
+import { StoredStateError } from './errors.js';
+
+/**
+ * Shapes of what ferry stores in Redis, checked on every read: a value someone else wrote (or
+ * an older ferry) becomes a StoredStateError naming the key, not a crash in the runner. Objects
+ * are loose so fields added to the model later survive a read-modify-write round trip; the
+ * fields the engine branches on are checked.
+ */
+
+const num = z.number().finite();
+const text = z.string();
+
+const predictionSchema = z.looseObject({
+  converges: z.boolean(),
+  strategy: z.enum(['precopy', 'auto-converge', 'postcopy', 'pause']),
+  passes: num,
+  bytesSent: num,
+  durationMs: num,
+  downtimeMs: num,
+  bandwidthBytesPerS: num,
+});
+
+const moveSchema = z.looseObject({
+  instance: text,
+  from: text,
+  to: text,
+  memoryBytes: num,
+  dirtyBytesPerS: num,
+  downtimeSloMs: num,
+  prediction: predictionSchema,
+});
+
+const blockerSchema = z.looseObject({ instance: text, code: text, reason: text });
+
+const windowSchema = z.looseObject({ start: num, end: num });
+
+const planSchema = z.looseObject({
+  source: text,
+  moves: z.array(moveSchema),
+  blockers: z.array(blockerSchema),
+  lowerBoundMs: num,
+  predictedMakespanMs: num,
+  window: windowSchema.optional(),
+});
+
+const sampleSchema = z.looseObject({
+  at: num,
+  status: text,
+  totalBytes: num,
+  transferredBytes: num,
+  remainingBytes: num,
+});
+
+const migrationSchema = z.looseObject({
+  id: text,
+  evacuationId: text,
+  instance: text,
+  from: text,
+  to: text,
+  state: z.enum([
+    'pending',
+    'running',
+    'awaiting-approval',
+    'switching-over',
+    'aborting',
+    'completed',
+    'failed',
+    'aborted',
+  ]),
+  strategy: z.enum(['precopy', 'auto-converge', 'postcopy', 'pause']),
+  memoryBytes: num,
+  prediction: predictionSchema,
+  bytesSent: num,
+  passes: num,
+  lastSample: sampleSchema.optional(),
+});
+
+export const evacuationSchema = z.looseObject({
+  request: z.looseObject({
+    id: text,
+    source: text,
+    requestedBy: text,
+    maintenance: z.boolean(),
+    window: windowSchema.optional(),
+    only: z.looseObject({ instance: text, to: text.optional() }).optional(),
+  }),
+  state: z.enum([
+    'planned',
+    'scheduled',
+    'draining',
+    'paused',
+    'maintenance',
+    'restoring',
+    'completed',
+    'partial',
+    'failed',
+    'aborted',
+    'cancelled',
+  ]),
+  plan: planSchema,
+  migrations: z.array(migrationSchema),
+  startedAt: num.optional(),
+  endedAt: num.optional(),
+});
+
+export const migrationRecordSchema = z.looseObject({
+  migration: migrationSchema,
+  move: moveSchema,
+  watch: z.looseObject({ startedAt: num, rampStep: num, downtimeLimitMs: num }).optional(),
+  handleRef: text.optional(),
+  progressEventAt: num.optional(),
+});
+
+const EVENT_TYPES = [
+  'evacuation.planned',
+  'evacuation.scheduled',
+  'evacuation.started',
+  'evacuation.paused',
+  'evacuation.resumed',
+  'host.disabled',
+  'host.enabled',
+  'maintenance.started',
+  'maintenance.finished',
+  'migration.started',
+  'migration.progress',
+  'migration.tuned',
+  'approval.requested',
+  'approval.decided',
+  'migration.switchover',
+  'migration.completed',
+  'migration.failed',
+  'migration.aborted',
+  'evacuation.finished',
+] as const satisfies readonly FerryEventType[];
+
+export const eventSchema = z.looseObject({ evacuationId: text, at: num, type: z.enum(EVENT_TYPES) });
+
+export const approvalRequestSchema = z.looseObject({
+  id: text,
+  evacuationId: text,
+  migrationId: text,
+  instance: text,
+  kind: z.enum(['postcopy', 'pause']),
+  requestedBy: text,
+  requestedAt: num,
+  expiresAt: num,
+});
+
+export const approvalDecisionSchema = z.looseObject({
+  approvalId: text,
+  outcome: z.enum(['approved', 'rejected', 'expired']),
+  decidedBy: text,
+  decidedAt: num,
+});
+
+export const controlSchema = z.strictObject({
+  command: z.enum(['pause', 'resume', 'abort'] satisfies ControlCommand[]),
+  by: text,
+});
+
+export const auditEntrySchema = z.looseObject({
+  at: num,
+  who: text,
+  action: text,
+  target: text,
+  via: text,
+  detail: text.optional(),
+});
+
+/** What each schema's value is in the engine's own types. */
+interface Stored {
+  evacuation: Evacuation;
+  migration: MigrationRecord;
+  event: FerryEvent;
+  approval: ApprovalRequest;
+  decision: ApprovalDecision;
+  control: { command: ControlCommand; by: string };
+  audit: AuditEntry;
+}
+
+const schemas: Record<keyof Stored, z.ZodType> = {
+  evacuation: evacuationSchema,
+  migration: migrationRecordSchema,
+  event: eventSchema,
+  approval: approvalRequestSchema,
+  decision: approvalDecisionSchema,
+  control: controlSchema,
+  audit: auditEntrySchema,
+};
+
+/** Parses a stored JSON string as `kind`; `where` names the key in the error. */
+export function decode<K extends keyof Stored>(kind: K, raw: string, where: string): Stored[K] {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new StoredStateError(`${kind} at ${where}`, 'not JSON');
+  }
+  const result = schemas[kind].safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new StoredStateError(`${kind} at ${where}`, `${issue.path.join('.') || '(top)'}: ${issue.message}`);
+  }
+  return result.data as Stored[K];
+}
