@@ -6,8 +6,7 @@ import { systemClock } from '../engine/clock.js';
 import { ConfigError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
-import type { Message } from '../views/blocks.js';
-import { reportMessage } from '../views/postmortem.js';
+import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { ApprovalNotifier } from './approvals.js';
 import { CampaignRunner } from './campaign.js';
 import type { SlackConfig } from './config.js';
@@ -53,8 +52,8 @@ export interface FerryAppOptions {
   timezone: string;
   /** Whether evacuations run the configured maintenance command. */
   maintenance: boolean;
-  /** The post-mortem message; ferry's own (src/views/postmortem.ts) when absent. */
-  report?: (events: FerryEvent[]) => Message;
+  /** The post-mortem; ferry's own (src/views/postmortem.ts) when absent. */
+  report?: (events: FerryEvent[]) => PostMortemView;
   /** Engine time (the simulator's clock in the demo). */
   now?: () => number;
   /** Slack's Web API base URL; a loopback stand-in in tests and the demo. */
@@ -79,7 +78,7 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
   const log = options.log ?? ((line: string) => console.error(`ferry: ${line}`));
   const now = options.now ?? (() => Date.now());
   const report =
-    options.report ?? ((events: FerryEvent[]) => reportMessage(events, { timezone: options.timezone }));
+    options.report ?? ((events: FerryEvent[]) => reportView(events, { timezone: options.timezone }));
   const clientOptions = options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {};
   const app = new App({
     token: tokens.botToken,
@@ -133,6 +132,7 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
   const deps: SurfaceDeps = {
     service,
     roles,
+    command: '/ferry',
     timezone: options.timezone,
     now,
     maintenance: options.maintenance,
@@ -141,7 +141,7 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     follow: (id) => progress.follow(id),
     startCampaign: (hosts, when, request) => campaigns!.start(hosts, when, request),
     showDecision: (request, decision) => approvals.decided(request, decision),
-    report,
+    report: (events) => report(events).message,
     progressChannel: slack.progressChannel,
     log,
   };

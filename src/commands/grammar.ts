@@ -2,7 +2,7 @@ import { TZDate } from '@date-fns/tz';
 import { z } from 'zod';
 import { NAME_PATTERN } from '../engine/model.js';
 import type { Schedule } from '../engine/ports.js';
-import { TIME_HELP, USAGE, VERBS, type Verb } from '../views/usage.js';
+import { DEFAULT_COMMAND, TIME_HELP, USAGE, VERBS, type Verb } from '../views/usage.js';
 
 /**
  * The `/ferry` grammar: text from Slack in, a typed Command (or a message showing the right usage)
@@ -29,6 +29,8 @@ export interface ParseContext {
   now: number;
   /** IANA zone for `at TIME`. */
   timezone: string;
+  /** The command as users type it, for usage lines (default `/ferry`; `/ops ferry` in a host bot). */
+  command?: string;
 }
 
 /** Longest command text considered; Slack allows more, nobody types more. */
@@ -87,13 +89,16 @@ export function tokenize(text: string): string[] {
 
 /** Parses `/ferry` text into a Command, or an error that says what was expected. */
 export function parseCommand(text: string, context: ParseContext): ParseResult {
+  const command = context.command ?? DEFAULT_COMMAND;
   if (text.length > MAX_TEXT)
-    return fail(`that is ${text.length} characters; ferry reads at most ${MAX_TEXT}`);
+    return failure(`that is ${text.length} characters; ferry reads at most ${MAX_TEXT}`, command);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) return fail('the text contains control characters');
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text))
+    return failure('the text contains control characters', command);
   const tokens = tokenize(text);
   const verb = tokens[0]?.toLowerCase();
   if (verb === undefined) return { ok: true, command: { name: 'help' } };
+  const fail = (error: string, verb?: Verb) => failure(error, context.command ?? DEFAULT_COMMAND, verb);
   if (!isVerb(verb)) return fail(`"${clip(tokens[0]!)}" is not a ferry command`);
   const args = tokens.slice(1);
   const raw = buildRaw(verb, args, context);
@@ -111,13 +116,13 @@ function isVerb(word: string): word is Verb {
   return (VERBS as string[]).includes(word);
 }
 
-function fail(error: string, verb?: Verb): ParseResult {
-  return { ok: false, error, usage: verb ? `/ferry ${USAGE[verb]}` : allUsage() };
+function failure(error: string, command: string, verb?: Verb): ParseResult {
+  return { ok: false, error, usage: verb ? `${command} ${USAGE[verb]}` : allUsage(command) };
 }
 
 /** Every command's usage, one a line. */
-export function allUsage(): string {
-  return VERBS.map((v) => `/ferry ${USAGE[v]}`).join('\n');
+export function allUsage(command = DEFAULT_COMMAND): string {
+  return VERBS.map((v) => `${command} ${USAGE[v]}`).join('\n');
 }
 
 /** Echoes user input back safely: short, and without Slack's mention or link syntax. */

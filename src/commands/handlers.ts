@@ -9,8 +9,8 @@ import {
   type ConfirmPayload,
   confirmPayloadSchema,
 } from '../views/actions.js';
-import type { Message } from '../views/blocks.js';
-import { time, who } from '../views/format.js';
+import { code, type Message } from '../views/blocks.js';
+import { time, who, withCommand } from '../views/format.js';
 import { planDecided, planPreview, scheduleText } from '../views/plan.js';
 import { progressMessage } from '../views/progress.js';
 import {
@@ -42,6 +42,8 @@ export type Respond = (reply: Reply) => Promise<void>;
 export interface SurfaceDeps {
   service: FerryService;
   roles: Roles;
+  /** The command as users type it: `/ferry`, or `/ops ferry` when a host bot routes to ferry. */
+  command: string;
   timezone: string;
   /** Engine time: `at TIME` and `in DURATION` are relative to it. */
   now: () => number;
@@ -71,25 +73,32 @@ export async function runCommand(
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
-  const parsed = parseCommand(input.text, { now: deps.now(), timezone: deps.timezone });
+  const parsed = parseCommand(input.text, {
+    now: deps.now(),
+    timezone: deps.timezone,
+    command: deps.command,
+  });
   if (!parsed.ok) return respond({ message: usageError(parsed.error, parsed.usage) });
   await guarded(deps, respond, async () => {
     const role = COMMAND_ROLE[parsed.command.name];
-    if (role) await deps.roles.require(input.user, role, `run /ferry ${parsed.command.name}`);
+    if (role) await deps.roles.require(input.user, role, `run ${deps.command} ${parsed.command.name}`);
     await respond(await execute(parsed.command, input.user, deps));
   });
 }
 
 async function execute(command: Command, user: string, deps: SurfaceDeps): Promise<Reply> {
-  const { service, timezone } = deps;
+  const { service, timezone, command: typed } = deps;
   switch (command.name) {
     case 'help':
-      return { message: helpMessage(command.topic) };
+      return { message: helpMessage(command.topic, typed) };
     case 'hosts':
       return { message: hostsMessage(await service.fleet(), command.filter) };
     case 'plan':
       return {
-        message: planPreview([await service.plan(command.host, { window: command.window })], { timezone }),
+        message: planPreview([await service.plan(command.host, { window: command.window })], {
+          timezone,
+          command: typed,
+        }),
       };
     case 'evacuate':
     case 'campaign': {
@@ -105,7 +114,7 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
         when: command.when,
         ...(command.reason ? { reason: command.reason } : {}),
       };
-      return { message: planPreview(plans, { timezone, confirm }) };
+      return { message: planPreview(plans, { timezone, confirm, command: typed }) };
     }
     case 'migrate': {
       const { id } = await service.migrate({
@@ -117,7 +126,7 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       await deps.follow(id);
       return {
         message: noteMessage(
-          `${who(user)} is migrating \`${command.instance}\`${command.to ? ` to \`${command.to}\`` : ''} (\`${id}\`); progress follows in <#${deps.progressChannel}>`,
+          `${who(user)} is migrating ${code(command.instance)}${command.to ? ` to ${code(command.to)}` : ''} (${code(id)}); progress follows in <#${deps.progressChannel}>`,
         ),
         inChannel: true,
       };
@@ -133,13 +142,13 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
     case 'abort': {
       await service.control(command.id, command.name, user);
       const done = { pause: 'paused', resume: 'resumed', abort: 'aborting' }[command.name];
-      return { message: noteMessage(`\`${command.id}\` ${done} by ${who(user)}`), inChannel: true };
+      return { message: noteMessage(`${code(command.id)} ${done} by ${who(user)}`), inChannel: true };
     }
     case 'reschedule': {
       const { startsAt } = await service.reschedule(command.id, command.when, user);
       return {
         message: noteMessage(
-          `\`${command.id}\` now starts ${time(startsAt, timezone)} (moved by ${who(user)})`,
+          `${code(command.id)} now starts ${time(startsAt, timezone)} (moved by ${who(user)})`,
         ),
         inChannel: true,
       };
@@ -149,7 +158,7 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       if (!FINAL_EVACUATION_STATES.includes(evacuation.state))
         return {
           message: noteMessage(
-            `\`${command.id}\` is still ${evacuation.state}; its report comes when it ends. Now: \`/ferry status ${command.id}\``,
+            `${code(command.id)} is still ${evacuation.state}; its report comes when it ends. Now: ${code(`${typed} status ${command.id}`)}`,
           ),
         };
       return { message: deps.report(await service.events(command.id)) };
@@ -232,7 +241,7 @@ async function confirm(
   await respond({
     message: planDecided(
       planTitle(payload),
-      `✅ Confirmed by ${who(user)} at ${time(deps.now(), deps.timezone)}: \`${id}\` starts ${when}. Progress in <#${deps.progressChannel}>.`,
+      `✅ Confirmed by ${who(user)} at ${time(deps.now(), deps.timezone)}: ${code(id)} starts ${when}. Progress in <#${deps.progressChannel}>.`,
     ),
     replaceOriginal: true,
   });
@@ -280,7 +289,7 @@ async function decide(
   // The engine's first-decision-wins may have kept an earlier one.
   if (decision.decidedBy !== user || decision.outcome !== outcome)
     throw new ForbiddenError(alreadyDecided(decision, deps.timezone));
-  await respond({ message: noteMessage(`You ${outcome} \`${request.instance}\`: ${request.kind}.`) });
+  await respond({ message: noteMessage(`You ${outcome} ${code(request.instance)}: ${request.kind}.`) });
 }
 
 function alreadyDecided(decision: ApprovalDecision, timezone: string): string {
@@ -299,7 +308,7 @@ async function guarded(deps: SurfaceDeps, respond: Respond, work: () => Promise<
     const text =
       error.code === 'INTERNAL'
         ? 'ferry hit an internal error; the bot’s log has the details'
-        : error.userMessage;
+        : withCommand(error.userMessage, deps.command);
     await respond({ message: errorMessage(text) });
   }
 }

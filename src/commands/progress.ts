@@ -1,7 +1,8 @@
 import type { FerryEvent } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
-import { type Message, section } from '../views/blocks.js';
+import { section } from '../views/blocks.js';
 import { noticeFor } from '../views/notices.js';
+import type { PostMortemView } from '../views/postmortem.js';
 import { progressMessage } from '../views/progress.js';
 import type { ApprovalNotifier } from './approvals.js';
 import type { KeyValueStore } from './kv.js';
@@ -32,8 +33,8 @@ export interface ProgressDeps {
   timezone: string;
   /** Engine time, for "updated at" and elapsed durations. */
   now: () => number;
-  /** The post-mortem message for a finished evacuation's events. */
-  report: (events: FerryEvent[]) => Message;
+  /** The post-mortem for a finished evacuation's events: the message, and thread pages of its full table. */
+  report: (events: FerryEvent[]) => PostMortemView;
   /** How often event streams are read, wall ms. */
   pollMs: number;
   /** Called after an evacuation's end was published (campaigns start the next host). */
@@ -133,7 +134,9 @@ export class ProgressPublisher {
     if (notice) await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts);
     if (event.type === 'evacuation.finished') {
       const all = await service.events(event.evacuationId);
-      await outbox.post(followed.channel, this.deps.report(all));
+      const report = this.deps.report(all);
+      const ts = await outbox.post(followed.channel, report.message);
+      for (const page of report.thread) await outbox.post(followed.channel, page, ts);
     }
   }
 

@@ -4,6 +4,7 @@ import {
   actions,
   type Block,
   button,
+  code,
   context,
   escapeMrkdwn,
   header,
@@ -27,7 +28,7 @@ function facts(request: ApprovalRequest, options: ApprovalViewOptions): Block[] 
   const over = request.predictedDowntimeMs > request.downtimeSloMs;
   return [
     section(
-      `*VM* \`${request.instance}\` (evacuation \`${request.evacuationId}\`)\n` +
+      `*VM* ${code(request.instance)} (evacuation ${code(request.evacuationId)})\n` +
         `*Predicted downtime* ${duration(request.predictedDowntimeMs)} vs SLO ${duration(request.downtimeSloMs)}` +
         `${over ? ' — *over the SLO*' : ''}\n` +
         `*Why* ${bytes(request.remainingBytes)} still to copy; the guest dirties ${rate(request.dirtyBytesPerS)}` +
@@ -41,6 +42,7 @@ function facts(request: ApprovalRequest, options: ApprovalViewOptions): Block[] 
   ];
 }
 
+/** Plain text (headers are plain_text; fallbacks escape it). */
 function title(request: ApprovalRequest): string {
   return `Approval needed: ${KIND_WORDS[request.kind]} for ${request.instance}`;
 }
@@ -48,7 +50,7 @@ function title(request: ApprovalRequest): string {
 /** The request with Approve / Reject. */
 export function approvalRequestMessage(request: ApprovalRequest, options: ApprovalViewOptions): Message {
   const value = encodePayload({ v: 1, approvalId: request.id });
-  return message(title(request), [
+  return message(escapeMrkdwn(title(request)), [
     header(title(request)),
     ...facts(request, options),
     actions(
@@ -64,11 +66,11 @@ export function decisionLine(decision: ApprovalDecision, instance: string, timez
   const at = time(decision.decidedAt, timezone);
   switch (decision.outcome) {
     case 'approved':
-      return `✅ Approved by ${who(decision.decidedBy)} at ${at}: \`${instance}\` switches over`;
+      return `✅ Approved by ${who(decision.decidedBy)} at ${at}: ${code(instance)} switches over`;
     case 'rejected':
-      return `🚫 Rejected by ${who(decision.decidedBy)} at ${at}: \`${instance}\` is aborted and stays on its source`;
+      return `🚫 Rejected by ${who(decision.decidedBy)} at ${at}: ${code(instance)} is aborted and stays on its source`;
     case 'expired':
-      return `⌛ Expired at ${at} with no decision: \`${instance}\` is aborted and stays on its source`;
+      return `⌛ Expired at ${at} with no decision: ${code(instance)} is aborted and stays on its source`;
   }
 }
 
@@ -79,7 +81,7 @@ export function approvalDecidedMessage(
   options: ApprovalViewOptions,
 ): Message {
   const line = decisionLine(decision, request.instance, options.timezone);
-  return message(`${title(request)} — ${decision.outcome}`, [
+  return message(`${escapeMrkdwn(title(request))} — ${decision.outcome}`, [
     header(title(request)),
     ...facts(request, options),
     section(line),

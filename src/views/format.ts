@@ -1,6 +1,8 @@
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
 import { formatBytes } from '../engine/words.js';
+import { escapeMrkdwn } from './blocks.js';
+import { DEFAULT_COMMAND } from './usage.js';
 
 /** Formatting shared by every view: sizes, durations, rates, bars and times in the operator's zone. */
 
@@ -43,9 +45,9 @@ export function clockTime(at: number, timezone: string): string {
   return format(new TZDate(at, timezone), 'HH:mm:ss');
 }
 
-/** A Slack mention for user ids; `system` and `cli` stay words. */
+/** A Slack mention for user ids; `system`, `cli` and anything else stay (escaped) words. */
 export function who(user: string): string {
-  return /^[UW][A-Z0-9]+$/.test(user) ? `<@${user}>` : user;
+  return /^[UW][A-Z0-9]+$/.test(user) ? `<@${user}>` : escapeMrkdwn(user);
 }
 
 function round(x: number): string {
@@ -55,4 +57,12 @@ function round(x: number): string {
 /** `1 VM`, `3 VMs`. */
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The engine's messages name the command as `/ferry`; a host bot's users type another one
+ * (`/ops ferry`), so the Slack surface says it their way.
+ */
+export function withCommand(text: string, command: string): string {
+  return command === DEFAULT_COMMAND ? text : text.replace(/(^|[\s(“"'])\/ferry(?=\s|$)/g, `$1${command}`);
 }

@@ -1,6 +1,6 @@
 import type { FerryEvent } from '../engine/model.js';
 import { decisionLine } from './approval.js';
-import { escapeMrkdwn } from './blocks.js';
+import { code, escapeMrkdwn } from './blocks.js';
 import { clockTime, duration, plural, time, who } from './format.js';
 
 /**
@@ -20,18 +20,18 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
       return `${at} ▶️ resumed by ${who(event.by)}`;
     case 'migration.tuned':
       return event.autoConverge
-        ? `${at} 🐢 \`${event.instance}\`: auto-converge on — ${escapeMrkdwn(event.why)}`
+        ? `${at} 🐢 ${code(event.instance)}: auto-converge on — ${escapeMrkdwn(event.why)}`
         : undefined;
     case 'approval.requested':
-      return `${at} ✋ \`${event.approval.instance}\` needs approval to ${event.approval.kind === 'postcopy' ? 'switch to post-copy' : 'pause'}: predicted downtime ${duration(event.approval.predictedDowntimeMs)} vs SLO ${duration(event.approval.downtimeSloMs)}`;
+      return `${at} ✋ ${code(event.approval.instance)} needs approval to ${event.approval.kind === 'postcopy' ? 'switch to post-copy' : 'pause'}: predicted downtime ${duration(event.approval.predictedDowntimeMs)} vs SLO ${duration(event.approval.downtimeSloMs)}`;
     case 'approval.decided':
       return `${at} ${decisionLine(event.decision, event.instance, timezone)}`;
     case 'migration.switchover':
-      return `${at} ⚡ \`${event.instance}\` switching over by ${event.kind}`;
+      return `${at} ⚡ ${code(event.instance)} switching over by ${event.kind}`;
     case 'migration.failed':
-      return `${at} ❌ \`${event.instance}\` failed: ${escapeMrkdwn(event.cause)}`;
+      return `${at} ❌ ${code(event.instance)} failed: ${escapeMrkdwn(event.cause)}`;
     case 'migration.aborted':
-      return `${at} ↩️ \`${event.instance}\` aborted, stays on its source: ${escapeMrkdwn(event.cause)}`;
+      return `${at} ↩️ ${code(event.instance)} aborted, stays on its source: ${escapeMrkdwn(event.cause)}`;
     case 'maintenance.finished':
       return event.ok
         ? `${at} 🔧 maintenance done on ${event.host}`

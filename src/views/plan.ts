@@ -6,6 +6,7 @@ import {
   actions,
   type Block,
   button,
+  code,
   context,
   escapeMrkdwn,
   header,
@@ -14,15 +15,24 @@ import {
   message,
   packLines,
   section,
+  textLength,
 } from './blocks.js';
 import { bytes, duration, rate, time, who } from './format.js';
+import { DEFAULT_COMMAND } from './usage.js';
 
 /** The plan preview: what draining a host would do, before anything moves. */
+
+/** Characters kept for the buttons, the closing line and the "hosts not shown" note. */
+const RESERVED_CHARS = 400;
+/** Characters kept for each "… and N more lines" note. */
+const NOTE_CHARS = 40;
 
 export interface PlanViewOptions {
   timezone: string;
   /** Present for `evacuate` and `campaign`: the requester gets Confirm / Cancel. */
   confirm?: ConfirmPayload;
+  /** The command as users type it (`/ferry`, or `/ops ferry` in a host bot). */
+  command?: string;
 }
 
 /** One line per move: where it goes, what the model expects, and whether it needs a human. */
@@ -38,7 +48,7 @@ export function moveLine(move: Move): string {
   if (move.outsideWindow) facts.push('outside the window');
   const needs = risky ? ' — *needs approval*' : '';
   const note = p.note ? `\n      _${escapeMrkdwn(p.note)}_` : '';
-  return `${mark} \`${move.instance}\` ${bytes(move.memoryBytes)}, dirties ${rate(move.dirtyBytesPerS)} → \`${move.to}\`: ${facts.join(', ')}${needs}${note}`;
+  return `${mark} ${code(move.instance)} ${bytes(move.memoryBytes)}, dirties ${rate(move.dirtyBytesPerS)} → ${code(move.to)}: ${facts.join(', ')}${needs}${note}`;
 }
 
 function summary(plan: Plan, timezone: string): string {
@@ -86,25 +96,30 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
       ),
     );
   }
-  // Room for the confirm buttons and the overflow note.
+  // Room for the confirm buttons, the overflow notes and the closing line.
   const reserve = (confirm ? 2 : 0) + 1;
-  for (const plan of plans) {
+  let shown = 0;
+  plans.forEach((plan, i) => {
     const room = LIMITS.blocksPerMessage - blocks.length - reserve;
-    if (room < 3) break;
-    if (!single) blocks.push(section(`*${plan.source}*`));
-    blocks.push(section(summary(plan, options.timezone)));
+    if (room < 3) return;
+    const head = section(
+      `${single ? '' : `*${escapeMrkdwn(plan.source)}*\n`}${summary(plan, options.timezone)}`,
+    );
+    // The text left is shared by the plans still to show, so a 12-host campaign shows every host.
+    const chars = (LIMITS.messageText - textLength([...blocks, head]) - RESERVED_CHARS) / (plans.length - i);
+    if (chars < 0) return;
+    blocks.push(head);
+    shown++;
     const lines = [
       ...plan.moves.map(moveLine),
-      ...plan.blockers.map((b) => `⛔ \`${b.instance}\` stays: ${b.code} — ${escapeMrkdwn(b.reason)}`),
+      ...plan.blockers.map((b) => `⛔ ${code(b.instance)} stays: ${b.code} — ${escapeMrkdwn(b.reason)}`),
     ];
-    const detailRoom = single ? room - 1 : Math.min(2, room - 2);
-    const packed = packLines(lines, detailRoom);
+    const detailRoom = single ? room - 2 : Math.min(2, room - 3);
+    const packed = packLines(lines, detailRoom, chars - NOTE_CHARS);
     blocks.push(...packed.blocks);
     if (packed.omitted > 0) blocks.push(context(`… and ${packed.omitted} more lines`));
-  }
-  const shown = blocks.filter((b) => b.type === 'section').length;
-  if (!single && shown < plans.length * 2)
-    blocks.push(context('Some hosts are not shown: too many for one message'));
+  });
+  if (shown < plans.length) blocks.push(context('Some hosts are not shown: too many for one message'));
   if (confirm) {
     blocks.push(
       actions(
@@ -114,14 +129,19 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
       ),
     );
   } else if (single) {
-    blocks.push(context(`To start: \`/ferry evacuate ${plans[0]!.source}\``));
+    blocks.push(
+      context(`To start: ${code(`${options.command ?? DEFAULT_COMMAND} evacuate ${plans[0]!.source}`)}`),
+    );
   }
   const moves = plans.reduce((n, p) => n + p.moves.length, 0);
   const blockers = plans.reduce((n, p) => n + p.blockers.length, 0);
-  return message(`${title}: ${moves} moves, ${blockers} blocked`, blocks.slice(0, LIMITS.blocksPerMessage));
+  return message(
+    `${escapeMrkdwn(title)}: ${moves} moves, ${blockers} blocked`,
+    blocks.slice(0, LIMITS.blocksPerMessage),
+  );
 }
 
 /** What the preview turns into once its requester pressed Confirm or Cancel. */
 export function planDecided(title: string, outcome: string): Message {
-  return message(`${title}: ${outcome}`, [section(`*${escapeMrkdwn(title)}*\n${outcome}`)]);
+  return message(`${escapeMrkdwn(title)}: ${outcome}`, [section(`*${escapeMrkdwn(title)}*\n${outcome}`)]);
 }

@@ -3,6 +3,7 @@ import { type MigrationFacts, type PostMortem, postMortem } from '../engine/repo
 import {
   type Block,
   clip,
+  code,
   context,
   divider,
   escapeMrkdwn,
@@ -13,7 +14,8 @@ import {
   packLines,
   section,
 } from './blocks.js';
-import { bytes, duration, plural, time, who } from './format.js';
+import { bytes, duration, plural, time, who, withCommand } from './format.js';
+import { DEFAULT_COMMAND } from './usage.js';
 
 /**
  * The post-mortem posted when an evacuation ends (and shown by `/ferry report ID`): outcome,
@@ -24,13 +26,34 @@ import { bytes, duration, plural, time, who } from './format.js';
 
 export interface PostMortemViewOptions {
   timezone: string;
+  /** The command as users type it (`/ferry`, or `/ops ferry` in a host bot). */
+  command?: string;
+}
+
+/** The post-mortem message, and the pages of the full per-VM table for its thread when the message could not hold it. */
+export interface PostMortemView {
+  message: Message;
+  thread: Message[];
 }
 
 /** Rows of the per-VM table; the rest are in the group summary above it. */
 export const MAX_TABLE_ROWS = 60;
 
-/** Blocks each part may use at most, so every part shows up whatever the others hold. */
-const BUDGET = { groups: 2, table: 4, failures: 5, approvals: 3, recommendations: 3 } as const;
+/**
+ * Blocks and characters each part may use at most, so every part shows up whatever the others
+ * hold, and the whole stays within Slack's 12,000 characters (the header and the summary take
+ * at most about 1,700 of them, the notes and the footer a few hundred).
+ */
+const BUDGET = {
+  groups: { blocks: 2, chars: 1200 },
+  table: { blocks: 2, chars: 3000 },
+  failures: { blocks: 5, chars: 2400 },
+  approvals: { blocks: 3, chars: 1400 },
+  recommendations: { blocks: 3, chars: 1200 },
+} as const;
+
+/** A thread page of the full table: a few sections, well inside one message's limits. */
+const PAGE = { blocks: 4, chars: 11_000 } as const;
 
 type Result = MigrationFacts['state'];
 
@@ -108,9 +131,7 @@ function summary(pm: PostMortem, options: PostMortemViewOptions): string {
   if (pm.migrations.length > 0)
     lines.push(
       `*Moved* ${bytes(memory)} of guest memory; ${bytes(sent)} sent in all` +
-        (worst
-          ? ` · worst downtime ${duration(worst.downtimeMs ?? 0)} (\`${escapeMrkdwn(worst.instance)}\`)`
-          : ''),
+        (worst ? ` · worst downtime ${duration(worst.downtimeMs ?? 0)} (${code(worst.instance)})` : ''),
     );
   lines.push(
     `*Requested by* ${who(pm.requestedBy)}${pm.reason ? ` — “${escapeMrkdwn(clip(pm.reason, 300))}”` : ''}`,
@@ -148,10 +169,15 @@ function groupLines(migrations: MigrationFacts[]): string[] {
 
 const COLUMNS = ['VM', 'to', 'result', 'strategy', 'took', 'planned', 'downtime', 'sent', 'passes'] as const;
 
+/** A cell inside a code block: a backtick in a name must not end the block. */
+function cell(text: string, max: number): string {
+  return clip(text, max).replaceAll('`', 'ˋ');
+}
+
 function tableRow(m: MigrationFacts): string[] {
   return [
-    clip(m.instance, 24),
-    clip(m.to || '—', 16),
+    cell(m.instance, 24),
+    cell(m.to || '—', 16),
     m.state,
     m.strategy,
     m.durationMs !== undefined ? duration(m.durationMs) : '—',
@@ -164,9 +190,14 @@ function tableRow(m: MigrationFacts): string[] {
 
 /**
  * A fixed-width table in code blocks, split into as many sections as needed (each within Slack's
- * text limit, each repeating the column names); returns the blocks and how many rows did not fit.
+ * text limit, each repeating the column names), at most `maxBlocks` sections and `maxChars`
+ * characters; returns the blocks and how many rows did not fit.
  */
-export function tableBlocks(rows: string[][], maxBlocks: number): { blocks: Block[]; omitted: number } {
+export function tableBlocks(
+  rows: string[][],
+  maxBlocks: number,
+  maxChars: number = LIMITS.messageText,
+): { blocks: Block[]; omitted: number } {
   const all = [[...COLUMNS], ...rows];
   const widths = COLUMNS.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
   const format = (r: string[]) =>
@@ -178,12 +209,15 @@ export function tableBlocks(rows: string[][], maxBlocks: number): { blocks: Bloc
   const fence = '```';
   const blocks: Block[] = [];
   let current: string[] = [];
-  let length = 2 * fence.length + 2 + head.length;
+  const empty = 2 * fence.length + 1 + head.length;
+  let length = empty;
+  let total = 0;
   let used = 0;
   const flush = () => {
     blocks.push(section(`${fence}${[head, ...current].join('\n')}${fence}`));
+    total += length;
     current = [];
-    length = 2 * fence.length + 2 + head.length;
+    length = empty;
   };
   for (const r of rows) {
     // Table lines are short (clipped cells), so one always fits an empty section.
@@ -192,6 +226,7 @@ export function tableBlocks(rows: string[][], maxBlocks: number): { blocks: Bloc
       if (blocks.length + 1 >= maxBlocks) break;
       flush();
     }
+    if (total + length + 1 + line.length > maxChars) break;
     if (maxBlocks <= 0) break;
     current.push(line);
     length += 1 + line.length;
@@ -218,16 +253,14 @@ function failureLines(pm: PostMortem): string[] {
     .sort(attention)
     .map(
       (m) =>
-        `${RESULT_ICON[m.state]} \`${escapeMrkdwn(m.instance)}\` ${m.state === 'failed' ? `failed moving to \`${escapeMrkdwn(m.to)}\`` : 'aborted; it stays on its source'}` +
+        `${RESULT_ICON[m.state]} ${code(m.instance)} ${m.state === 'failed' ? `failed moving to ${code(m.to)}` : 'aborted; it stays on its source'}` +
         ` after ${m.passes} passes, ${bytes(m.bytesSent)} sent — ${escapeMrkdwn(m.cause ?? 'no cause recorded')}`,
     );
   const unfinished = pm.migrations
     .filter((m) => m.state === 'unfinished' && pm.outcome !== 'running')
-    .map(
-      (m) => `⏳ \`${escapeMrkdwn(m.instance)}\` never finished: the evacuation ended (${pm.outcome}) first`,
-    );
+    .map((m) => `⏳ ${code(m.instance)} never finished: the evacuation ended (${pm.outcome}) first`);
   const stayed = stayedBlockers(pm).map(
-    (b) => `⛔ \`${escapeMrkdwn(b.instance)}\` stayed: ${escapeMrkdwn(b.reason)} (${b.code})`,
+    (b) => `⛔ ${code(b.instance)} stayed: ${escapeMrkdwn(b.reason)} (${b.code})`,
   );
   return [...failed, ...unfinished, ...stayed];
 }
@@ -236,7 +269,7 @@ const KIND_WORDS = { postcopy: 'switch to post-copy', pause: 'pause the guest' }
 
 function approvalLines(pm: PostMortem, options: PostMortemViewOptions): string[] {
   return pm.approvals.map((a) => {
-    const asked = `\`${escapeMrkdwn(a.instance)}\` asked to ${KIND_WORDS[a.kind]} at ${time(a.requestedAt, options.timezone)}`;
+    const asked = `${code(a.instance)} asked to ${KIND_WORDS[a.kind]} at ${time(a.requestedAt, options.timezone)}`;
     const waited = a.decidedAt !== undefined ? ` after ${duration(a.decidedAt - a.requestedAt)}` : '';
     switch (a.outcome) {
       case 'approved':
@@ -251,26 +284,47 @@ function approvalLines(pm: PostMortem, options: PostMortemViewOptions): string[]
   });
 }
 
-/** Appends a part's title, its lines within `budget` blocks, and a note of what did not fit. */
-function part(blocks: Block[], title: string, lines: string[], budget: number, more: string): void {
+/** Appends a part's title, its lines within its budget, and a note of what did not fit. */
+function part(
+  blocks: Block[],
+  title: string,
+  lines: string[],
+  budget: { blocks: number; chars: number },
+  more: string,
+): void {
   if (lines.length === 0) return;
-  const packed = packLines([`*${title}*`, ...lines], budget);
+  const packed = packLines([`*${title}*`, ...lines], budget.blocks, budget.chars);
   blocks.push(...packed.blocks);
   if (packed.omitted > 0) blocks.push(context(`… and ${packed.omitted} more ${more}`));
 }
 
 /** The post-mortem message of one evacuation. */
 export function postMortemMessage(pm: PostMortem, options: PostMortemViewOptions): Message {
+  return postMortemView(pm, options).message;
+}
+
+/**
+ * The post-mortem message, and, when the per-VM table did not fit in it, the whole table in
+ * pages for the message's thread: a 500-VM evacuation is summarised in the channel and listed
+ * in full one click away.
+ */
+export function postMortemView(pm: PostMortem, options: PostMortemViewOptions): PostMortemView {
   const title = `Post-mortem: ${pm.source ? `evacuation of ${pm.source}` : pm.evacuationId} — ${pm.outcome}`;
   const blocks: Block[] = [header(title), section(summary(pm, options))];
+  const sorted = [...pm.migrations].sort(attention);
+  let listed = sorted.length;
 
   if (pm.migrations.length > 0) {
     blocks.push(divider());
     part(blocks, 'By result and strategy', groupLines(pm.migrations), BUDGET.groups, 'groups');
-    const sorted = [...pm.migrations].sort(attention);
-    const table = tableBlocks(sorted.slice(0, MAX_TABLE_ROWS).map(tableRow), BUDGET.table);
+    const table = tableBlocks(
+      sorted.slice(0, MAX_TABLE_ROWS).map(tableRow),
+      BUDGET.table.blocks,
+      BUDGET.table.chars,
+    );
     blocks.push(...table.blocks);
-    const notListed = sorted.slice(Math.min(sorted.length, MAX_TABLE_ROWS) - table.omitted);
+    listed = Math.min(sorted.length, MAX_TABLE_ROWS) - table.omitted;
+    const notListed = sorted.slice(listed);
     if (notListed.length > 0) {
       const byGroup = new Map<string, number>();
       for (const m of notListed) {
@@ -279,7 +333,7 @@ export function postMortemMessage(pm: PostMortem, options: PostMortemViewOptions
       }
       blocks.push(
         context(
-          `${plural(notListed.length, 'more VM')} not in the table: ${[...byGroup].map(([g, n]) => `${n} ${g}`).join(', ')}`,
+          `${plural(notListed.length, 'more VM')} not in the table: ${[...byGroup].map(([g, n]) => `${n} ${g}`).join(', ')}; the thread has the whole table`,
         ),
       );
     }
@@ -296,22 +350,44 @@ export function postMortemMessage(pm: PostMortem, options: PostMortemViewOptions
   blocks.push(divider());
   const recommendations =
     pm.recommendations.length > 0
-      ? [...new Set(pm.recommendations)].map((r) => `• ${escapeMrkdwn(r)}`)
+      ? [...new Set(pm.recommendations)].map(
+          (r) => `• ${escapeMrkdwn(withCommand(r, options.command ?? DEFAULT_COMMAND))}`,
+        )
       : ['• Nothing to change: every VM that could move did, as planned.'];
   part(blocks, 'Recommendations', recommendations, BUDGET.recommendations, 'recommendations');
 
   blocks.push(
     context(
-      `\`${escapeMrkdwn(pm.evacuationId)}\` · again any time: \`/ferry report ${escapeMrkdwn(pm.evacuationId)}\``,
+      `${code(pm.evacuationId)} · again any time: ${code(`${options.command ?? DEFAULT_COMMAND} report ${pm.evacuationId}`)}`,
     ),
   );
 
   const moved = pm.migrations.filter((m) => m.state === 'completed').length;
-  const fallback = `${title}: ${moved} of ${plural(pm.migrations.length, 'VM')} moved${pm.durationMs !== undefined ? ` in ${duration(pm.durationMs)}` : ''}`;
-  return message(fallback, blocks);
+  const fallback = `${escapeMrkdwn(title)}: ${moved} of ${plural(pm.migrations.length, 'VM')} moved${pm.durationMs !== undefined ? ` in ${duration(pm.durationMs)}` : ''}`;
+  return { message: message(fallback, blocks), thread: listed < sorted.length ? tablePages(sorted) : [] };
+}
+
+/** The whole per-VM table as thread replies, each a message well inside Slack's limits. */
+function tablePages(sorted: MigrationFacts[]): Message[] {
+  const rows = sorted.map(tableRow);
+  const pages: Message[] = [];
+  for (let from = 0; from < rows.length; ) {
+    const table = tableBlocks(rows.slice(from), PAGE.blocks, PAGE.chars);
+    const shown = rows.length - from - table.omitted;
+    if (shown === 0) break; // cannot happen: cells are clipped, so a row always fits a page
+    const text = `Every VM, ${from + 1}–${from + shown} of ${rows.length}`;
+    pages.push(message(text, [context(text), ...table.blocks]));
+    from += shown;
+  }
+  return pages;
+}
+
+/** The post-mortem straight from an evacuation's event stream. */
+export function reportView(events: readonly FerryEvent[], options: PostMortemViewOptions): PostMortemView {
+  return postMortemView(postMortem(events), options);
 }
 
 /** The post-mortem message straight from an evacuation's event stream. */
 export function reportMessage(events: readonly FerryEvent[], options: PostMortemViewOptions): Message {
-  return postMortemMessage(postMortem(events), options);
+  return reportView(events, options).message;
 }

@@ -2,6 +2,7 @@ import type { Evacuation, EvacuationState, Migration, MigrationState } from '../
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
 import {
   type Block,
+  code,
   context,
   escapeMrkdwn,
   header,
@@ -10,6 +11,7 @@ import {
   message,
   packLines,
   section,
+  textLength,
 } from './blocks.js';
 import { bar, bytes, duration, percent, plural, time, who } from './format.js';
 
@@ -45,6 +47,9 @@ const ORDER: MigrationState[] = [
 /** Rows shown one by one; a reader scans a hundred, and Slack caps a message's total size. */
 export const MAX_ROWS = 100;
 
+/** Characters kept for the "… and N more VMs" summary (one count per state). */
+const OVERFLOW_ROOM = 300;
+
 const EVACUATION_WORDS: Record<EvacuationState, string> = {
   planned: 'planned',
   scheduled: 'scheduled',
@@ -69,7 +74,7 @@ export function migrationFraction(m: Migration): number {
 
 function row(m: Migration): string {
   const icon = STATE_ICON[m.state];
-  const base = `${icon} \`${m.instance}\` → \`${m.to}\` ${m.state}`;
+  const base = `${icon} ${code(m.instance)} → ${code(m.to)} ${m.state}`;
   const s = m.lastSample;
   switch (m.state) {
     case 'completed':
@@ -119,12 +124,12 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
         : `${duration(elapsed)} elapsed · predicted ${duration(plan.predictedMakespanMs)}`;
   blocks.push(
     section(
-      `\`${bar(fraction, 20)}\` *${percent(fraction)}* of ${bytes(memory)}\n` +
+      `${code(bar(fraction, 20))} *${percent(fraction)}* of ${bytes(memory)}\n` +
         `${EVACUATION_WORDS[evacuation.state]} · ${timing}\n${counts.join(' · ') || 'no VMs to move'}`,
     ),
   );
   const footer = context(
-    `\`${request.id}\` · by ${who(request.requestedBy)}${request.reason ? ` · “${escapeMrkdwn(request.reason)}”` : ''}` +
+    `${code(request.id)} · by ${who(request.requestedBy)}${request.reason ? ` · “${escapeMrkdwn(request.reason)}”` : ''}` +
       (plan.blockers.length > 0 ? ` · ${plural(plan.blockers.length, 'VM')} stay (blocked)` : '') +
       ` · updated ${time(options.now, options.timezone)}`,
   );
@@ -132,8 +137,12 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
   const sorted = [...migrations].sort(
     (a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.instance.localeCompare(b.instance),
   );
-  // Keep two blocks for the overflow summary and the footer.
-  const packed = packLines(sorted.slice(0, MAX_ROWS).map(row), LIMITS.blocksPerMessage - blocks.length - 2);
+  // Keep two blocks, and room, for the overflow summary and the footer.
+  const packed = packLines(
+    sorted.slice(0, MAX_ROWS).map(row),
+    LIMITS.blocksPerMessage - blocks.length - 2,
+    LIMITS.messageText - textLength([...blocks, footer]) - OVERFLOW_ROOM,
+  );
   blocks.push(...packed.blocks);
   const omitted = sorted.length - Math.min(sorted.length, MAX_ROWS) + packed.omitted;
   if (omitted > 0) {
@@ -144,5 +153,5 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
     blocks.push(context(`… and ${omitted} more VMs: ${byState.join(', ')}`));
   }
   blocks.push(footer);
-  return message(`${title} — ${percent(fraction)}`, blocks);
+  return message(`${escapeMrkdwn(title)} — ${percent(fraction)}`, blocks);
 }

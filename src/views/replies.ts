@@ -1,34 +1,45 @@
 import type { Evacuation, Fleet } from '../engine/model.js';
-import { context, escapeMrkdwn, header, type Message, message, packLines, section } from './blocks.js';
+import {
+  code,
+  context,
+  escapeMrkdwn,
+  header,
+  LIMITS,
+  type Message,
+  message,
+  packLines,
+  section,
+} from './blocks.js';
 import { bytes, plural, rate, time, who } from './format.js';
 import { migrationFraction } from './progress.js';
 import { SUMMARY, USAGE, VERBS, type Verb } from './usage.js';
 
 /** Short replies: help, usage errors, refusals, hosts and the list of evacuations. */
 
-/** `help` or the usage of one command. */
-export function helpMessage(topic?: Verb): Message {
+/** `help` or the usage of one command; `command` is how users type it (`/ferry`, `/ops ferry`). */
+export function helpMessage(topic: Verb | undefined, command: string): Message {
   const verbs = topic ? [topic] : VERBS;
-  const lines = verbs.map((v) => `\`/ferry ${USAGE[v]}\`\n      ${SUMMARY[v]}`);
-  return message(topic ? `/ferry ${USAGE[topic]}` : 'ferry commands', [
+  const lines = verbs.map((v) => `${code(`${command} ${USAGE[v]}`)}\n      ${SUMMARY[v]}`);
+  return message(topic ? escapeMrkdwn(`${command} ${USAGE[topic]}`) : 'ferry commands', [
     section(`*ferry* — safe live migration from Slack\n${lines.join('\n')}`),
   ]);
 }
 
 /** A command that did not parse: what was wrong, then the right usage. */
 export function usageError(error: string, usage: string): Message {
-  return message(`${error}. Usage: ${usage}`, [
+  return message(escapeMrkdwn(`${error}. Usage: ${usage}`), [
     section(`:warning: ${escapeMrkdwn(error)}`),
-    section(`Usage:\n\`\`\`${usage}\`\`\``),
+    section(`Usage:\n\`\`\`${escapeMrkdwn(usage)}\`\`\``),
   ]);
 }
 
 /**
  * Something ferry refused or could not do, in the user's words. The text may mention users
- * (`<@U…>`) but never broadcasts (`<!channel>`).
+ * (`<@U…>`, as `who` writes them); everything else is escaped, so text from a driver or a
+ * cloud can neither broadcast (`<!channel>`) nor link.
  */
 export function errorMessage(text: string): Message {
-  const safe = text.replaceAll('<!', '&lt;!');
+  const safe = escapeMrkdwn(text).replace(/&lt;@([UW][A-Z0-9]{2,20})&gt;/g, '<@$1>');
   return message(safe, [section(`:warning: ${safe}`)]);
 }
 
@@ -47,11 +58,11 @@ export function hostsMessage(fleet: Fleet, filter: string | undefined): Message 
     const state = h.schedulable
       ? '🟢'
       : `🔴 disabled${h.disabledReason ? ` (${escapeMrkdwn(h.disabledReason)})` : ''}`;
-    return `${state} \`${h.name}\` ${plural(guests.length, 'VM')} · ${bytes(used)} of ${bytes(h.memoryBytes)} · NIC ${rate(h.nicBytesPerS)} · dirty ${rate(dirty)}${h.labels.length > 0 ? ` · ${h.labels.map(escapeMrkdwn).join(', ')}` : ''}`;
+    return `${state} ${code(h.name)} ${plural(guests.length, 'VM')} · ${bytes(used)} of ${bytes(h.memoryBytes)} · NIC ${rate(h.nicBytesPerS)} · dirty ${rate(dirty)}${h.labels.length > 0 ? ` · ${h.labels.map(escapeMrkdwn).join(', ')}` : ''}`;
   });
-  const packed = packLines(lines, 45);
+  const packed = packLines(lines, 45, LIMITS.messageText - 500);
   const title = `${hosts.length} of ${fleet.hosts.length} hosts${filter ? ` matching ${filter}` : ''}`;
-  return message(title, [
+  return message(escapeMrkdwn(title), [
     header(title),
     ...(lines.length > 0 ? packed.blocks : [section('No host matches.')]),
     ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more; narrow the filter`)] : []),
@@ -77,9 +88,9 @@ export function evacuationListMessage(evacuations: Evacuation[], timezone: strin
     const done = e.migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
     const pct = memory > 0 ? Math.floor((done / memory) * 100) : 0;
     const started = e.startedAt ? ` since ${time(e.startedAt, timezone)}` : '';
-    return `\`${e.request.id}\` ${e.request.source}: ${e.state}${started} · ${pct}% · by ${who(e.request.requestedBy)}`;
+    return `${code(e.request.id)} ${escapeMrkdwn(e.request.source)}: ${e.state}${started} · ${pct}% · by ${who(e.request.requestedBy)}`;
   });
-  const packed = packLines(lines, 45);
+  const packed = packLines(lines, 45, LIMITS.messageText - 500);
   return message(`${evacuations.length} evacuations`, [
     ...packed.blocks,
     ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more`)] : []),

@@ -1,5 +1,8 @@
 /** How each `/ferry` command is written and what it does: shown by help and with every usage error. */
 
+/** The command's name when nobody configured another. */
+export const DEFAULT_COMMAND = '/ferry';
+
 export const USAGE = {
   help: 'help [COMMAND]',
   hosts: 'hosts [FILTER]',

@@ -4,7 +4,7 @@ import { type SlackConfig, slackConfigSchema } from '../../src/commands/config.j
 import { SlackStandin } from '../../src/demo/slack-standin.js';
 import type { FerryEvent } from '../../src/engine/model.js';
 import type { FerryService } from '../../src/engine/ports.js';
-import type { Message } from '../../src/views/blocks.js';
+import type { PostMortemView } from '../../src/views/postmortem.js';
 import { type RedisServer, startRedis } from './redis.js';
 
 /**
@@ -38,7 +38,7 @@ export async function startHarness(options: {
   service: FerryService;
   slack?: Partial<SlackConfig>;
   /** The post-mortem view; ferry's own when absent. */
-  report?: (events: FerryEvent[]) => Message;
+  report?: (events: FerryEvent[]) => PostMortemView;
   now?: () => number;
   /** A Redis to share (a restarted bot); started and stopped with the harness when absent. */
   redis?: RedisServer;

@@ -1,6 +1,7 @@
 import {
   type ApprovalRequest,
   type Evacuation,
+  type FerryEvent,
   GiB,
   MiB,
   type Migration,
@@ -8,7 +9,7 @@ import {
   type Move,
   type Plan,
 } from '../../src/engine/model.js';
-import { LIMITS, type Message } from '../../src/views/blocks.js';
+import { LIMITS, type Message, textLength } from '../../src/views/blocks.js';
 
 /** Deterministic domain values for view tests: no engine needed to render. */
 
@@ -140,6 +141,8 @@ export function limitViolations(message: Message): string[] {
   const problems: string[] = [];
   if (message.blocks.length > LIMITS.blocksPerMessage) problems.push(`${message.blocks.length} blocks`);
   if (message.text.length > LIMITS.fallbackText) problems.push(`fallback text of ${message.text.length}`);
+  const total = textLength(message.blocks);
+  if (total > LIMITS.messageText) problems.push(`${total} characters of text in all`);
   for (const block of message.blocks) {
     if (block.type === 'section' && block.text.text.length > LIMITS.sectionText)
       problems.push(`section of ${block.text.text.length} characters`);
@@ -150,4 +153,134 @@ export function limitViolations(message: Message): string[] {
       for (const b of block.elements) if (b.value.length > LIMITS.buttonValue) problems.push('button value');
   }
   return problems;
+}
+
+const EVACUATION_ID = 'evac-cmp-042-1';
+
+/**
+ * The event stream of an evacuation of `p`: every move starts; the one at index 1 (db-07) needs
+ * post-copy and bob approves it; every `failEvery`-th fails; every `abortEvery`-th is rejected.
+ */
+export function story(p: Plan, options: { failEvery?: number; rejectEvery?: number } = {}): FerryEvent[] {
+  const at = (s: number) => T0 + s * 1000;
+  const events: FerryEvent[] = [
+    {
+      evacuationId: EVACUATION_ID,
+      at: at(0),
+      type: 'evacuation.planned',
+      plan: p,
+      requestedBy: 'U0ALICE',
+      reason: 'kernel upgrade',
+    },
+    { evacuationId: EVACUATION_ID, at: at(1), type: 'evacuation.started' },
+  ];
+  p.moves.forEach((move, i) => {
+    const migrationId = `${EVACUATION_ID}:${move.instance}`;
+    const base = { evacuationId: EVACUATION_ID, migrationId, instance: move.instance };
+    const t = 2 + i;
+    events.push({
+      ...base,
+      at: at(t),
+      type: 'migration.started',
+      from: move.from,
+      to: move.to,
+      prediction: move.prediction,
+    });
+    events.push({
+      ...base,
+      at: at(t + 5),
+      type: 'migration.progress',
+      sample: {
+        at: at(t + 5),
+        status: 'active',
+        totalBytes: move.memoryBytes,
+        transferredBytes: move.memoryBytes * 0.7,
+        remainingBytes: move.memoryBytes * 0.4,
+        dirtyBytesPerS: move.dirtyBytesPerS,
+        bandwidthBytesPerS: GiB,
+        iteration: 2,
+      },
+    });
+    const risky = move.prediction.strategy === 'postcopy';
+    const rejected = options.rejectEvery !== undefined && i % options.rejectEvery === 3;
+    if (risky || rejected) {
+      const approvalId = `${migrationId}:approval:1`;
+      events.push({
+        evacuationId: EVACUATION_ID,
+        at: at(t + 6),
+        type: 'approval.requested',
+        approval: {
+          id: approvalId,
+          evacuationId: EVACUATION_ID,
+          migrationId,
+          instance: move.instance,
+          kind: 'postcopy',
+          requestedBy: 'U0ALICE',
+          requestedAt: at(t + 6),
+          expiresAt: at(t + 906),
+          predictedDowntimeMs: 2300,
+          downtimeSloMs: 500,
+          remainingBytes: 2 * GiB,
+          dirtyBytesPerS: 900 * MiB,
+          bandwidthBytesPerS: GiB,
+          risk: 'a link failure during post-copy loses the guest',
+        },
+      });
+      events.push({
+        evacuationId: EVACUATION_ID,
+        at: at(t + 46),
+        type: 'approval.decided',
+        instance: move.instance,
+        decision: {
+          approvalId,
+          outcome: rejected ? 'rejected' : 'approved',
+          decidedBy: 'U0BOB',
+          decidedAt: at(t + 46),
+        },
+      });
+      if (rejected) {
+        events.push({
+          ...base,
+          at: at(t + 47),
+          type: 'migration.aborted',
+          cause: 'post-copy rejected by an approver',
+          bytesSent: move.memoryBytes,
+          passes: 6,
+        });
+        return;
+      }
+      events.push({ ...base, at: at(t + 47), type: 'migration.switchover', kind: 'postcopy' });
+    }
+    if (options.failEvery !== undefined && i % options.failEvery === 5 % options.failEvery) {
+      events.push({
+        ...base,
+        at: at(t + 9),
+        type: 'migration.failed',
+        cause: `destination host ${move.to} stopped answering`,
+        bytesSent: move.memoryBytes * 0.7,
+        passes: 2,
+      });
+      return;
+    }
+    events.push({
+      ...base,
+      at: at(t + (risky ? 52 : 9)),
+      type: 'migration.completed',
+      strategy: risky ? 'postcopy' : move.prediction.strategy,
+      durationMs: (risky ? 50 : 7 + (i % 5)) * 1000,
+      downtimeMs: risky ? 6 : 30 + (i % 9) * 10,
+      bytesSent: move.memoryBytes * 1.3,
+      passes: risky ? 3 : 4 + (i % 3),
+    });
+  });
+  const end = 2 + p.moves.length + 60;
+  const failed = events.some((e) => e.type === 'migration.failed' || e.type === 'migration.aborted');
+  events.push({
+    evacuationId: EVACUATION_ID,
+    at: at(end),
+    type: 'evacuation.finished',
+    state: failed ? 'partial' : 'completed',
+    stayed: p.blockers,
+  });
+  return events;
 }

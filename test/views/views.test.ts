@@ -144,6 +144,6 @@ describe('views', () => {
     const text = messageToText(hostsMessage(fleet, undefined));
     expect(text).toContain('cmp-001 1 VM · 8 GiB of 512 GiB');
     expect(text).toContain('disabled (draining)');
-    expect(messageToText(helpMessage())).toContain('/ferry evacuate HOST');
+    expect(messageToText(helpMessage(undefined, '/ferry'))).toContain('/ferry evacuate HOST');
   });
 });
