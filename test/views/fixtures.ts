@@ -284,3 +284,13 @@ export function story(p: Plan, options: { failEvery?: number; rejectEvery?: numb
   });
   return events;
 }
+
+/** What an evacuate command puts on its Confirm button. */
+export const confirm = {
+  v: 1 as const,
+  nonce: 'nonce-12345678',
+  requestedBy: 'U0ALICE',
+  hosts: ['cmp-042'],
+  when: { kind: 'now' as const },
+  reason: 'kernel upgrade',
+};

@@ -9,7 +9,15 @@ import { reportView } from '../../src/views/postmortem.js';
 import { progressMessage } from '../../src/views/progress.js';
 import { errorMessage, evacuationListMessage, hostsMessage, usageError } from '../../src/views/replies.js';
 import { messageToText } from '../../src/views/text.js';
-import { approval, evacuation, limitViolations, plan, story, T0 } from './fixtures.js';
+import {
+  approval,
+  evacuation,
+  limitViolations,
+  confirm as plainConfirm,
+  plan,
+  story,
+  T0,
+} from './fixtures.js';
 
 /**
  * Slack-side safety of every view: text that users and tenants control (a VM named by a cloud
@@ -20,14 +28,7 @@ import { approval, evacuation, limitViolations, plan, story, T0 } from './fixtur
 const timezone = 'UTC';
 /** Everything Slack's mrkdwn would turn live, and a backtick to break out of inline code. */
 const HOSTILE = 'x`<!channel> <@U0MALLORY> <https://evil.example|click> & <#C0OPS>`';
-const confirm = {
-  v: 1 as const,
-  nonce: 'nonce-12345678',
-  requestedBy: 'U0ALICE',
-  hosts: ['cmp-042'],
-  when: { kind: 'now' as const },
-  reason: HOSTILE,
-};
+const confirm = { ...plainConfirm, reason: HOSTILE };
 
 function hostilePlan(): Plan {
   const p = plan(4);

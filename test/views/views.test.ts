@@ -8,18 +8,10 @@ import { planPreview } from '../../src/views/plan.js';
 import { MAX_ROWS, progressMessage } from '../../src/views/progress.js';
 import { helpMessage, hostsMessage, matches } from '../../src/views/replies.js';
 import { messageToText } from '../../src/views/text.js';
-import { approval, evacuation, limitViolations, plan, T0 } from './fixtures.js';
+import { approval, confirm, evacuation, limitViolations, plan, T0 } from './fixtures.js';
 
 const timezone = 'Europe/London';
 const names = { U0ALICE: 'alice', U0BOB: 'bob' };
-const confirm = {
-  v: 1 as const,
-  nonce: 'nonce-12345678',
-  requestedBy: 'U0ALICE',
-  hosts: ['cmp-042'],
-  when: { kind: 'now' as const },
-  reason: 'kernel upgrade',
-};
 
 describe('views', () => {
   it('renders the plan preview with Confirm / Cancel carrying a valid payload', async () => {
