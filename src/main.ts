@@ -1,19 +1,20 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createFerryApp, tokensFromEnv } from './commands/app.js';
 import { slackConfigSchema } from './commands/config.js';
-import { systemClock } from './engine/clock.js';
-import { createBotEngine, createDriver, loadConfig } from './engine/compose.js';
+import { createStandaloneBot, tokensFromEnv } from './commands/standalone.js';
+import { loadConfig } from './engine/compose.js';
 import { parseSection } from './engine/config.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
 import { connect, redisConfigSchema } from './engine/store/redis/index.js';
 
 /**
- * The bot: `tsx src/main.ts --config ferry.yaml` (or FERRY_CONFIG). Tokens come from the
- * environment (SLACK_BOT_TOKEN, and SLACK_APP_TOKEN for Socket Mode or SLACK_SIGNING_SECRET for
- * HTTP mode), Redis from --redis, REDIS_URL or the config's `redis:` section (FERRY_REDIS_URL).
- * SLACK_API_URL points at another Slack API host. Stops cleanly on SIGINT / SIGTERM.
+ * The standalone bot, `ferry-bot --config ferry.yaml` (or `npm run bot -- --config FILE`, or
+ * `npx tsx src/main.ts --config FILE`; FERRY_CONFIG works too): a Bolt app that mounts ferry and
+ * nothing else. Tokens come from the environment (SLACK_BOT_TOKEN, and SLACK_APP_TOKEN for
+ * Socket Mode or SLACK_SIGNING_SECRET for HTTP mode), Redis from --redis, REDIS_URL or the
+ * config's `redis:` section (FERRY_REDIS_URL). SLACK_API_URL points at another Slack API host.
+ * Stops cleanly on SIGINT / SIGTERM; a wrong token or an unreachable Redis is one line and exit 1.
  */
 
 const USAGE = 'usage: ferry-bot --config FILE [--redis redis://HOST:PORT]  (or FERRY_CONFIG, REDIS_URL)';
@@ -22,7 +23,7 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-/** Loads the config, builds the driver and engine, and starts the Slack app. */
+/** Loads the config and starts the Slack app with ferry mounted (its engine and worker inside). */
 export async function startBot(
   argv: string[],
   env: NodeJS.ProcessEnv,
@@ -48,51 +49,33 @@ export async function startBot(
   const tokens = tokensFromEnv(env, slack.mode);
   const url = values.redis ?? env.REDIS_URL;
   const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
+  // Sentinel and Cluster need a client; ferry opens its own duplicate of it.
   const redis = connect(redisConfig, { log });
   try {
-    await Promise.race([
-      redis.ping(),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref(),
-      ),
-    ]);
+    const bot = await createStandaloneBot({
+      config: { ...config, redis: redisConfig },
+      slack,
+      tokens,
+      redis,
+      // Another Slack API host, e.g. GovSlack's https://slack-gov.com/api/.
+      slackApiUrl: env.SLACK_API_URL,
+      log,
+    });
+    const { port } = await bot.start();
+    log(
+      `running: ${config.fleet.driver} driver, durable engine with a worker, Slack ${slack.mode} mode` +
+        (port !== undefined ? ` on port ${port}` : ''),
+    );
+    return {
+      async stop() {
+        await bot.stop();
+        redis.disconnect();
+      },
+    };
   } catch (err) {
     redis.disconnect();
-    throw new ConfigError(`cannot reach Redis at ${redisConfig.url}: ${toFerryError(err).message}`);
+    throw err;
   }
-  const driver = createDriver(config, systemClock);
-  const engine = createBotEngine({
-    config: { ...config, redis: redisConfig },
-    driver,
-    clock: systemClock,
-    redis,
-    log,
-  });
-  const ferry = createFerryApp({
-    slack,
-    tokens,
-    service: engine.service,
-    redis,
-    timezone: config.timezone,
-    maintenance: config.maintenance.command !== undefined,
-    // Another Slack API host, e.g. GovSlack's https://slack-gov.com/api/.
-    slackApiUrl: env.SLACK_API_URL,
-    log,
-  });
-  engine.startWorker();
-  const { port } = await ferry.start();
-  log(
-    `running: ${config.fleet.driver} driver, ${engine.kind} engine, Slack ${slack.mode} mode` +
-      (port !== undefined ? ` on port ${port}` : ''),
-  );
-  return {
-    async stop() {
-      await ferry.stop();
-      await engine.close();
-      await driver.close();
-      redis.disconnect();
-    },
-  };
 }
 
 function isEntry(): boolean {

@@ -1,96 +1,262 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { App, LogLevel, webApi } from '@slack/bolt';
-import type { Cluster, Redis } from 'ioredis';
-import { systemClock } from '../engine/clock.js';
-import { ConfigError } from '../engine/errors.js';
+import { type App, webApi } from '@slack/bolt';
+import { z } from 'zod';
+import { type Clock, systemClock } from '../engine/clock.js';
+import { createDriver, createDurableEngine, type FerryConfig, loadConfig } from '../engine/compose.js';
+import { parseSection } from '../engine/config.js';
+import type { Driver } from '../engine/drivers/driver.js';
+import { AuthError, ConfigError, toFerryError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
+import type { RedisClient } from '../engine/store/redis/index.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
+import { DEFAULT_COMMAND } from '../views/usage.js';
 import { ApprovalNotifier } from './approvals.js';
 import { CampaignRunner } from './campaign.js';
-import type { SlackConfig } from './config.js';
+import { type SlackConfig, slackConfigSchema } from './config.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { RedisKeyValueStore } from './kv.js';
 import { SlackOutbox } from './outbox.js';
 import { ProgressPublisher } from './progress.js';
+import { ferryRedis } from './redis.js';
 import { Roles } from './roles.js';
 
 /**
- * The Slack app: Bolt (Socket Mode by default, HTTP with a signing secret as the option) with the
- * `/ferry` command and ferry's buttons, the outbox that paces writes, live progress, approval
- * requests and campaigns, all over one FerryService.
+ * `mountFerry(app, options)`: ferry inside a Bolt app that someone else owns. It registers ferry's
+ * command (or none, for a host that routes `/ops ferry …` to `handleCommand`) and one action
+ * listener that matches only `ferry.` ids (Bolt runs every listener that matches, so a catch-all
+ * would answer, and over HTTP ack, the host's own buttons). It writes through the host's token
+ * with its own paced client, keeps its state in Redis over its own connection, and starts its
+ * loops (live progress, approval requests) now and stops them with the host's `app.stop()`.
+ * One workspace: the app must have a bot token (`new App({ token })`); an `authorize`-based,
+ * multi-workspace app is not supported.
  */
 
-export interface SlackTokens {
-  botToken: string;
-  /** Socket Mode's app-level token (xapp-…). */
-  appToken?: string;
-  /** HTTP mode's signing secret. */
-  signingSecret?: string;
-}
+/** A Slack slash command as configured in the app manifest. */
+const commandName = z.string().regex(/^\/[a-z0-9_.-]{1,31}$/, 'a slash command such as /ferry');
 
-/** Reads SLACK_BOT_TOKEN and, by mode, SLACK_APP_TOKEN or SLACK_SIGNING_SECRET; names what is missing. */
-export function tokensFromEnv(env: NodeJS.ProcessEnv, mode: SlackConfig['mode']): SlackTokens {
-  const needed = ['SLACK_BOT_TOKEN', mode === 'socket' ? 'SLACK_APP_TOKEN' : 'SLACK_SIGNING_SECRET'];
-  const missing = needed.filter((name) => !env[name]);
-  if (missing.length > 0)
-    throw new ConfigError(`set ${missing.join(' and ')} in the environment (slack.mode is ${mode})`);
-  return {
-    botToken: env.SLACK_BOT_TOKEN!,
-    appToken: env.SLACK_APP_TOKEN,
-    signingSecret: env.SLACK_SIGNING_SECRET,
-  };
-}
-
-export interface FerryAppOptions {
-  slack: SlackConfig;
-  tokens: SlackTokens;
-  service: FerryService;
-  /** Where message positions, stream cursors and button nonces are kept. */
-  redis: Redis | Cluster;
-  timezone: string;
-  /** Whether evacuations run the configured maintenance command. */
-  maintenance: boolean;
-  /** The post-mortem; ferry's own (src/views/postmortem.ts) when absent. */
-  report?: (events: FerryEvent[]) => PostMortemView;
-  /** Engine time (the simulator's clock in the demo). */
-  now?: () => number;
-  /** Slack's Web API base URL; a loopback stand-in in tests and the demo. */
-  slackApiUrl?: string;
+const optionsSchema = z.strictObject({
+  /** ferry's config: a file path, or the parsed config (see src/engine/compose.ts). */
+  config: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+  /** The `slack:` section, when it is not in the config (channels, roles, pacing). */
+  slack: z.record(z.string(), z.unknown()).optional(),
+  redis: z.union([z.string(), z.custom<RedisClient>((v) => typeof v === 'object' && v !== null)]),
+  /** `/ferry` by default; `false` registers none (the host calls `handleCommand`). */
+  command: z.union([commandName, z.literal(false)]).default(DEFAULT_COMMAND),
+  /** How users type ferry's command in messages, e.g. `/ops ferry` for a routed command. */
+  invokedAs: z
+    .string()
+    .regex(/^\/[a-z0-9_.-]{1,31}( [a-z0-9_.-]{1,31})?$/, 'a command such as /ops ferry')
+    .optional(),
+  /** Run evacuations in this process (default), or leave them to `ferry-worker` processes. */
+  worker: z.boolean().default(true),
+  /** An engine you built instead of ferry's durable one from `config` (tests, the demo). */
+  service: z.custom<FerryService>((v) => typeof v === 'object' && v !== null).optional(),
+  timezone: z.string().min(1).optional(),
+  maintenance: z.boolean().optional(),
+  /** The post-mortem; ferry's own when absent. */
+  report: z.custom<(events: FerryEvent[]) => PostMortemView>((v) => typeof v === 'function').optional(),
+  /** Engine time (an accelerated clock in the demo). */
+  now: z.custom<() => number>((v) => typeof v === 'function').optional(),
   /** How often event streams are read, ms. */
+  pollMs: z.number().int().positive().default(500),
+  log: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
+});
+
+/** What a host passes to `mountFerry` (checked at run time too: JavaScript hosts have no compiler). */
+export interface FerryOptions {
+  /** ferry's config: a file path, or the parsed config; needed unless `service` is given. */
+  config?: string | FerryConfig;
+  /** The `slack:` section (channels, roles, pacing) when it is not in the config. */
+  slack?: Record<string, unknown>;
+  /** The host's ioredis client (ferry opens its own duplicate) or a redis:// URL. */
+  redis: RedisClient | string;
+  /** The slash command to register, `/ferry` by default; `false` for none (call `handleCommand`). */
+  command?: string | false;
+  /** How users type ferry's command, for messages: e.g. `/ops ferry` when the host routes it. */
+  invokedAs?: string;
+  /** Run evacuations in this process (default), or leave them to `ferry-worker` processes. */
+  worker?: boolean;
+  /** An engine built elsewhere instead of ferry's durable one from `config` (tests, the demo). */
+  service?: FerryService;
+  /** IANA zone for times in messages; the config's, else UTC. */
+  timezone?: string;
+  /** Whether evacuations run the configured maintenance command; the config says by default. */
+  maintenance?: boolean;
+  /** The post-mortem view; ferry's own when absent. */
+  report?: (events: FerryEvent[]) => PostMortemView;
+  /** Engine time (an accelerated clock in the demo). */
+  now?: () => number;
+  /** How often event streams are read, ms (default 500). */
   pollMs?: number;
   log?: (line: string) => void;
 }
 
-export interface FerryApp {
-  app: App;
+/** What a host passes to `handleCommand`: who typed it, and Bolt's `respond` for the answers. */
+export interface CommandContext {
+  userId: string;
+  respond: (message: ReturnType<typeof toResponse>) => Promise<unknown>;
+  /** The command's trigger_id: a replay of the same request then acts at most once. */
+  triggerId?: string;
+}
+
+export interface Ferry {
+  /** The registered command, or undefined when the host routes to `handleCommand`. */
+  command?: string;
+  /** Runs ferry's command text (what follows `/ferry`) for a host that routes it; ack first. */
+  handleCommand(text: string, context: CommandContext): Promise<void>;
+  service: FerryService;
   progress: ProgressPublisher;
   outbox: SlackOutbox;
-  /** Starts the receiver and the progress loop; HTTP mode returns the port it listens on. */
-  start(): Promise<{ port?: number }>;
-  /** Writes what is queued, then stops. */
+  /** Stops ferry's loops, writes what is queued, closes ferry's connections. Idempotent. */
   stop(): Promise<void>;
 }
 
-export function createFerryApp(options: FerryAppOptions): FerryApp {
-  const { slack, tokens, service } = options;
+/** How long a request's trigger_id is remembered: well past Slack's retries and its 5-minute signature window. */
+const REPLAY_TTL_MS = 60 * 60_000;
+
+/** Mounts ferry on `app`; rejects with a FerryError (ConfigError, AuthError, TimeoutError), never exits. */
+export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> {
+  const parsed = optionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`mountFerry: ${issue.path.join('.') || 'options'}: ${issue.message}`);
+  }
+  const options = parsed.data as typeof parsed.data &
+    Pick<FerryOptions, 'service' | 'report' | 'now' | 'log'>;
   const log = options.log ?? ((line: string) => console.error(`ferry: ${line}`));
-  const now = options.now ?? (() => Date.now());
-  const report =
-    options.report ?? ((events: FerryEvent[]) => reportView(events, { timezone: options.timezone }));
-  const clientOptions = options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {};
-  const app = new App({
-    token: tokens.botToken,
-    ...(slack.mode === 'socket'
-      ? { socketMode: true, appToken: tokens.appToken }
-      : { signingSecret: tokens.signingSecret }),
-    clientOptions,
-    logLevel: LogLevel.ERROR,
+  const config = loadOptionalConfig(options.config);
+  if (!options.service && !config)
+    throw new ConfigError('mountFerry: give `config` (a file path or parsed config) or a `service`');
+  const slack = parseSection(
+    slackConfigSchema,
+    options.slack ?? config?.slack,
+    typeof options.config === 'string' ? options.config : 'mountFerry options',
+    'slack',
+  );
+  const token = app.client.token;
+  if (!token)
+    throw new ConfigError(
+      'mountFerry: the app has no bot token; ferry needs a single-workspace app (new App({ token })), not an authorize-based one',
+    );
+  await checkToken(app.client);
+
+  const redis = await ferryRedis(options.redis, log);
+  const timezone = options.timezone ?? config?.timezone ?? 'UTC';
+  const invokedAs = options.invokedAs ?? (options.command === false ? DEFAULT_COMMAND : options.command);
+  let engine: { service: FerryService; close(): Promise<void> };
+  try {
+    engine = options.service
+      ? { service: options.service, close: async () => {} }
+      : durableEngine(config!, redis, options.worker, systemClock, log);
+  } catch (err) {
+    redis.disconnect();
+    throw toFerryError(err);
+  }
+  const ferry = assemble(app, {
+    slack,
+    token,
+    service: engine.service,
+    redis,
+    timezone,
+    maintenance: options.maintenance ?? config?.maintenance.command !== undefined,
+    command: options.command === false ? undefined : options.command,
+    invokedAs,
+    report: options.report ?? ((events) => reportView(events, { timezone, command: invokedAs })),
+    now: options.now ?? (() => Date.now()),
+    pollMs: options.pollMs,
+    log,
   });
-  // A client of its own: rate-limited calls throw instead of pausing Bolt's shared queue.
-  const writer = new webApi.WebClient(tokens.botToken, {
-    ...clientOptions,
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await ferry.stopLoops();
+      await engine.close();
+      redis.disconnect();
+    })();
+    return stopping;
+  };
+  // Stopped with the host: its app.stop() first stops ferry's loops and flushes the outbox.
+  const hostStop = app.stop.bind(app);
+  app.stop = async (...args: Parameters<App['stop']>) => {
+    await stop();
+    return hostStop(...args);
+  };
+  return { ...ferry.api, stop };
+}
+
+function loadOptionalConfig(config: string | Record<string, unknown> | undefined): FerryConfig | undefined {
+  if (config === undefined) return undefined;
+  return typeof config === 'string' ? loadConfig(config) : (config as FerryConfig);
+}
+
+/** `auth.test` with the app's token, so a wrong token is one clear error at mount, not a crash later. */
+async function checkToken(client: webApi.WebClient): Promise<void> {
+  try {
+    await client.auth.test();
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error;
+    throw new AuthError(
+      code
+        ? `Slack refused the bot token (${code}): check SLACK_BOT_TOKEN or the token the app was built with`
+        : `cannot reach Slack to check the bot token: ${toFerryError(err).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** ferry's durable engine on its Redis connection, with a worker in this process unless told otherwise. */
+function durableEngine(
+  config: FerryConfig,
+  redis: RedisClient,
+  worker: boolean,
+  clock: Clock,
+  log: (line: string) => void,
+): { service: FerryService; close(): Promise<void> } {
+  const driver: Driver = createDriver(config, clock);
+  const engine = createDurableEngine({ config, driver, clock, redis, via: 'slack', log });
+  if (worker) engine.startWorker();
+  return {
+    service: engine.service,
+    close: async () => {
+      await engine.close();
+      await driver.close();
+    },
+  };
+}
+
+interface Parts {
+  slack: SlackConfig;
+  token: string;
+  service: FerryService;
+  redis: RedisClient;
+  timezone: string;
+  maintenance: boolean;
+  command?: string;
+  invokedAs: string;
+  report: (events: FerryEvent[]) => PostMortemView;
+  now: () => number;
+  pollMs: number;
+  log: (line: string) => void;
+}
+
+/** Slack's `respond` payload for a reply. */
+function toResponse(reply: Reply) {
+  return {
+    text: reply.message.text,
+    blocks: reply.message.blocks,
+    response_type: reply.inChannel ? ('in_channel' as const) : ('ephemeral' as const),
+    ...(reply.replaceOriginal ? { replace_original: true } : {}),
+  };
+}
+
+/** Builds ferry's parts over the host's app and registers its listeners. */
+function assemble(app: App, parts: Parts) {
+  const { slack, service, log, now, report } = parts;
+  // A client of its own on the host's token: rate-limited calls throw instead of pausing the
+  // host's shared queue.
+  const writer = new webApi.WebClient(parts.token, {
+    slackApiUrl: app.client.slackApiUrl,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 1000 },
     logLevel: webApi.LogLevel.ERROR,
@@ -100,12 +266,12 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     updatesPerMinute: slack.updatesPerMinute,
     log,
   });
-  const kv = new RedisKeyValueStore(options.redis);
+  const kv = new RedisKeyValueStore(parts.redis);
   const approvals = new ApprovalNotifier({
     outbox,
     kv,
     channel: slack.approversChannel ?? slack.progressChannel,
-    timezone: options.timezone,
+    timezone: parts.timezone,
   });
   let campaigns: CampaignRunner | undefined;
   const progress = new ProgressPublisher({
@@ -114,10 +280,10 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     kv,
     approvals,
     channel: slack.progressChannel,
-    timezone: options.timezone,
+    timezone: parts.timezone,
     now,
     report,
-    pollMs: options.pollMs ?? 500,
+    pollMs: parts.pollMs,
     onFinished: (id) => campaigns!.next(id),
     log,
   });
@@ -132,10 +298,10 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
   const deps: SurfaceDeps = {
     service,
     roles,
-    command: '/ferry',
-    timezone: options.timezone,
+    command: parts.invokedAs,
+    timezone: parts.timezone,
     now,
-    maintenance: options.maintenance,
+    maintenance: parts.maintenance,
     claim: (key) => kv.claim(key, String(Date.now())),
     newNonce: () => randomBytes(12).toString('base64url'),
     follow: (id) => progress.follow(id),
@@ -145,53 +311,49 @@ export function createFerryApp(options: FerryAppOptions): FerryApp {
     progressChannel: slack.progressChannel,
     log,
   };
+  /** True the first time a request is seen, across processes: Slack retries and replays act once. */
+  const firstDelivery = async (triggerId: string | undefined) =>
+    triggerId === undefined || (await kv.claim(`replay:${triggerId}`, '1', REPLAY_TTL_MS));
 
-  const toResponse = (reply: Reply) => ({
-    text: reply.message.text,
-    blocks: reply.message.blocks,
-    response_type: reply.inChannel ? ('in_channel' as const) : ('ephemeral' as const),
-    ...(reply.replaceOriginal ? { replace_original: true } : {}),
-  });
-
-  app.command('/ferry', async ({ command, ack, respond }) => {
-    // Slack wants the ack within 3 s; everything slow comes after it.
-    await ack();
-    await runCommand({ user: command.user_id, text: command.text ?? '' }, deps, async (reply) => {
-      await respond(toResponse(reply)).catch((err) => log(`reply to /ferry failed: ${String(err)}`));
+  const handleCommand = async (text: string, context: CommandContext) => {
+    if (!(await firstDelivery(context.triggerId))) return;
+    await runCommand({ user: context.userId, text }, deps, async (reply) => {
+      await context
+        .respond(toResponse(reply))
+        .catch((err) => log(`reply to ${parts.invokedAs} failed: ${String(err)}`));
     });
-  });
+  };
 
-  // Every block action, ferry's or forged: unknown ones are answered, not ignored.
-  app.action(/.*/, async ({ ack, body, action, respond }) => {
+  if (parts.command) {
+    app.command(parts.command, async ({ command, ack, respond }) => {
+      // Slack wants the ack within 3 s; everything slow comes after it.
+      await ack();
+      await handleCommand(command.text ?? '', {
+        userId: command.user_id,
+        respond,
+        triggerId: command.trigger_id,
+      });
+    });
+  }
+
+  // ferry's buttons only: every id it sends starts with `ferry.`; a forged `ferry.` id is still
+  // answered (and changes nothing), anything else is the host's and ferry never sees it.
+  app.action({ type: 'block_actions', action_id: /^ferry\./ }, async ({ ack, body, action, respond }) => {
     await ack();
+    if (!(await firstDelivery(body.trigger_id))) return;
     const { action_id: actionId, value } = action as { action_id: string; value?: unknown };
     await runAction({ user: body.user.id, actionId, value }, deps, async (reply) => {
       await respond(toResponse(reply)).catch((err) => log(`reply to a button failed: ${String(err)}`));
     });
   });
 
-  app.error(async (error) => log(`bolt: ${error.message}`));
-
+  progress.start();
   return {
-    app,
-    progress,
-    outbox,
-    async start() {
-      let port: number | undefined;
-      if (slack.mode === 'http') {
-        const server = await app.start(slack.port);
-        port = (server.address() as AddressInfo).port;
-      } else {
-        await app.start();
-      }
-      progress.start();
-      return { port };
-    },
-    async stop() {
+    api: { command: parts.command, handleCommand, service, progress, outbox },
+    async stopLoops() {
       await progress.stop();
       await outbox.idle();
       outbox.stop();
-      await app.stop();
     },
   };
 }

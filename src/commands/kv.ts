@@ -8,8 +8,11 @@ import type { Cluster, Redis } from 'ioredis';
 export interface KeyValueStore {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string): Promise<void>;
-  /** Sets only when absent; true when this call set it (single-use tokens: the first click wins). */
-  claim(key: string, value: string): Promise<boolean>;
+  /**
+   * Sets only when absent; true when this call set it (single-use tokens: the first click wins).
+   * With `ttlMs` the mark expires (replay marks need not be kept for ever).
+   */
+  claim(key: string, value: string, ttlMs?: number): Promise<boolean>;
   add(set: string, member: string): Promise<void>;
   remove(set: string, member: string): Promise<void>;
   members(set: string): Promise<string[]>;
@@ -30,8 +33,12 @@ export class RedisKeyValueStore implements KeyValueStore {
     await this.redis.set(this.prefix + key, value);
   }
 
-  async claim(key: string, value: string): Promise<boolean> {
-    return (await this.redis.set(this.prefix + key, value, 'NX')) === 'OK';
+  async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    const set =
+      ttlMs === undefined
+        ? this.redis.set(this.prefix + key, value, 'NX')
+        : this.redis.set(this.prefix + key, value, 'PX', ttlMs, 'NX');
+    return (await set) === 'OK';
   }
 
   async add(set: string, member: string): Promise<void> {

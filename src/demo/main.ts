@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { createFerryApp, type FerryApp } from '../commands/app.js';
 import { slackConfigSchema } from '../commands/config.js';
+import { createStandaloneBot, type StandaloneBot } from '../commands/standalone.js';
 import { acceleratedClock } from '../engine/clock.js';
 import { type BotEngine, createBotEngine, createDriver, loadConfig } from '../engine/compose.js';
 import { parseSection } from '../engine/config.js';
@@ -121,7 +121,7 @@ async function main(): Promise<number> {
   let client: ReturnType<typeof connect> | undefined;
   let driver: Driver | undefined;
   let engine: BotEngine | undefined;
-  let ferry: FerryApp | undefined;
+  let ferry: StandaloneBot | undefined;
   const slack = new SlackStandin(TOKENS);
   const counts = { edits: 0 };
   try {
@@ -131,7 +131,7 @@ async function main(): Promise<number> {
     driver = createDriver(config, clock);
     engine = createBotEngine({ config, driver, clock, redis: client, clockRate: SPEED });
     await slack.start();
-    ferry = createFerryApp({
+    ferry = await createStandaloneBot({
       slack: slackConfig,
       tokens: TOKENS,
       service: engine.service,
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
     slack.on('event', narrate(names, counts));
     await play(slack, channels);
     // The last progress edit may still be on its way: let the outbox finish.
-    await ferry.outbox.idle();
+    await ferry.ferry.outbox.idle();
     const calls = (method: string) =>
       slack.calls.filter((c) => c.method === method && c.status === 200).length;
     out(

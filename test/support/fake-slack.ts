@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { createFerryApp, type FerryApp } from '../../src/commands/app.js';
 import { type SlackConfig, slackConfigSchema } from '../../src/commands/config.js';
+import { createStandaloneBot, type StandaloneBot } from '../../src/commands/standalone.js';
 import { SlackStandin } from '../../src/demo/slack-standin.js';
 import type { FerryEvent } from '../../src/engine/model.js';
 import type { FerryService } from '../../src/engine/ports.js';
@@ -23,7 +23,7 @@ export const TOKENS = {
 
 export interface Harness {
   slack: SlackStandin;
-  ferry: FerryApp;
+  ferry: StandaloneBot;
   redis: RedisServer;
   client: Redis;
   stop(): Promise<void>;
@@ -60,7 +60,7 @@ export async function startHarness(options: {
     updateIntervalS: 0.2,
     ...options.slack,
   });
-  const ferry = createFerryApp({
+  const ferry = await createStandaloneBot({
     slack: config,
     tokens: TOKENS,
     service: options.service,

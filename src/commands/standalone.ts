@@ -1,0 +1,102 @@
+import type { AddressInfo } from 'node:net';
+import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
+import { ConfigError } from '../engine/errors.js';
+import { errorMessage } from '../views/replies.js';
+import { type Ferry, type FerryOptions, mountFerry } from './app.js';
+import type { SlackConfig } from './config.js';
+import { guardRequests } from './verify.js';
+
+/**
+ * ferry as its own Slack app: a Bolt app (Socket Mode by default, HTTP with a signing secret as
+ * the option) with nothing in it but ferry, mounted like any host would. HTTP mode refuses
+ * requests timestamped outside 5 minutes either way (Bolt only refuses stale ones).
+ */
+
+export interface SlackTokens {
+  botToken: string;
+  /** Socket Mode's app-level token (xapp-…). */
+  appToken?: string;
+  /** HTTP mode's signing secret. */
+  signingSecret?: string;
+}
+
+/** Reads SLACK_BOT_TOKEN and, by mode, SLACK_APP_TOKEN or SLACK_SIGNING_SECRET; names what is missing. */
+export function tokensFromEnv(env: NodeJS.ProcessEnv, mode: SlackConfig['mode']): SlackTokens {
+  const needed = ['SLACK_BOT_TOKEN', mode === 'socket' ? 'SLACK_APP_TOKEN' : 'SLACK_SIGNING_SECRET'];
+  const missing = needed.filter((name) => !env[name]);
+  if (missing.length > 0)
+    throw new ConfigError(`set ${missing.join(' and ')} in the environment (slack.mode is ${mode})`);
+  return {
+    botToken: env.SLACK_BOT_TOKEN!,
+    appToken: env.SLACK_APP_TOKEN,
+    signingSecret: env.SLACK_SIGNING_SECRET,
+  };
+}
+
+export interface StandaloneOptions extends Omit<FerryOptions, 'slack'> {
+  slack: SlackConfig;
+  tokens: SlackTokens;
+  /** Slack's Web API base URL; a loopback stand-in in tests and the demo. */
+  slackApiUrl?: string;
+}
+
+export interface StandaloneBot {
+  app: App;
+  ferry: Ferry;
+  /** Starts the receiver; HTTP mode returns the port it listens on. */
+  start(): Promise<{ port?: number }>;
+  /** Stops ferry (writing what is queued), then the receiver. */
+  stop(): Promise<void>;
+}
+
+/** Builds the app and mounts ferry; a wrong token or an unreachable Redis rejects here, typed. */
+export async function createStandaloneBot(options: StandaloneOptions): Promise<StandaloneBot> {
+  const { slack, tokens, slackApiUrl, ...rest } = options;
+  const clientOptions = slackApiUrl ? { slackApiUrl } : {};
+  let receiver: HTTPReceiver | undefined;
+  if (slack.mode === 'http') {
+    receiver = new HTTPReceiver({ signingSecret: tokens.signingSecret ?? '', logLevel: LogLevel.ERROR });
+    receiver.requestListener = guardRequests(receiver.requestListener);
+  }
+  const app = new App({
+    token: tokens.botToken,
+    ...(receiver ? { receiver } : { socketMode: true, appToken: tokens.appToken }),
+    clientOptions,
+    logLevel: LogLevel.ERROR,
+    // Bolt would check the token in its constructor and crash the process on a wrong one
+    // (an unhandled rejection); mountFerry checks it and rejects with an AuthError instead.
+    deferInitialization: true,
+  });
+  const log = rest.log ?? ((line: string) => console.error(`ferry: ${line}`));
+  app.error(async (error) => log(`bolt: ${error.message}`));
+  const ferry = await mountFerry(app, { ...rest, slack, log });
+  // This app is ferry's alone, so a button that is not ferry's is forged: it is answered here
+  // (ferry itself never matches ids outside `ferry.`, which is what a host bot needs).
+  app.action({ type: 'block_actions', action_id: /^(?!ferry\.)/ }, async ({ ack, respond }) => {
+    await ack();
+    const { text, blocks } = errorMessage('that button is not one of ferry’s; nothing was done');
+    await respond({ text, blocks }).catch((err) => log(`reply to a button failed: ${String(err)}`));
+  });
+  try {
+    await app.init();
+  } catch (err) {
+    await ferry.stop();
+    throw err;
+  }
+  return {
+    app,
+    ferry,
+    async start() {
+      if (slack.mode === 'http') {
+        const server = await app.start(slack.port);
+        return { port: (server.address() as AddressInfo).port };
+      }
+      await app.start();
+      return {};
+    },
+    async stop() {
+      // mountFerry stops ferry with the app.
+      await app.stop();
+    },
+  };
+}
