@@ -49,8 +49,10 @@ export async function startBot(
   const tokens = tokensFromEnv(env, slack.mode);
   const url = values.redis ?? env.REDIS_URL;
   const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
-  // Sentinel and Cluster need a client; ferry opens its own duplicate of it.
-  const redis = connect(redisConfig, { log });
+  // Sentinel and Cluster need a client (ferry opens its own duplicate of it); a URL is enough
+  // otherwise, and ferry connects only after Slack accepted the token.
+  const client = redisConfig.sentinels || redisConfig.cluster ? connect(redisConfig, { log }) : undefined;
+  const redis = client ?? redisConfig.url;
   try {
     const bot = await createStandaloneBot({
       config: { ...config, redis: redisConfig },
@@ -69,11 +71,11 @@ export async function startBot(
     return {
       async stop() {
         await bot.stop();
-        redis.disconnect();
+        client?.disconnect();
       },
     };
   } catch (err) {
-    redis.disconnect();
+    client?.disconnect();
     throw err;
   }
 }

@@ -312,8 +312,11 @@ function assemble(app: App, parts: Parts) {
     log,
   };
   /** True the first time a request is seen, across processes: Slack retries and replays act once. */
-  const firstDelivery = async (triggerId: string | undefined) =>
-    triggerId === undefined || (await kv.claim(`replay:${triggerId}`, '1', REPLAY_TTL_MS));
+  const firstDelivery = async (triggerId: string | undefined) => {
+    if (triggerId === undefined || (await kv.claim(`replay:${triggerId}`, '1', REPLAY_TTL_MS))) return true;
+    log(`ignored a replayed request (trigger_id ${triggerId})`);
+    return false;
+  };
 
   const handleCommand = async (text: string, context: CommandContext) => {
     if (!(await firstDelivery(context.triggerId))) return;

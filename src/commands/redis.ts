@@ -18,9 +18,15 @@ export async function ferryRedis(
   log: (line: string) => void,
 ): Promise<RedisClient> {
   const client = typeof given === 'string' ? fromUrl(given, log) : duplicate(given, log);
+  let onError: ((err: Error) => void) | undefined;
   try {
     await Promise.race([
       client.ping(),
+      // ioredis would retry for ever; at mount time the first refusal is the answer.
+      new Promise((_, reject) => {
+        onError = reject;
+        client.once('error', onError);
+      }),
       new Promise((_, reject) =>
         setTimeout(
           () => reject(new TimeoutError(`no answer within ${PING_TIMEOUT_MS / 1000} s`)),
@@ -28,6 +34,7 @@ export async function ferryRedis(
         ).unref(),
       ),
     ]);
+    client.off('error', onError!);
   } catch (err) {
     client.disconnect();
     throw new TimeoutError(`ferry cannot reach Redis: ${toFerryError(err).userMessage}`);

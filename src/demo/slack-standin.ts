@@ -158,8 +158,16 @@ export class SlackStandin extends EventEmitter {
   // -------------------------------------------------------------------------------------------
   // Users
 
-  /** A user types `/ferry TEXT` in a channel; resolves with the app's ack. */
-  slash(user: string, text: string, channel: string): Promise<Delivery> {
+  /**
+   * A user types `/ferry TEXT` (or `command`) in a channel; resolves with the app's ack. The same
+   * `triggerId` twice is what a replayed request looks like.
+   */
+  slash(
+    user: string,
+    text: string,
+    channel: string,
+    options: { command?: string; triggerId?: string } = {},
+  ): Promise<Delivery> {
     this.emit('event', { kind: 'command', user, text } satisfies StandinEvent);
     const responseUrl = this.newResponseUrl({ channel, user });
     const payload = {
@@ -170,12 +178,12 @@ export class SlackStandin extends EventEmitter {
       channel_name: channel,
       user_id: user,
       user_name: user.toLowerCase(),
-      command: '/ferry',
+      command: options.command ?? '/ferry',
       text,
       api_app_id: 'A0FERRY',
       is_enterprise_install: 'false',
       response_url: responseUrl,
-      trigger_id: randomUUID(),
+      trigger_id: options.triggerId ?? randomUUID(),
     };
     return this.deliver('slash_commands', payload, responseUrl);
   }

@@ -44,6 +44,8 @@ export async function startHarness(options: {
   redis?: RedisServer;
   /** A stand-in to share (a restarted bot keeps talking to the same Slack). */
   standin?: SlackStandin;
+  /** ferry's log lines; printed with FERRY_TEST_LOG, dropped otherwise, when absent. */
+  log?: (line: string) => void;
 }): Promise<Harness> {
   const redis = options.redis ?? (await startRedis());
   const client = new Redis(redis.url, { lazyConnect: false });
@@ -71,7 +73,7 @@ export async function startHarness(options: {
     now: options.now,
     slackApiUrl: slack.apiUrl,
     pollMs: 50,
-    log: process.env.FERRY_TEST_LOG ? (line) => console.error(`ferry: ${line}`) : () => {},
+    log: options.log ?? (process.env.FERRY_TEST_LOG ? (line) => console.error(`ferry: ${line}`) : () => {}),
   });
   const { port } = await ferry.start();
   if (options.mode === 'http') slack.appUrl = `http://127.0.0.1:${port}/slack/events`;
