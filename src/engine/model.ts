@@ -38,11 +38,30 @@ export interface Instance {
   dirtyBytesPerS: number;
   /** Per-instance downtime SLO, overriding the policy's. */
   downtimeSloMs?: number;
+  /**
+   * Why the back end takes no risky switchover for this instance now (Nova: force_complete
+   * needs an ACTIVE server, so a PAUSED one gets none): the policy never asks for one.
+   */
+  switchoverRefused?: string;
+}
+
+/**
+ * A host or instance the back end knows exists but cannot describe now (Nova 2.69+: its cell
+ * database does not answer). Not in the fleet's hosts or instances; named in plans' blockers.
+ */
+export interface Unreachable {
+  kind: 'host' | 'instance';
+  /** The host's name; the instance's name, or its id where the back end gives no name. */
+  name: string;
+  /** An instance's host when known; absent, it may be on any host. */
+  host?: string;
+  reason: string;
 }
 
 export interface Fleet {
   hosts: Host[];
   instances: Instance[];
+  unreachable?: Unreachable[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -74,6 +93,8 @@ export interface Move {
   memoryBytes: number;
   dirtyBytesPerS: number;
   downtimeSloMs: number;
+  /** From the instance: no risky switchover may be asked for, and why. */
+  switchoverRefused?: string;
   prediction: Prediction;
   /** Set when the move would not finish inside the maintenance window. */
   outsideWindow?: boolean;
@@ -88,7 +109,8 @@ export type BlockerCode =
   | 'precheck-failed'
   | 'outside-window'
   | 'migration-failed'
-  | 'migration-aborted';
+  | 'migration-aborted'
+  | 'unreachable';
 
 /** An instance that cannot leave the host, said before anything starts. */
 export interface Blocker {

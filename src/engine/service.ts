@@ -286,6 +286,8 @@ export class EngineService implements FerryService {
 }
 
 function requireHost(fleet: Fleet, host: string): void {
+  const down = fleet.unreachable?.find((u) => u.kind === 'host' && u.name === host);
+  if (down) throw new ConflictError(`${host} cannot be drained now: ${down.reason}`);
   if (!fleet.hosts.some((h) => h.name === host))
     throw new NotFoundError(`no host named "${host}"; /ferry hosts lists them`);
 }

@@ -5,34 +5,74 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type NovaConfig, novaConfigSchema } from '../../src/engine/drivers/nova/config.js';
+import {
+  faultBody,
+  HttpError,
+  invalidMigrationState,
+  invalidState,
+  keystoneError,
+  placementError,
+} from './nova-stub/faults.js';
+import {
+  advanceMigration,
+  countersOf,
+  type Failure,
+  failMigration,
+  forceComplete,
+  MiB,
+  type MigrationStatus,
+  type ModelHooks,
+  type ModelSettings,
+  SHOWN_IN_PROGRESS,
+  type StubAction,
+  type StubHost,
+  type StubMigration,
+  type StubServer,
+  UNDER_WAY,
+  type VmState,
+} from './nova-stub/model.js';
+import {
+  actionJson,
+  compareVersions,
+  downCellServerJson,
+  downCellServiceJson,
+  groupJson,
+  hypervisorJson,
+  migrationRecordJson,
+  novaTime,
+  PROJECT_ID,
+  serverJson,
+  serverMigrationJson,
+  serverStatus,
+  serviceJson,
+  since,
+  USER_ID,
+  versionDoc,
+} from './nova-stub/shapes.js';
 
 /**
- * A Nova + Keystone stand-in on loopback for tests. It answers in the shapes of the real API
- * samples (Keystone v3 tokens, Compute microversion 2.80: os-hypervisors, os-services,
- * os-availability-zone, servers with embedded flavors and server_groups, os-server-groups,
- * os-migrateLive, server migrations, os-migrations, os-instance-actions), keeps a small fleet
- * given by the test, and runs live migrations on a simple pre-copy model over stub time:
+ * A Nova + Keystone + Placement stand-in on loopback for tests, following Nova per
+ * microversion (2.1 up to `maxMicroversion`, default 2.104 like the reference samples' Nova):
+ * replies change with the requested microversion (nova-stub/shapes.ts), migrations follow Nova's
+ * lifecycle (nova-stub/model.ts), vm_state/task_state rules answer 409 as Nova does, listings
+ * page with limit/marker and links (server groups by limit/offset), a cell can be taken down
+ * (2.69+ `UNKNOWN` records), errors carry Nova's fault bodies and version headers. Real clients
+ * (openstacksdk, novaclient) are run against it in test/engine/drivers/nova/clients.test.ts.
  *
  *   stub time = wall time x speedUp + advance(ms) offsets
  *
- * Pass 0 sends the guest's memory at `bandwidthBytesPerS`; pass i sends what the guest dirtied
- * during pass i-1; the switchover happens once a pass's bytes fit in bandwidth x 0.5 s, so a
- * guest dirtying faster than the bandwidth never converges. force_complete finishes after the
- * current pass; DELETE cancels (the server stays on its source, ACTIVE).
- *
  * Typical use:
  *   const stub = await NovaStub.start({ hosts: [{ name: 'cmp-1' }, { name: 'cmp-2' }],
- *     servers: tenServersOn('cmp-1') });
+ *     servers: serversOn('cmp-1', 10) });
  *   const driver = new NovaDriver({ config: novaTestConfig(stub), clock: systemClock });
  *   stub.failNext({ method: 'POST', path: /\/action$/, action: 'os-migrateLive', status: 500 });
- *   stub.failMigration('vm-3', { stuck: true });   // error, server left in MIGRATING
- *   stub.advance(60_000);                          // a minute of stub time passes at once
+ *   stub.failMigration('vm-3', { stuck: true });   // failed, server left in MIGRATING
+ *   stub.takeCellDown('cell2');                      // its hosts and servers turn UNKNOWN
+ *   stub.advance(60_000);                            // a minute of stub time passes at once
  */
-
-const MiB = 1024 ** 2;
-const GiB = 1024 ** 3;
 
 export interface StubHostSpec {
   /** The nova-compute service host (ferry's host name). */
@@ -45,6 +85,12 @@ export interface StubHostSpec {
   disabledReason?: string;
   /** nova-compute is down (state "down"). */
   down?: boolean;
+  /** The cell whose database holds the host and its servers (default cell1). */
+  cell?: string;
+  /** Placement inventory: nova.conf's initial allocation ratios and reserved memory. */
+  cpuAllocationRatio?: number;
+  ramAllocationRatio?: number;
+  reservedHostMemoryMb?: number;
 }
 
 export interface StubServerSpec {
@@ -53,11 +99,12 @@ export interface StubServerSpec {
   id?: string;
   vcpus?: number;
   ramMb?: number;
+  /** ACTIVE (default), PAUSED, SHUTOFF, SUSPENDED, ERROR or SHELVED_OFFLOADED. */
   status?: string;
   taskState?: string | null;
   /** Name of a server group from `groups`. */
   group?: string;
-  /** Guest page-dirtying rate, bytes/s (default 8 MiB/s). */
+  /** Guest page-dirtying rate while it runs, bytes/s (default 8 MiB/s; a PAUSED guest dirties none). */
   dirtyBytesPerS?: number;
 }
 
@@ -77,17 +124,23 @@ export interface NovaStubOptions {
   region?: string;
   /** Interfaces of the compute endpoint in the catalog (default all three); [] = no compute service. */
   computeInterfaces?: ('public' | 'internal' | 'admin')[];
-  /** Highest microversion the cloud supports (default 2.95). */
+  /** The catalog lists Placement (default true). */
+  placement?: boolean;
+  /** Highest microversion the cloud supports (default 2.104, the reference samples' Nova). */
   maxMicroversion?: string;
   tokenTtlS?: number;
   /** Each migration's stream, bytes/s (default 1 GiB/s). */
   bandwidthBytesPerS?: number;
   /** Stub time runs this many times faster than the wall clock (default 1). */
   speedUp?: number;
-  /** Stub time from os-migrateLive to the first byte (queued, preparing), ms (default 400). */
+  /** Stub time from os-migrateLive to the first byte (accepted, queued, preparing), ms (default 400). */
   setupMs?: number;
-  /** Page size of GET /servers/detail (Nova's limit/marker pagination; default 1000). */
+  /** nova.conf live_migration_permit_post_copy on the computes (default false, as in Nova). */
+  permitPostCopy?: boolean;
+  /** Nova's osapi_max_limit: the largest page of any listing (default 1000). */
   pageSize?: number;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
 }
 
 export interface FaultSpec {
@@ -112,36 +165,11 @@ export interface StubCall {
   method: string;
   /** Path after the service prefix (`/servers/...`, `/auth/tokens`), query included. */
   path: string;
-  service: 'keystone' | 'compute';
+  service: 'keystone' | 'compute' | 'placement';
   action?: string;
   microversion?: string;
   /** The parsed JSON body, if any. */
   body?: unknown;
-}
-
-interface StubHost {
-  name: string;
-  hypervisorId: string;
-  serviceId: string;
-  vcpus: number;
-  memoryMb: number;
-  cpuModel: string;
-  az: string;
-  status: 'enabled' | 'disabled';
-  disabledReason: string | null;
-  state: 'up' | 'down';
-}
-
-interface StubServer {
-  id: string;
-  name: string;
-  host: string;
-  vcpus: number;
-  ramMb: number;
-  status: string;
-  taskState: string | null;
-  groupId?: string;
-  dirtyBytesPerS: number;
 }
 
 interface StubGroup {
@@ -150,64 +178,22 @@ interface StubGroup {
   policy: string;
 }
 
-type MigrationStatus = 'queued' | 'preparing' | 'running' | 'completed' | 'error' | 'cancelled';
-
-interface StubMigration {
-  id: number;
-  uuid: string;
-  serverId: string;
-  source: string;
-  dest: string | null;
-  status: MigrationStatus;
-  createdAt: number;
-  updatedAt: number;
-  memoryBytes: number;
-  dirtyBytesPerS: number;
-  // pre-copy model
-  pass: number;
-  passStart: number;
-  passBytes: number;
-  sentBefore: number;
-  finalPass: boolean;
-  forced: boolean;
-  requestId: string;
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
 }
 
-interface StubEvent {
-  event: string;
-  result: string | null;
-  start_time: string;
-  finish_time: string | null;
-  traceback: string | null;
-  host: string;
-}
-
-interface StubAction {
-  action: string;
-  request_id: string;
-  message: string | null;
-  start_time: string;
-  updated_at: string;
-  events: StubEvent[];
-}
-
-interface ArmedFailure {
-  stuck: boolean;
-  cause: string;
-}
-
-const IN_PROGRESS: readonly MigrationStatus[] = ['queued', 'preparing', 'running'];
-const PROJECT_ID = '6f70656e737461636b20342065766572';
-const USER_ID = '5c48ebaa193f4c5d948af559cc92cd5e';
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+const GiB = 1024 ** 3;
+const DEFAULT_MAX = '2.104';
+const VM_STATES: Record<string, VmState> = {
+  ACTIVE: 'active',
+  PAUSED: 'paused',
+  SHUTOFF: 'stopped',
+  SUSPENDED: 'suspended',
+  ERROR: 'error',
+  SHELVED_OFFLOADED: 'shelved_offloaded',
+};
 
 export class NovaStub {
   readonly calls: StubCall[] = [];
@@ -222,11 +208,13 @@ export class NovaStub {
   private readonly groups = new Map<string, StubGroup>();
   private readonly migrations: StubMigration[] = [];
   private readonly actions = new Map<string, StubAction[]>();
-  private readonly tokens = new Map<string, number>();
+  private readonly tokens = new Map<string, { expiresAt: number; system: boolean }>();
   private readonly faults: (FaultSpec & { left: number })[] = [];
   private readonly mutations: (MutationSpec & { left: number })[] = [];
-  private readonly armed = new Map<string, ArmedFailure>();
+  private readonly armed = new Map<string, Failure>();
+  private readonly downCells = new Set<string>();
   private nextMigrationId = 1;
+  private readonly hooks: ModelHooks;
 
   private constructor(private readonly options: NovaStubOptions) {
     for (const g of options.groups ?? [])
@@ -243,11 +231,17 @@ export class NovaStub {
         status: h.disabled ? 'disabled' : 'enabled',
         disabledReason: h.disabled ? (h.disabledReason ?? 'disabled by the test') : null,
         state: h.down ? 'down' : 'up',
+        cell: h.cell ?? 'cell1',
+        cpuAllocationRatio: h.cpuAllocationRatio ?? 4.0,
+        ramAllocationRatio: h.ramAllocationRatio ?? 1.0,
+        reservedHostMemoryMb: h.reservedHostMemoryMb ?? 512,
       });
     for (const s of options.servers ?? []) {
       if (!this.hosts.has(s.host)) throw new Error(`stub server ${s.name}: unknown host ${s.host}`);
       const group = s.group === undefined ? undefined : this.groups.get(s.group);
       if (s.group !== undefined && !group) throw new Error(`stub server ${s.name}: unknown group ${s.group}`);
+      const vmState = VM_STATES[s.status ?? 'ACTIVE'];
+      if (!vmState) throw new Error(`stub server ${s.name}: unknown status ${s.status}`);
       const id = s.id ?? randomUUID();
       this.servers.set(id, {
         id,
@@ -255,25 +249,38 @@ export class NovaStub {
         host: s.host,
         vcpus: s.vcpus ?? 2,
         ramMb: s.ramMb ?? 4096,
-        status: s.status ?? 'ACTIVE',
+        vmState,
         taskState: s.taskState ?? null,
         groupId: group?.id,
         dirtyBytesPerS: s.dirtyBytesPerS ?? 8 * MiB,
+        createdAt: this.stubStart,
       });
     }
+    this.hooks = {
+      server: (id) => this.servers.get(id)!,
+      armed: (serverId) => {
+        const armed = this.armed.get(serverId);
+        this.armed.delete(serverId);
+        return armed;
+      },
+      event: (m, name, result, at, traceback) =>
+        this.actionOf(m)?.events.push(event(name, result, at, m.source, traceback ?? null)),
+    };
   }
 
-  /** Starts the stub on a free loopback port. */
+  /** Starts the stub on a free loopback port (HTTPS with `tls`). */
   static async start(options: NovaStubOptions): Promise<NovaStub> {
     const stub = new NovaStub(options);
-    stub.http = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       stub.handle(req, res).catch((err: unknown) => {
         res.writeHead(500, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ computeFault: { code: 500, message: String(err) } }));
+        res.end(JSON.stringify(faultBody(500, String(err))));
       });
-    });
+    };
+    stub.http = options.tls ? createTlsServer(options.tls, handler) : createServer(handler);
     await new Promise<void>((resolve) => stub.http.listen(0, '127.0.0.1', resolve));
-    stub.base = `http://127.0.0.1:${(stub.http.address() as AddressInfo).port}`;
+    const scheme = options.tls ? 'https' : 'http';
+    stub.base = `${scheme}://127.0.0.1:${(stub.http.address() as AddressInfo).port}`;
     return stub;
   }
 
@@ -285,6 +292,10 @@ export class NovaStub {
   /** The compute endpoint the catalog lists. */
   get computeUrl(): string {
     return `${this.base}/compute/v2.1`;
+  }
+
+  get placementUrl(): string {
+    return `${this.base}/placement`;
   }
 
   /** Stub time, epoch ms. */
@@ -308,8 +319,9 @@ export class NovaStub {
   }
 
   /**
-   * The server's migration goes to `error` (now, or when the next one starts). With `stuck`, the
-   * server is left in MIGRATING (task_state migrating), the classic state operators must reset.
+   * The server's live migration fails in libvirt (now, or when the next one starts running):
+   * Nova rolls back and writes `failed`. With `stuck`, the server is left in MIGRATING
+   * (task_state migrating), the classic state operators must reset.
    */
   failMigration(serverName: string, options: { stuck?: boolean; cause?: string } = {}): void {
     const server = this.serverByName(serverName);
@@ -319,9 +331,20 @@ export class NovaStub {
         options.cause ?? 'libvirt.libvirtError: operation failed: migration out job: unexpectedly failed',
     };
     this.tick();
-    const running = this.migrations.find((m) => m.serverId === server.id && IN_PROGRESS.includes(m.status));
-    if (running) this.fail(running, failure);
+    const running = this.migrations.find(
+      (m) => m.serverId === server.id && (m.status === 'running' || m.status === 'running (post-copy)'),
+    );
+    if (running) failMigration(running, failure, this.now(), this.hooks);
     else this.armed.set(server.id, failure);
+  }
+
+  /** A cell's database stops answering: its hosts and servers turn UNKNOWN (2.69+) or vanish. */
+  takeCellDown(cell: string): void {
+    this.downCells.add(cell);
+  }
+
+  bringCellUp(cell: string): void {
+    this.downCells.delete(cell);
   }
 
   /** Every token issued so far stops working (Nova answers 401). */
@@ -330,10 +353,22 @@ export class NovaStub {
   }
 
   /** A snapshot of one server, by name. */
-  server(name: string): { id: string; host: string; status: string; taskState: string | null } {
+  server(name: string): {
+    id: string;
+    host: string;
+    status: string;
+    vmState: string;
+    taskState: string | null;
+  } {
     this.tick();
     const s = this.serverByName(name);
-    return { id: s.id, host: s.host, status: s.status, taskState: s.taskState };
+    return {
+      id: s.id,
+      host: s.host,
+      status: serverStatus(s.vmState, s.taskState),
+      vmState: s.vmState,
+      taskState: s.taskState,
+    };
   }
 
   /** The nova-compute service of a host. */
@@ -344,7 +379,7 @@ export class NovaStub {
   }
 
   /** Migrations of a server (by name), oldest first. */
-  migrationsOf(name: string): { id: number; status: string; source: string; dest: string | null }[] {
+  migrationsOf(name: string): { id: number; status: MigrationStatus; source: string; dest: string | null }[] {
     this.tick();
     const server = this.serverByName(name);
     return this.migrations
@@ -373,38 +408,58 @@ export class NovaStub {
     try {
       body = raw.length > 0 ? JSON.parse(raw) : undefined;
     } catch {
-      return this.send(res, 400, { badRequest: { code: 400, message: 'Malformed request body' } });
+      return this.send(res, 400, faultBody(400, 'Malformed request body'));
     }
     const method = req.method ?? 'GET';
-    const service = url.pathname.startsWith('/identity') ? 'keystone' : 'compute';
-    const prefix = service === 'keystone' ? '/identity/v3' : '/compute/v2.1';
+    const service = url.pathname.startsWith('/identity')
+      ? 'keystone'
+      : url.pathname.startsWith('/placement')
+        ? 'placement'
+        : 'compute';
+    const prefix = { keystone: '/identity/v3', placement: '/placement', compute: '/compute/v2.1' }[service];
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) || '/' : url.pathname;
     const action = body && typeof body === 'object' ? Object.keys(body)[0] : undefined;
-    const microversion = parseMicroversion(req);
-    this.calls.push({ method, path: path + url.search, service, action, microversion, body });
+    const max = this.options.maxMicroversion ?? DEFAULT_MAX;
+    const requested = parseMicroversion(req);
+    this.calls.push({ method, path: path + url.search, service, action, microversion: requested, body });
     this.tick();
 
-    const fault = this.faults.find(
-      (f) =>
-        f.left > 0 &&
-        f.method === method &&
-        f.path.test(path + url.search) &&
-        (f.action === undefined || f.action === action),
-    );
-    if (fault) {
-      fault.left -= 1;
-      return this.send(res, fault.status, faultBody(fault.status, 'injected by the test'));
-    }
+    // Nova (like every microversioned service) answers with the version it served, errors too;
+    // a version it cannot serve gets a 406 without them.
+    const versioned = service === 'compute' && url.pathname.startsWith('/compute/v2.1/') && path !== '/';
+    let mv = '2.1';
+    const headers: Record<string, string> = {};
     try {
+      if (versioned) {
+        mv = requested === 'latest' ? max : (requested ?? '2.1');
+        if (compareVersions(mv, max) > 0 || compareVersions(mv, '2.1') < 0)
+          throw new HttpError(
+            406,
+            `Version ${mv} is not supported by the API. Minimum is 2.1 and maximum is ${max}.`,
+          );
+        Object.assign(headers, {
+          'OpenStack-API-Version': `compute ${mv}`,
+          'X-OpenStack-Nova-API-Version': mv,
+          Vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version',
+        });
+      }
+      const fault = this.faults.find(
+        (f) =>
+          f.left > 0 &&
+          f.method === method &&
+          f.path.test(path + url.search) &&
+          (f.action === undefined || f.action === action),
+      );
+      if (fault) {
+        fault.left -= 1;
+        throw new HttpError(fault.status, 'injected by the test');
+      }
       const reply =
         service === 'keystone'
           ? this.keystone(method, path, body)
-          : this.compute(req, method, path, url.searchParams, body, microversion);
-      const headers: Record<string, string> = { ...reply.headers };
-      if (service === 'compute' && microversion && url.pathname.startsWith('/compute/v2.1/')) {
-        headers['OpenStack-API-Version'] = `compute ${microversion}`;
-        headers.Vary = 'OpenStack-API-Version, X-OpenStack-Nova-API-Version';
-      }
+          : service === 'placement'
+            ? this.placement(req, method, path)
+            : this.compute(req, method, path, url.searchParams, body, mv);
       let replyBody = reply.body;
       const mutation = this.mutations.find(
         (m) => m.left > 0 && m.method === method && m.path.test(path + url.search),
@@ -414,15 +469,16 @@ export class NovaStub {
         replyBody = structuredClone(replyBody);
         mutation.mutate(replyBody as Record<string, unknown>);
       }
-      this.send(res, reply.status, replyBody, headers);
+      this.send(res, reply.status, replyBody, { ...headers, ...reply.headers });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      // keystonemiddleware answers 401 in Keystone's shape, in front of Nova too.
       const errorBody =
         service === 'keystone' || err.status === 401
-          ? keystoneError(err)
-          : faultBody(err.status, err.message);
-      this.send(res, err.status, errorBody);
+          ? keystoneError(err.status, err.message)
+          : service === 'placement'
+            ? placementError(err.status, err.message)
+            : faultBody(err.status, err.message);
+      this.send(res, err.status, errorBody, err.status === 406 ? {} : headers);
     }
   }
 
@@ -440,9 +496,13 @@ export class NovaStub {
   // --- Keystone ------------------------------------------------------------------------------
 
   private keystone(method: string, path: string, body: unknown): Reply {
+    if (method === 'GET' && path === '/')
+      return ok({ version: { id: 'v3.14', status: 'stable', links: [{ rel: 'self', href: this.authUrl }] } });
     if (method !== 'POST' || path !== '/auth/tokens')
       throw new HttpError(404, 'The resource could not be found.');
-    const identity = (body as { auth?: { identity?: Record<string, unknown> } })?.auth?.identity;
+    const auth = (body as { auth?: { identity?: Record<string, unknown>; scope?: Record<string, unknown> } })
+      ?.auth;
+    const identity = auth?.identity;
     const methods = identity?.methods;
     const user = this.options.user ?? { name: 'ferry', password: 's3cret' };
     const cred = this.options.applicationCredential ?? {
@@ -450,55 +510,36 @@ export class NovaStub {
       name: 'ferry-app',
       secret: 'app-s3cret',
     };
-    let ok = false;
+    const domainMatches = (d: unknown, name: string) => {
+      const ref = d as { id?: string; name?: string } | undefined;
+      return ref?.name === name || (name === 'Default' && ref?.id === 'default');
+    };
+    let valid = false;
+    let system = false;
     if (Array.isArray(methods) && methods[0] === 'password') {
       const u = (identity?.password as { user?: Record<string, unknown> } | undefined)?.user;
-      const scope = (body as { auth: { scope?: { project?: { name?: string; id?: string } } } }).auth.scope
-        ?.project;
-      ok =
-        u?.name === user.name &&
-        u?.password === user.password &&
-        (u?.domain as { name?: string } | undefined)?.name === (user.domain ?? 'Default') &&
-        (scope?.name === (user.project ?? 'ops') || scope?.id === PROJECT_ID);
+      const scope = auth?.scope as
+        | { project?: { name?: string; id?: string; domain?: unknown }; system?: { all?: boolean } }
+        | undefined;
+      const who =
+        u?.id === USER_ID || (u?.name === user.name && domainMatches(u?.domain, user.domain ?? 'Default'));
+      const project = scope?.project;
+      system = scope?.system?.all === true;
+      const scoped =
+        system ||
+        project?.id === PROJECT_ID ||
+        (project?.name === (user.project ?? 'ops') && domainMatches(project?.domain, 'Default'));
+      valid = who && u?.password === user.password && scoped;
     } else if (Array.isArray(methods) && methods[0] === 'application_credential') {
       const a = identity?.application_credential as Record<string, unknown> | undefined;
-      ok =
+      valid =
         a?.secret === cred.secret && (a?.id === cred.id || (a?.name === cred.name && a?.user !== undefined));
     }
-    if (!ok) throw new HttpError(401, 'The request you have made requires authentication.');
+    if (!valid) throw new HttpError(401, 'The request you have made requires authentication.');
     const token = `gAAAA${randomUUID().replaceAll('-', '')}`;
     const expiresAt = this.now() + (this.options.tokenTtlS ?? 3600) * 1000;
-    this.tokens.set(token, expiresAt);
+    this.tokens.set(token, { expiresAt, system });
     this.tokensIssued += 1;
-    const region = this.options.region ?? 'RegionOne';
-    const interfaces = this.options.computeInterfaces ?? ['public', 'internal', 'admin'];
-    const catalog = [
-      {
-        type: 'identity',
-        name: 'keystone',
-        id: randomUUID(),
-        endpoints: ['public', 'internal'].map((i) => ({
-          id: randomUUID(),
-          interface: i,
-          region,
-          region_id: region,
-          url: `${this.base}/identity`,
-        })),
-      },
-    ];
-    if (interfaces.length > 0)
-      catalog.push({
-        type: 'compute',
-        name: 'nova',
-        id: randomUUID(),
-        endpoints: interfaces.map((i) => ({
-          id: randomUUID(),
-          interface: i,
-          region,
-          region_id: region,
-          url: this.computeUrl,
-        })),
-      });
     return {
       status: 201,
       headers: { 'X-Subject-Token': token },
@@ -509,17 +550,102 @@ export class NovaStub {
           audit_ids: [randomUUID().slice(0, 22)],
           expires_at: keystoneTime(expiresAt),
           issued_at: keystoneTime(this.now()),
-          project: {
-            domain: { id: 'default', name: 'Default' },
-            id: PROJECT_ID,
-            name: user.project ?? 'ops',
-          },
-          is_domain: false,
+          ...(system
+            ? { system: { all: true } }
+            : {
+                project: {
+                  domain: { id: 'default', name: 'Default' },
+                  id: PROJECT_ID,
+                  name: user.project ?? 'ops',
+                },
+                is_domain: false,
+              }),
           roles: [{ id: randomUUID(), name: 'admin' }],
-          catalog,
+          catalog: this.catalog(),
         },
       },
     };
+  }
+
+  private catalog(): unknown[] {
+    const region = this.options.region ?? 'RegionOne';
+    const entry = (type: string, name: string, url: string, interfaces: string[]) => ({
+      type,
+      name,
+      id: randomUUID(),
+      endpoints: interfaces.map((i) => ({ id: randomUUID(), interface: i, region, region_id: region, url })),
+    });
+    const compute = this.options.computeInterfaces ?? ['public', 'internal', 'admin'];
+    return [
+      entry('identity', 'keystone', `${this.base}/identity`, ['public', 'internal']),
+      ...(compute.length > 0 ? [entry('compute', 'nova', this.computeUrl, compute)] : []),
+      ...(this.options.placement === false
+        ? []
+        : [entry('placement', 'placement', this.placementUrl, ['public', 'internal', 'admin'])]),
+    ];
+  }
+
+  private authorize(req: IncomingMessage): void {
+    const token = req.headers['x-auth-token'];
+    const known = typeof token === 'string' ? this.tokens.get(token) : undefined;
+    if (!known || known.expiresAt <= this.now())
+      throw new HttpError(401, 'The request you have made requires authentication.');
+  }
+
+  // --- Placement -----------------------------------------------------------------------------
+
+  private placement(req: IncomingMessage, method: string, path: string): Reply {
+    if (path === '/')
+      return ok({
+        versions: [
+          {
+            id: 'v1.0',
+            min_version: '1.0',
+            max_version: '1.39',
+            status: 'CURRENT',
+            links: [{ href: '', rel: 'self' }],
+          },
+        ],
+      });
+    this.authorize(req);
+    const match = /^\/resource_providers\/([^/]+)\/(inventories|usages)$/.exec(path);
+    const host = match ? [...this.hosts.values()].find((h) => h.hypervisorId === match[1]) : undefined;
+    if (method !== 'GET' || !match) throw new HttpError(404, 'The resource could not be found.');
+    if (!host) throw new HttpError(404, `No resource provider with uuid ${match[1]} found`);
+    if (match[2] === 'inventories') {
+      const inventory = (total: number, reserved: number, ratio: number) => ({
+        allocation_ratio: ratio,
+        max_unit: total,
+        min_unit: 1,
+        reserved,
+        step_size: 1,
+        total,
+      });
+      return ok({
+        resource_provider_generation: 1,
+        inventories: {
+          VCPU: inventory(host.vcpus, 0, host.cpuAllocationRatio),
+          MEMORY_MB: inventory(host.memoryMb, host.reservedHostMemoryMb, host.ramAllocationRatio),
+          DISK_GB: inventory(1028, 0, 1.0),
+        },
+      });
+    }
+    // An instance's allocation is on its host; during a live migration the instance already
+    // holds the destination and the migration record holds the source.
+    const consumers = [
+      ...[...this.servers.values()].filter((s) => s.host === host.name),
+      ...this.migrations
+        .filter((m) => UNDER_WAY.includes(m.status) && m.dest === host.name)
+        .map((m) => this.servers.get(m.serverId)!),
+    ];
+    return ok({
+      resource_provider_generation: 1,
+      usages: {
+        VCPU: consumers.reduce((n, s) => n + s.vcpus, 0),
+        MEMORY_MB: consumers.reduce((n, s) => n + s.ramMb, 0),
+        DISK_GB: consumers.length * 20,
+      },
+    });
   }
 
   // --- Compute -------------------------------------------------------------------------------
@@ -530,170 +656,263 @@ export class NovaStub {
     path: string,
     query: URLSearchParams,
     body: unknown,
-    microversion: string | undefined,
+    mv: string,
   ): Reply {
-    const max = this.options.maxMicroversion ?? '2.95';
+    const max = this.options.maxMicroversion ?? DEFAULT_MAX;
     if (path === '/compute' || path === '/compute/')
       return ok({ versions: [versionDoc(this.base, '2.0', ''), versionDoc(this.base, '2.1', max)] });
     if (path === '/') return ok({ version: versionDoc(this.base, '2.1', max) });
-    const token = req.headers['x-auth-token'];
-    const expiresAt = typeof token === 'string' ? this.tokens.get(token) : undefined;
-    if (expiresAt === undefined || expiresAt <= this.now())
-      throw new HttpError(401, 'The request you have made requires authentication.');
-    if (microversion && compareVersions(microversion, max) > 0)
-      throw new HttpError(
-        406,
-        `Version ${microversion} is not supported by the API. Minimum is 2.1 and maximum is ${max}.`,
-      );
+    this.authorize(req);
     const parts = path.split('/').filter(Boolean);
     const route = `${method} /${parts.map((p, i) => (i > 0 && !isKeyword(p) ? '*' : p)).join('/')}`;
     switch (route) {
       case 'GET /os-hypervisors/detail':
-        return ok({ hypervisors: [...this.hosts.values()].map((h) => this.hypervisorJson(h, query)) });
+      case 'GET /os-hypervisors':
+        return this.listHypervisors(query, mv, route.endsWith('detail'));
       case 'GET /os-services':
-        return ok({
-          services: [...this.hosts.values()]
-            .filter((h) => !query.get('host') || query.get('host') === h.name)
-            .filter(() => !query.get('binary') || query.get('binary') === 'nova-compute')
-            .map((h) => serviceJson(h)),
-        });
+        return this.listServices(query, mv);
       case 'PUT /os-services/*':
-        return this.updateService(parts[1]!, body);
+        return this.updateService(parts[1]!, body, mv);
       case 'GET /os-availability-zone/detail':
         return ok({ availabilityZoneInfo: this.zones() });
       case 'GET /servers/detail':
-        return this.listServers(query);
+      case 'GET /servers':
+        return this.listServers(query, mv, route.endsWith('detail'));
       case 'GET /servers/*':
-        return ok({ server: this.serverJson(this.serverById(parts[1]!)) });
+        return ok({ server: this.showServer(parts[1]!, mv) });
       case 'GET /os-server-groups':
-        return ok({ server_groups: [...this.groups.values()].map((g) => this.groupJson(g)) });
+        return this.listGroups(query);
       case 'POST /servers/*/action':
-        return this.serverAction(this.serverById(parts[1]!), body);
-      case 'GET /servers/*/migrations':
-        return ok({
-          migrations: this.inProgressOf(this.serverById(parts[1]!).id).map((m) =>
-            this.serverMigrationJson(m),
-          ),
-        });
-      case 'GET /servers/*/migrations/*': {
-        const m = this.inProgressOf(this.serverById(parts[1]!).id).find((x) => x.id === Number(parts[3]));
-        if (!m)
-          throw new HttpError(
-            404,
-            `In-progress live migration ${parts[3]} is not found for server ${parts[1]}.`,
-          );
-        return ok({ migration: this.serverMigrationJson(m) });
+        return this.serverAction(this.serverById(parts[1]!), body, mv);
+      case 'GET /servers/*/migrations': {
+        const server = this.serverById(parts[1]!);
+        const shown = this.migrations.filter(
+          (m) => m.serverId === server.id && SHOWN_IN_PROGRESS.includes(m.status),
+        );
+        return ok({ migrations: shown.map((m) => this.serverMigration(m, mv)) });
       }
+      case 'GET /servers/*/migrations/*':
+        return this.showServerMigration(this.serverById(parts[1]!), Number(parts[3]), mv);
       case 'POST /servers/*/migrations/*/action':
         return this.forceComplete(this.serverById(parts[1]!), Number(parts[3]), body);
       case 'DELETE /servers/*/migrations/*':
-        return this.abort(this.serverById(parts[1]!), Number(parts[3]));
+        return this.abort(this.serverById(parts[1]!), Number(parts[3]), mv);
       case 'GET /os-migrations':
-        return ok({
-          migrations: this.migrations
-            .filter((m) => !query.get('instance_uuid') || m.serverId === query.get('instance_uuid'))
-            .filter(() => !query.get('migration_type') || query.get('migration_type') === 'live-migration')
-            .sort((a, b) => b.createdAt - a.createdAt || b.id - a.id)
-            .map((m) => this.migrationRecordJson(m)),
-        });
-      case 'GET /servers/*/os-instance-actions': {
-        const s = this.serverById(parts[1]!);
-        return ok({
-          instanceActions: (this.actions.get(s.id) ?? [])
-            .map(({ events: _events, ...a }) => ({
-              ...a,
-              instance_uuid: s.id,
-              user_id: USER_ID,
-              project_id: PROJECT_ID,
-            }))
-            .reverse(),
-        });
-      }
+        return this.listMigrations(query, mv);
+      case 'GET /servers/*/os-instance-actions':
+        return this.listActions(this.serverById(parts[1]!), query, mv);
       case 'GET /servers/*/os-instance-actions/*': {
         const s = this.serverById(parts[1]!);
         const a = (this.actions.get(s.id) ?? []).find((x) => x.request_id === parts[3]);
         if (!a) throw new HttpError(404, `Action for request_id ${parts[3]} on instance ${s.id} not found`);
-        return ok({
-          instanceAction: { ...a, instance_uuid: s.id, user_id: USER_ID, project_id: PROJECT_ID },
-        });
+        return ok({ instanceAction: actionJson(a, s.id, true) });
       }
       default:
         throw new HttpError(404, 'The resource could not be found.');
     }
   }
 
-  private listServers(query: URLSearchParams): Reply {
-    const name = query.get('name');
-    const pattern = name ? new RegExp(name) : undefined;
-    let list = [...this.servers.values()]
-      .filter((s) => !pattern || pattern.test(s.name))
-      .filter((s) => !query.get('host') || query.get('host') === s.host)
-      .sort((a, b) => a.id.localeCompare(b.id));
+  private isDown(host: string): boolean {
+    return this.downCells.has(this.hosts.get(host)!.cell);
+  }
+
+  /** limit/marker paging as Nova does it: a next link whenever the page was full. */
+  private page<T>(
+    items: T[],
+    query: URLSearchParams,
+    idOf: (item: T) => string,
+    nextHref: (q: URLSearchParams) => string,
+  ): { items: T[]; links?: { href: string; rel: string }[] } {
+    let list = items;
     const marker = query.get('marker');
     if (marker) {
-      const at = list.findIndex((s) => s.id === marker);
+      const at = list.findIndex((x) => idOf(x) === marker);
       if (at < 0) throw new HttpError(400, `marker [${marker}] not found`);
       list = list.slice(at + 1);
     }
-    const size = Math.min(Number(query.get('limit') ?? Infinity), this.options.pageSize ?? 1000);
+    const cap = this.options.pageSize ?? 1000;
+    const size = Math.min(Number(query.get('limit') ?? cap), cap);
     const page = list.slice(0, size);
-    const reply: Record<string, unknown> = { servers: page.map((s) => this.serverJson(s)) };
-    if (list.length > size) {
-      const next = new URLSearchParams(query);
-      next.set('limit', String(size));
-      next.set('marker', page.at(-1)!.id);
-      reply.servers_links = [{ href: `${this.computeUrl}/servers/detail?${next}`, rel: 'next' }];
-    }
-    return ok(reply);
+    if (page.length < size || page.length === 0) return { items: page };
+    const next = new URLSearchParams(query);
+    next.set('limit', String(size));
+    next.set('marker', idOf(page.at(-1)!));
+    return { items: page, links: [{ href: nextHref(next), rel: 'next' }] };
   }
 
-  private updateService(serviceId: string, body: unknown): Reply {
+  private listHypervisors(query: URLSearchParams, mv: string, detail: boolean): Reply {
+    // A down cell's compute nodes are skipped: the scatter-gather over cells drops it.
+    const all = [...this.hosts.values()]
+      .filter((h) => !this.isDown(h.name))
+      .sort((a, b) => a.hypervisorId.localeCompare(b.hypervisorId));
+    const { items, links } = this.page(
+      all,
+      query,
+      (h) => h.hypervisorId,
+      (q) => `${this.computeUrl}/os-hypervisors${detail ? '/detail' : ''}?${q}`,
+    );
+    const withServers = query.get('with_servers') === 'true';
+    const servers = (h: StubHost) => [...this.servers.values()].filter((s) => s.host === h.name);
+    const hypervisors = items.map((h) =>
+      detail
+        ? hypervisorJson(h, mv, { servers: servers(h), withServers })
+        : {
+            hypervisor_hostname: `${h.name}.example.org`,
+            id: h.hypervisorId,
+            state: h.state,
+            status: h.status,
+          },
+    );
+    return ok({ hypervisors, ...(links && { hypervisors_links: links }) });
+  }
+
+  private listServices(query: URLSearchParams, mv: string): Reply {
+    const services = [...this.hosts.values()]
+      .filter((h) => !this.isDown(h.name) || since(mv, '2.69'))
+      .filter((h) => !query.get('host') || query.get('host') === h.name)
+      .filter(() => !query.get('binary') || query.get('binary') === 'nova-compute')
+      .map((h) => (this.isDown(h.name) ? downCellServiceJson(h) : serviceJson(h)));
+    return ok({ services });
+  }
+
+  private listServers(query: URLSearchParams, mv: string, detail: boolean): Reply {
+    const name = query.get('name');
+    const pattern = name ? new RegExp(name) : undefined;
+    const all = [...this.servers.values()].sort((a, b) => a.id.localeCompare(b.id));
+    // A down cell's servers (2.69+): minimal records from the API database, whatever the filters.
+    const listed = all.filter((s) =>
+      this.isDown(s.host)
+        ? since(mv, '2.69')
+        : (!pattern || pattern.test(s.name)) && (!query.get('host') || query.get('host') === s.host),
+    );
+    const { items, links } = this.page(
+      listed,
+      query,
+      (s) => s.id,
+      (q) => `${this.computeUrl}/servers${detail ? '/detail' : ''}?${q}`,
+    );
+    const servers = items.map((s) => {
+      if (this.isDown(s.host))
+        return downCellServerJson(s, { mv, computeUrl: this.computeUrl, detail, show: false });
+      if (!detail)
+        return { id: s.id, name: s.name, links: serverJson(s, this.serverContext(s, mv, false)).links };
+      return serverJson(s, this.serverContext(s, mv, false));
+    });
+    return ok({ servers, ...(links && { servers_links: links }) });
+  }
+
+  private showServer(id: string, mv: string): Record<string, unknown> {
+    const s = this.serverById(id);
+    if (this.isDown(s.host)) {
+      if (!since(mv, '2.69')) throw new HttpError(503, 'NovaException: Cell is not responding');
+      return downCellServerJson(s, { mv, computeUrl: this.computeUrl, detail: true, show: true });
+    }
+    return serverJson(s, this.serverContext(s, mv, true));
+  }
+
+  private serverContext(s: StubServer, mv: string, show: boolean) {
+    return { mv, computeUrl: this.computeUrl, host: this.hosts.get(s.host)!, show };
+  }
+
+  /** os-server-groups pages by limit and offset; it gives no links. */
+  private listGroups(query: URLSearchParams): Reply {
+    const cap = this.options.pageSize ?? 1000;
+    const offset = Number(query.get('offset') ?? 0);
+    const limit = Math.min(Number(query.get('limit') ?? cap), cap);
+    const groups = [...this.groups.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .slice(offset, offset + limit);
+    const members = (g: StubGroup) =>
+      [...this.servers.values()].filter((s) => s.groupId === g.id).map((s) => s.id);
+    return ok({ server_groups: groups.map((g) => groupJson(g, members(g))) });
+  }
+
+  private listMigrations(query: URLSearchParams, mv: string): Reply {
+    const all = this.migrations
+      .filter((m) => !query.get('instance_uuid') || m.serverId === query.get('instance_uuid'))
+      .filter(() => !query.get('migration_type') || query.get('migration_type') === 'live-migration')
+      .sort((a, b) => b.createdAt - a.createdAt || b.id - a.id);
+    if (!since(mv, '2.59'))
+      return ok({ migrations: all.map((m) => migrationRecordJson(m, mv, this.computeUrl)) });
+    const { items, links } = this.page(
+      all,
+      query,
+      (m) => m.uuid,
+      (q) => `${this.computeUrl}/os-migrations?${q}`,
+    );
+    return ok({
+      migrations: items.map((m) => migrationRecordJson(m, mv, this.computeUrl)),
+      ...(links && { migrations_links: links }),
+    });
+  }
+
+  private listActions(s: StubServer, query: URLSearchParams, mv: string): Reply {
+    const all = [...(this.actions.get(s.id) ?? [])].reverse();
+    if (!since(mv, '2.58')) return ok({ instanceActions: all.map((a) => actionJson(a, s.id, false)) });
+    const { items, links } = this.page(
+      all,
+      query,
+      (a) => a.request_id,
+      (q) => `${this.computeUrl}/servers/${s.id}/os-instance-actions?${q}`,
+    );
+    return ok({ instanceActions: items.map((a) => actionJson(a, s.id, false)), ...(links && { links }) });
+  }
+
+  private updateService(serviceId: string, body: unknown, mv: string): Reply {
+    if (!since(mv, '2.53')) throw new HttpError(404, 'The resource could not be found.');
     const host = [...this.hosts.values()].find((h) => h.serviceId === serviceId);
-    if (!host) throw new HttpError(404, `Service ${serviceId} could not be found.`);
-    const b = (body ?? {}) as { status?: unknown; disabled_reason?: unknown };
-    if (b.status !== 'enabled' && b.status !== 'disabled')
+    if (!host || this.isDown(host.name)) throw new HttpError(404, `Service ${serviceId} could not be found.`);
+    const b = (body ?? {}) as { status?: unknown; disabled_reason?: unknown; forced_down?: unknown };
+    if (b.status !== undefined && b.status !== 'enabled' && b.status !== 'disabled')
       throw new HttpError(
         400,
         "Invalid input for field/attribute status. Value: must be 'enabled' or 'disabled'",
       );
+    if (b.status === undefined && b.forced_down === undefined)
+      throw new HttpError(400, "'status' or 'forced_down' must be specified in the request body");
     if (b.disabled_reason !== undefined && b.status !== 'disabled')
       throw new HttpError(400, 'Specifying a disabled_reason is only supported when the status is disabled.');
     if (typeof b.disabled_reason === 'string' && b.disabled_reason.length > 255)
-      throw new HttpError(400, 'disabled_reason is too long (255 characters at most)');
-    host.status = b.status;
-    host.disabledReason =
-      b.status === 'disabled' ? ((b.disabled_reason as string | undefined) ?? null) : null;
+      throw new HttpError(400, 'Invalid input for field/attribute disabled_reason. Value: too long');
+    if (b.status === 'enabled' || b.status === 'disabled') {
+      host.status = b.status;
+      host.disabledReason =
+        b.status === 'disabled' ? ((b.disabled_reason as string | undefined) ?? null) : null;
+    }
     return ok({ service: serviceJson(host) });
   }
 
-  private serverAction(server: StubServer, body: unknown): Reply {
+  private serverAction(server: StubServer, body: unknown, mv: string): Reply {
     const live = (body as { 'os-migrateLive'?: Record<string, unknown> } | undefined)?.['os-migrateLive'];
     if (!live) throw new HttpError(400, 'The stub knows only the os-migrateLive server action');
-    const extra = Object.keys(live).filter((k) => k !== 'host' && k !== 'block_migration');
+    const allowed = since(mv, '2.68')
+      ? ['host', 'block_migration']
+      : ['host', 'block_migration', 'force', 'disk_over_commit'];
+    const extra = Object.keys(live).filter((k) => !allowed.includes(k));
     if (extra.length > 0 || !('block_migration' in live))
       throw new HttpError(
         400,
-        `Invalid input for os-migrateLive (2.68+ takes host and block_migration): ${extra}`,
+        `Invalid input for field/attribute os-migrateLive. Additional properties are not allowed (${extra} was unexpected)`,
       );
     if (live.block_migration !== 'auto' && typeof live.block_migration !== 'boolean')
       throw new HttpError(
         400,
         "Invalid input for field/attribute block_migration. Value: must be 'auto' or boolean",
       );
-    if (!['ACTIVE', 'PAUSED'].includes(server.status) || server.taskState !== null)
-      throw new HttpError(
-        409,
-        `Cannot 'os-migrateLive' instance ${server.id} while it is in ${server.taskState ? `task_state ${server.taskState}` : `vm_state ${server.status.toLowerCase()}`}`,
-      );
     const host = live.host;
     if (host !== null && host !== undefined && typeof host !== 'string')
       throw new HttpError(400, 'Invalid input for field/attribute host.');
+    if (!['active', 'paused'].includes(server.vmState))
+      throw invalidState('os-migrateLive', server.id, 'vm_state', server.vmState);
+    if (server.taskState !== null)
+      throw invalidState('os-migrateLive', server.id, 'task_state', server.taskState);
     if (typeof host === 'string' && !this.hosts.has(host))
       throw new HttpError(400, `Compute host ${host} could not be found.`);
-    if (host === server.host) throw new HttpError(400, "The target host can't be the same one.");
+    // Before 2.34 the API checked the destination itself; since, the conductor does, after the 202.
+    if (host === server.host && !since(mv, '2.34'))
+      throw new HttpError(400, `Unable to migrate instance (${server.id}) to current host (${server.host}).`);
     const requestId = `req-${randomUUID()}`;
     const now = this.now();
-    // Nova answers 202 and schedules in the conductor: a bad destination is a migration in error.
     const dest = typeof host === 'string' ? this.hosts.get(host)! : this.schedule(server);
     const migration: StubMigration = {
       id: this.nextMigrationId++,
@@ -701,17 +920,19 @@ export class NovaStub {
       serverId: server.id,
       source: server.host,
       dest: dest?.name ?? null,
-      status: 'queued',
+      status: 'accepted',
       createdAt: now,
       updatedAt: now,
       memoryBytes: server.ramMb * MiB,
-      dirtyBytesPerS: server.dirtyBytesPerS,
+      // A paused guest's vCPUs do not run.
+      dirtyBytesPerS: server.vmState === 'paused' ? 0 : server.dirtyBytesPerS,
       pass: 0,
       passStart: 0,
       passBytes: 0,
       sentBefore: 0,
       finalPass: false,
-      forced: false,
+      guestPaused: false,
+      postCopyBytes: 0,
       requestId,
     };
     this.migrations.push(migration);
@@ -723,14 +944,27 @@ export class NovaStub {
       updated_at: novaTime(now),
       events: [],
     });
-    if (!dest || dest.status === 'disabled' || dest.state === 'down') {
+    const refusal =
+      dest?.name === server.host
+        ? `MigrationPreCheckError: Migration pre-check error: Unable to migrate instance (${server.id}) to current host (${server.host}).`
+        : !dest || dest.status === 'disabled' || dest.state === 'down' || this.isDown(dest.name)
+          ? 'No valid host was found. There are not enough hosts available.'
+          : undefined;
+    if (refusal) {
       migration.status = 'error';
       const action = this.actionOf(migration)!;
-      action.message = 'No valid host was found. There are not enough hosts available.';
-      action.events.push(event('conductor_live_migrate_instance', 'Error', now, 'conductor', null));
+      action.message = refusal;
+      action.events.push(
+        event(
+          'conductor_live_migrate_instance',
+          'Error',
+          now,
+          'conductor',
+          `Traceback (most recent call last):\n${refusal}`,
+        ),
+      );
       return { status: 202, body: undefined };
     }
-    server.status = 'MIGRATING';
     server.taskState = 'migrating';
     this.actionOf(migration)!.events.push(
       event('conductor_live_migrate_instance', 'Success', now, 'conductor', null),
@@ -738,34 +972,57 @@ export class NovaStub {
     return { status: 202, body: undefined };
   }
 
+  private showServerMigration(server: StubServer, id: number, mv: string): Reply {
+    const m = this.migrations.find((x) => x.id === id && x.serverId === server.id);
+    if (!m)
+      throw new HttpError(404, `In-progress live migration ${id} is not found for server ${server.id}.`);
+    if (!SHOWN_IN_PROGRESS.includes(m.status))
+      throw new HttpError(404, `Live migration ${id} for server ${server.id} is not in progress.`);
+    return ok({ migration: this.serverMigration(m, mv) });
+  }
+
+  private serverMigration(m: StubMigration, mv: string): Record<string, unknown> {
+    return serverMigrationJson(m, mv, countersOf(m, this.now(), this.settings().bandwidthBytesPerS));
+  }
+
   private forceComplete(server: StubServer, migrationId: number, body: unknown): Reply {
-    if (!body || typeof body !== 'object' || !('force_complete' in body))
-      throw new HttpError(400, 'Invalid input: the body must be {"force_complete": null}');
+    if (
+      !body ||
+      typeof body !== 'object' ||
+      !('force_complete' in body) ||
+      (body as { force_complete: unknown }).force_complete !== null
+    )
+      throw new HttpError(400, 'Invalid input for field/attribute force_complete. Value: must be null');
+    if (server.vmState !== 'active')
+      throw invalidState('force_complete', server.id, 'vm_state', server.vmState);
+    if (server.taskState !== 'migrating')
+      throw invalidState('force_complete', server.id, 'task_state', String(server.taskState));
     const m = this.migrations.find((x) => x.id === migrationId && x.serverId === server.id);
     if (!m)
-      throw new HttpError(404, `Migration ${migrationId} for instance ${server.id} could not be found.`);
+      throw new HttpError(400, `Migration ${migrationId} for instance ${server.id} could not be found.`);
     if (m.status !== 'running')
-      throw new HttpError(
-        400,
-        `Migration ${migrationId} state of instance ${server.id} is ${m.status}. Cannot force_complete while the migration is in this state.`,
-      );
-    m.forced = true;
+      throw invalidMigrationState(migrationId, server.id, m.status, 'force complete');
+    forceComplete(m, this.now(), this.settings());
+    this.actionOf(m)?.events.push(
+      event('compute_live_migration_force_complete', 'Success', this.now(), m.source, null),
+    );
     return { status: 202, body: undefined };
   }
 
-  private abort(server: StubServer, migrationId: number): Reply {
+  private abort(server: StubServer, migrationId: number, mv: string): Reply {
+    if (server.vmState !== 'active')
+      throw invalidState('abort live migration', server.id, 'vm_state', server.vmState);
+    if (server.taskState !== 'migrating')
+      throw invalidState('abort live migration', server.id, 'task_state', String(server.taskState));
     const m = this.migrations.find((x) => x.id === migrationId && x.serverId === server.id);
     if (!m)
       throw new HttpError(404, `Migration ${migrationId} for instance ${server.id} could not be found.`);
-    if (!IN_PROGRESS.includes(m.status))
-      throw new HttpError(
-        400,
-        `Migration ${migrationId} state of instance ${server.id} is ${m.status}. Cannot abort live migration while the migration is in this state.`,
-      );
+    const allowed: MigrationStatus[] = since(mv, '2.65') ? ['running', 'queued', 'preparing'] : ['running'];
+    if (!allowed.includes(m.status))
+      throw invalidMigrationState(migrationId, server.id, m.status, 'abort live migration');
     const now = this.now();
     m.status = 'cancelled';
     m.updatedAt = now;
-    server.status = 'ACTIVE';
     server.taskState = null;
     this.actionOf(m)?.events.push(event('compute_live_migration_abort', 'Success', now, m.source, null));
     return { status: 202, body: undefined };
@@ -773,76 +1030,19 @@ export class NovaStub {
 
   // --- migration model -------------------------------------------------------------------------
 
-  /** Brings every migration up to the current stub time. */
-  private tick(): void {
-    const now = this.now();
-    const setup = this.options.setupMs ?? 400;
-    const bandwidth = this.options.bandwidthBytesPerS ?? GiB;
-    for (const m of this.migrations) {
-      if (m.status === 'queued' && now >= m.createdAt + setup / 2) m.status = 'preparing';
-      if (m.status === 'preparing' && now >= m.createdAt + setup) {
-        const armed = this.armed.get(m.serverId);
-        if (armed) {
-          this.armed.delete(m.serverId);
-          this.fail(m, armed);
-          continue;
-        }
-        m.status = 'running';
-        m.passStart = m.createdAt + setup;
-        m.passBytes = m.memoryBytes;
-      }
-      while (m.status === 'running') {
-        const passEnd = m.passStart + (m.passBytes / bandwidth) * 1000;
-        if (now < passEnd) break;
-        m.sentBefore += m.passBytes;
-        if (m.finalPass) {
-          this.complete(m, passEnd);
-          break;
-        }
-        const dirtied = m.forced
-          ? 0
-          : Math.min(m.memoryBytes, (m.dirtyBytesPerS * (passEnd - m.passStart)) / 1000);
-        // QEMU's rule: switch over once the rest fits in the downtime limit (0.5 s here).
-        m.finalPass = m.forced || dirtied <= bandwidth * 0.5;
-        m.pass += 1;
-        m.passStart = passEnd;
-        m.passBytes = dirtied;
-      }
-    }
-  }
-
-  private counters(m: StubMigration): { total: number; processed: number; remaining: number } | undefined {
-    if (m.status !== 'running') return undefined;
-    const bandwidth = this.options.bandwidthBytesPerS ?? GiB;
-    const sent = Math.min(m.passBytes, Math.max(0, ((this.now() - m.passStart) * bandwidth) / 1000));
+  private settings(): ModelSettings {
     return {
-      total: m.memoryBytes,
-      processed: Math.round(m.sentBefore + sent),
-      remaining: Math.round(m.passBytes - sent),
+      setupMs: this.options.setupMs ?? 400,
+      bandwidthBytesPerS: this.options.bandwidthBytesPerS ?? GiB,
+      permitPostCopy: this.options.permitPostCopy ?? false,
     };
   }
 
-  private complete(m: StubMigration, at: number): void {
-    const server = this.servers.get(m.serverId)!;
-    m.status = 'completed';
-    m.updatedAt = at;
-    server.host = m.dest!;
-    server.status = 'ACTIVE';
-    server.taskState = null;
-    this.actionOf(m)?.events.push(event('compute_live_migration', 'Success', at, m.source, null));
-  }
-
-  private fail(m: StubMigration, failure: ArmedFailure): void {
-    const server = this.servers.get(m.serverId)!;
+  /** Brings every migration up to the current stub time. */
+  private tick(): void {
     const now = this.now();
-    m.status = 'error';
-    m.updatedAt = now;
-    if (!failure.stuck) {
-      server.status = 'ACTIVE';
-      server.taskState = null;
-    }
-    const traceback = `Traceback (most recent call last):\n  File "nova/virt/libvirt/driver.py", line 10210, in _live_migration_operation\n${failure.cause}`;
-    this.actionOf(m)?.events.push(event('compute_live_migration', 'Error', now, m.source, traceback));
+    const settings = this.settings();
+    for (const m of this.migrations) advanceMigration(m, now, settings, this.hooks);
   }
 
   /** Nova's scheduler, briefly: an enabled, up host other than the source with the most free RAM. */
@@ -854,7 +1054,12 @@ export class NovaStub {
     const avoid = new Set(group?.policy === 'anti-affinity' ? peers.map((p) => p.host) : []);
     return [...this.hosts.values()]
       .filter(
-        (h) => h.name !== server.host && h.status === 'enabled' && h.state === 'up' && !avoid.has(h.name),
+        (h) =>
+          h.name !== server.host &&
+          h.status === 'enabled' &&
+          h.state === 'up' &&
+          !this.isDown(h.name) &&
+          !avoid.has(h.name),
       )
       .sort((a, b) => this.freeRamMb(b) - this.freeRamMb(a))[0];
   }
@@ -864,45 +1069,6 @@ export class NovaStub {
       h.memoryMb -
       [...this.servers.values()].filter((s) => s.host === h.name).reduce((n, s) => n + s.ramMb, 0)
     );
-  }
-
-  // --- JSON shapes -------------------------------------------------------------------------------
-
-  private hypervisorJson(h: StubHost, query: URLSearchParams): Record<string, unknown> {
-    const servers = [...this.servers.values()].filter((s) => s.host === h.name);
-    const usedMb = servers.reduce((n, s) => n + s.ramMb, 0);
-    const json: Record<string, unknown> = {
-      cpu_info: {
-        arch: 'x86_64',
-        model: h.cpuModel,
-        vendor: 'Intel',
-        features: ['pge', 'clflush'],
-        topology: { cores: h.vcpus / 2, threads: 2, sockets: 1 },
-      },
-      current_workload: 0,
-      status: h.status,
-      state: h.state,
-      disk_available_least: 900,
-      host_ip: '192.0.2.10',
-      free_disk_gb: 1000,
-      free_ram_mb: h.memoryMb - usedMb,
-      hypervisor_hostname: `${h.name}.example.org`,
-      hypervisor_type: 'QEMU',
-      hypervisor_version: 9002000,
-      id: h.hypervisorId,
-      local_gb: 1028,
-      local_gb_used: 28,
-      memory_mb: h.memoryMb,
-      memory_mb_used: usedMb + 512,
-      running_vms: servers.length,
-      service: { host: h.name, id: h.serviceId, disabled_reason: h.disabledReason },
-      vcpus: h.vcpus,
-      vcpus_used: servers.reduce((n, s) => n + s.vcpus, 0),
-    };
-    // Nova omits "servers" for a hypervisor without any.
-    if (query.get('with_servers') === 'true' && servers.length > 0)
-      json.servers = servers.map((s) => ({ name: s.name, uuid: s.id }));
-    return json;
   }
 
   private zones(): unknown[] {
@@ -936,121 +1102,7 @@ export class NovaStub {
     ];
   }
 
-  private serverJson(s: StubServer): Record<string, unknown> {
-    const host = this.hosts.get(s.host)!;
-    return {
-      'OS-DCF:diskConfig': 'AUTO',
-      'OS-EXT-AZ:availability_zone': host.az,
-      'OS-EXT-SRV-ATTR:host': s.host,
-      'OS-EXT-SRV-ATTR:hostname': s.name,
-      'OS-EXT-SRV-ATTR:hypervisor_hostname': `${s.host}.example.org`,
-      'OS-EXT-SRV-ATTR:instance_name': `instance-${s.id.slice(0, 8)}`,
-      'OS-EXT-STS:power_state': 1,
-      'OS-EXT-STS:task_state': s.taskState,
-      'OS-EXT-STS:vm_state': s.status === 'MIGRATING' ? 'active' : s.status.toLowerCase(),
-      'OS-SRV-USG:launched_at': '2026-01-05T10:00:00.000000',
-      'OS-SRV-USG:terminated_at': null,
-      accessIPv4: '',
-      accessIPv6: '',
-      addresses: {},
-      config_drive: '',
-      created: '2026-01-05T09:59:00Z',
-      description: null,
-      flavor: {
-        disk: 20,
-        ephemeral: 0,
-        extra_specs: {},
-        original_name: `m1.c${s.vcpus}r${s.ramMb}`,
-        ram: s.ramMb,
-        swap: 0,
-        vcpus: s.vcpus,
-      },
-      hostId: s.host.padEnd(56, '0').slice(0, 56),
-      host_status: host.state === 'up' ? 'UP' : 'DOWN',
-      id: s.id,
-      image: '',
-      key_name: null,
-      links: [{ href: `${this.computeUrl}/servers/${s.id}`, rel: 'self' }],
-      locked: false,
-      locked_reason: null,
-      metadata: {},
-      name: s.name,
-      'os-extended-volumes:volumes_attached': [],
-      progress: 0,
-      security_groups: [{ name: 'default' }],
-      server_groups: s.groupId ? [s.groupId] : [],
-      status: s.status,
-      tags: [],
-      tenant_id: PROJECT_ID,
-      trusted_image_certificates: null,
-      updated: '2026-01-05T10:00:00Z',
-      user_id: USER_ID,
-    };
-  }
-
-  private groupJson(g: StubGroup): Record<string, unknown> {
-    return {
-      id: g.id,
-      name: g.name,
-      policy: g.policy,
-      rules: {},
-      members: [...this.servers.values()].filter((s) => s.groupId === g.id).map((s) => s.id),
-      project_id: PROJECT_ID,
-      user_id: USER_ID,
-    };
-  }
-
-  private serverMigrationJson(m: StubMigration): Record<string, unknown> {
-    const c = this.counters(m);
-    return {
-      created_at: novaTime(m.createdAt),
-      dest_compute: m.dest,
-      dest_host: m.dest ? '192.0.2.20' : null,
-      dest_node: m.dest ? `${m.dest}.example.org` : null,
-      id: m.id,
-      server_uuid: m.serverId,
-      source_compute: m.source,
-      source_node: `${m.source}.example.org`,
-      status: m.status,
-      memory_total_bytes: c?.total ?? null,
-      memory_processed_bytes: c?.processed ?? null,
-      memory_remaining_bytes: c?.remaining ?? null,
-      disk_total_bytes: c ? 0 : null,
-      disk_processed_bytes: c ? 0 : null,
-      disk_remaining_bytes: c ? 0 : null,
-      updated_at: novaTime(m.updatedAt),
-      uuid: m.uuid,
-      user_id: USER_ID,
-      project_id: PROJECT_ID,
-    };
-  }
-
-  private migrationRecordJson(m: StubMigration): Record<string, unknown> {
-    return {
-      created_at: novaTime(m.createdAt),
-      dest_compute: m.dest,
-      dest_host: m.dest ? '192.0.2.20' : null,
-      dest_node: m.dest ? `${m.dest}.example.org` : null,
-      id: m.id,
-      instance_uuid: m.serverId,
-      new_instance_type_id: 1,
-      old_instance_type_id: 1,
-      source_compute: m.source,
-      source_node: `${m.source}.example.org`,
-      status: m.status,
-      migration_type: 'live-migration',
-      updated_at: novaTime(m.updatedAt),
-      uuid: m.uuid,
-      user_id: USER_ID,
-      project_id: PROJECT_ID,
-    };
-  }
-
   // --- helpers -----------------------------------------------------------------------------------
-
-  private inProgressOf(serverId: string): StubMigration[] {
-    return this.migrations.filter((m) => m.serverId === serverId && IN_PROGRESS.includes(m.status));
-  }
 
   private serverById(id: string): StubServer {
     const s = this.servers.get(id);
@@ -1090,12 +1142,6 @@ export function serversOn(host: string, count: number, spec: Partial<StubServerS
   return Array.from({ length: count }, (_, i) => ({ name: `vm-${i + 1}`, host, ...spec }));
 }
 
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
 function ok(body: unknown): Reply {
   return { status: 200, body };
 }
@@ -1112,20 +1158,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** The requested compute microversion (`latest` allowed), or undefined (Nova then serves 2.1). */
 function parseMicroversion(req: IncomingMessage): string | undefined {
   const modern = req.headers['openstack-api-version'];
   if (typeof modern === 'string') {
-    const match = /^compute\s+(\d+\.\d+)$/.exec(modern.trim());
+    const match = /(?:^|,)\s*compute\s+(\d+\.\d+|latest)\s*(?:,|$)/.exec(modern);
     if (match) return match[1];
   }
   const legacy = req.headers['x-openstack-nova-api-version'];
   return typeof legacy === 'string' ? legacy.trim() : undefined;
-}
-
-function compareVersions(a: string, b: string): number {
-  const [am = 0, an = 0] = a.split('.').map(Number);
-  const [bm = 0, bn = 0] = b.split('.').map(Number);
-  return am - bm || an - bn;
 }
 
 /** Path segments that name a resource rather than an id. */
@@ -1133,68 +1174,8 @@ function isKeyword(segment: string): boolean {
   return ['detail', 'action', 'migrations', 'os-instance-actions'].includes(segment);
 }
 
-const FAULT_KEYS: Record<number, string> = {
-  400: 'badRequest',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'itemNotFound',
-  406: 'notAcceptable',
-  409: 'conflictingRequest',
-  500: 'computeFault',
-  503: 'serviceUnavailable',
-};
-
-function faultBody(status: number, message: string): unknown {
-  const text =
-    status >= 500 && message === 'injected by the test'
-      ? 'Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.'
-      : message;
-  return { [FAULT_KEYS[status] ?? 'computeFault']: { code: status, message: text } };
-}
-
-function keystoneError(err: HttpError): unknown {
-  const title = err.status === 401 ? 'Unauthorized' : err.status === 404 ? 'Not Found' : 'Error';
-  return { error: { code: err.status, message: err.message, title } };
-}
-
-function versionDoc(base: string, id: string, max: string): Record<string, unknown> {
-  return {
-    id: `v${id}`,
-    links: [{ href: `${base}/compute/v${id === '2.0' ? '2' : '2.1'}/`, rel: 'self' }],
-    status: id === '2.1' ? 'CURRENT' : 'SUPPORTED',
-    version: max,
-    min_version: max === '' ? '' : '2.1',
-    updated: id === '2.1' ? '2013-07-23T11:33:21Z' : '2011-01-21T11:33:21Z',
-  };
-}
-
-function serviceJson(h: StubHost): Record<string, unknown> {
-  return {
-    id: h.serviceId,
-    binary: 'nova-compute',
-    disabled_reason: h.disabledReason,
-    host: h.name,
-    state: h.state,
-    status: h.status,
-    updated_at: '2026-01-05T10:00:00.000000',
-    forced_down: false,
-    zone: h.az,
-  };
-}
-
-function event(
-  name: string,
-  result: string | null,
-  at: number,
-  host: string,
-  traceback: string | null,
-): StubEvent {
+function event(name: string, result: string | null, at: number, host: string, traceback: string | null) {
   return { event: name, result, start_time: novaTime(at), finish_time: novaTime(at), traceback, host };
-}
-
-/** Nova's timestamps: `2016-01-29T13:42:02.000000`. */
-function novaTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 23)}000`;
 }
 
 /** Keystone's: `2015-11-06T15:32:17.893769Z`. */

@@ -29,6 +29,8 @@ export interface WatchedMigration {
   downtimeSloMs: number;
   /** How the planner expects it to finish (the convergence model's cheapest safe strategy). */
   plannedStrategy?: Strategy;
+  /** The back end takes no risky switchover for it (why): never ask anyone for one. */
+  switchoverRefused?: string;
 }
 
 export type PolicyAction =
@@ -228,7 +230,8 @@ export function decide(input: {
   // The planner already found that only a risky switchover moves this VM within its SLO: once
   // the first pass is done (the guest's memory is across), ask at once instead of waiting for a
   // stall, and do not slow the guest with auto-converge first.
-  const plannedRisky = m.plannedStrategy === 'postcopy' || m.plannedStrategy === 'pause';
+  const plannedRisky =
+    (m.plannedStrategy === 'postcopy' || m.plannedStrategy === 'pause') && m.switchoverRefused === undefined;
   const predicted =
     plannedRisky && sample.iteration >= 2 && watch.approvalsAsked === 0
       ? `predicted not to converge within its ${m.downtimeSloMs} ms SLO by pre-copy or auto-converge`
@@ -269,7 +272,10 @@ export function decide(input: {
   // Auto-converge gets one stall period to work before anyone is asked for a risky switchover.
   if (watch.autoConvergeAt !== undefined && now - watch.autoConvergeAt < stallMs) return { watch, actions };
 
-  const proposal = propose(policy, remaining, bandwidth, sample.expectedDowntimeMs);
+  const proposal: ReturnType<typeof propose> =
+    m.switchoverRefused !== undefined
+      ? { refused: `no switchover possible (${m.switchoverRefused}): abort` }
+      : propose(policy, remaining, bandwidth, sample.expectedDowntimeMs);
   if ('refused' in proposal) {
     // Nova's and KubeVirt's behaviour: abort on completion/progress timeout, the VM stays put.
     return { watch: input.watch, actions: [{ kind: 'abort', why: `${trouble}; ${proposal.refused}` }] };

@@ -51,6 +51,7 @@ export function watched(record: MigrationRecord): WatchedMigration {
     memoryBytes: migration.memoryBytes,
     downtimeSloMs: move.downtimeSloMs,
     plannedStrategy: move.prediction.strategy,
+    switchoverRefused: move.switchoverRefused,
   };
 }
 

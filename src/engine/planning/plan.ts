@@ -49,7 +49,7 @@ export function planEvacuation(
     );
   const hosts = hostMap(fleet);
   const sourceHost = hosts.get(source);
-  if (!sourceHost) throw new NotFoundError(`no host named ${source} in the fleet`);
+  if (!sourceHost) throw missingHost(fleet, source);
   const instances = new Map(fleet.instances.map((i) => [i.name, i]));
   const { placements, blockers } = placeInstances(fleet, [source], {
     avoid: options.avoid,
@@ -91,7 +91,7 @@ export function planEvacuation(
       ...m,
       prediction: { ...m.prediction, durationMs: run.endMs.get(m.instance)! - run.startMs.get(m.instance)! },
     })),
-    blockers: [...blockers, ...windowBlockers],
+    blockers: [...unreachableOn(fleet, source), ...blockers, ...windowBlockers],
     lowerBoundMs: (memory / sourceHost.nicBytesPerS) * 1000,
     predictedMakespanMs: run.makespanMs,
     window,
@@ -199,6 +199,7 @@ function moveFor(p: Placement, inst: Instance, hosts: HostsByName, policy: Polic
     memoryBytes: inst.memoryBytes,
     dirtyBytesPerS: inst.dirtyBytesPerS,
     downtimeSloMs: inst.downtimeSloMs ?? policy.downtimeSloMs,
+    ...(inst.switchoverRefused !== undefined && { switchoverRefused: inst.switchoverRefused }),
     prediction: undefined as unknown as Prediction,
   };
   move.prediction = predictAt(move, aloneRate(move, hosts, policy), policy);
@@ -275,6 +276,23 @@ function simulate(moves: readonly Move[], hosts: HostsByName, policy: PolicyConf
     running = still;
   }
   return { moves: started, startMs, endMs, makespanMs: now };
+}
+
+/**
+ * Instances the back end cannot see now that may be on `source` (their host is unknown or is
+ * it): the drain cannot promise it leaves the host empty, so each is named as a blocker.
+ */
+function unreachableOn(fleet: Fleet, source: string): Blocker[] {
+  return (fleet.unreachable ?? [])
+    .filter((u) => u.kind === 'instance' && (u.host === undefined || u.host === source))
+    .map((u) => ({ instance: u.name, code: 'unreachable', reason: u.reason }));
+}
+
+/** A source that is not in the fleet: unknown, or known but unreachable now (say why). */
+function missingHost(fleet: Fleet, name: string): Error {
+  const down = fleet.unreachable?.find((u) => u.kind === 'host' && u.name === name);
+  if (down) return new ConflictError(`${name} cannot be planned now: ${down.reason}`);
+  return new NotFoundError(`no host named ${name} in the fleet`);
 }
 
 function hostMap(fleet: Fleet): Map<string, Host> {

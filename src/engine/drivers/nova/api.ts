@@ -1,20 +1,23 @@
 import type { z } from 'zod';
 import type { Clock } from '../../clock.js';
-import { AuthError, DriverReplyError, FerryError } from '../../errors.js';
-import { compareMicroversions, type NovaConfig } from './config.js';
+import { AuthError, ConfigError, DriverReplyError, FerryError } from '../../errors.js';
+import { compareMicroversions, MAX_MICROVERSION, MIN_MICROVERSION, type NovaConfig } from './config.js';
 import { errorForStatus, type Fetch, type HttpResponse, parseReply, send } from './http.js';
-import { KeystoneClient } from './keystone.js';
+import { type ComputeSession, KeystoneClient } from './keystone.js';
 import {
+  type AnyServer,
+  type AnyService,
   type ApiVersion,
   availabilityZoneListSchema,
   type Hypervisor,
   hypervisorListSchema,
   type InstanceActionDetail,
+  type Inventory,
   instanceActionDetailSchema,
   instanceActionListSchema,
+  inventoriesSchema,
   type MigrationRecord,
   migrationRecordListSchema,
-  type Server,
   type ServerGroup,
   type ServerMigration,
   type Service,
@@ -25,21 +28,29 @@ import {
   serverResponseSchema,
   serviceListSchema,
   serviceResponseSchema,
+  usagesSchema,
   versionDiscoverySchema,
 } from './schemas.js';
+import { fetchTrusting } from './tls.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface NovaApiOptions {
   config: NovaConfig;
   clock: Clock;
+  /** Injectable for tests; otherwise the global fetch, or one trusting `config.caFile`. */
   fetch?: Fetch;
 }
 
+/** Page size ferry asks for; Nova caps it at its osapi_max_limit (1000 by default). */
+const PAGE = 1000;
+/** No listing of a real cloud needs more pages; a cloud that never stops is a bug, not a fleet. */
+const MAX_PAGES = 10_000;
+
 /**
- * The Compute API calls ferry makes, one method each, every reply parsed with its schema. Sends
- * the configured microversion on every call, after checking once per session that the cloud
- * supports it; a token Nova refuses (revoked) is renewed once.
+ * The Compute and Placement API calls ferry makes, one method each, every reply parsed with its
+ * schema. Sends the configured microversion on every Compute call, after checking once per
+ * session that the cloud supports it; a token Nova refuses (revoked) is renewed once.
  */
 export class NovaApi {
   private readonly keystone: KeystoneClient;
@@ -47,8 +58,13 @@ export class NovaApi {
   private negotiated?: Promise<void>;
 
   constructor(private readonly options: NovaApiOptions) {
-    this.fetch = options.fetch ?? fetch;
+    const { caFile } = options.config;
+    this.fetch = options.fetch ?? (caFile !== undefined ? fetchTrusting(caFile) : fetch);
     this.keystone = new KeystoneClient({ config: options.config, clock: options.clock, fetch: this.fetch });
+  }
+
+  get microversion(): string {
+    return this.options.config.microversion;
   }
 
   /** All hypervisors (os-hypervisors/detail, every page). */
@@ -58,12 +74,12 @@ export class NovaApi {
       {},
       hypervisorListSchema,
       (r) => r.hypervisors,
-      'hypervisors',
+      'hypervisors_links',
     );
   }
 
-  /** nova-compute services, optionally of one host. */
-  async computeServices(host?: string): Promise<Service[]> {
+  /** nova-compute services, optionally of one host; a down cell's come as `UNKNOWN` (2.69+). */
+  async computeServices(host?: string): Promise<AnyService[]> {
     const query = new URLSearchParams({ binary: 'nova-compute' });
     if (host !== undefined) query.set('host', host);
     return (await this.call('GET', `/os-services?${query}`, serviceListSchema)).services;
@@ -87,24 +103,40 @@ export class NovaApi {
     return zones;
   }
 
-  /** Servers of every project (servers/detail?all_tenants=1, every page), with extra filters. */
-  servers(filters: Record<string, string> = {}): Promise<Server[]> {
+  /**
+   * Servers of every project (servers/detail?all_tenants=1, every page), with extra filters.
+   * At 2.69+ a down cell's servers come as `UNKNOWN` records whatever the filters.
+   */
+  servers(filters: Record<string, string> = {}): Promise<AnyServer[]> {
     return this.pages(
       '/servers/detail',
       { all_tenants: '1', ...filters },
       serverListSchema,
       (r) => r.servers,
-      'servers',
+      'servers_links',
     );
   }
 
-  async server(serverId: string): Promise<Server> {
+  async server(serverId: string): Promise<AnyServer> {
     return (await this.call('GET', `/servers/${enc(serverId)}`, serverResponseSchema)).server;
   }
 
+  /** Every server group of every project: os-server-groups pages by offset and gives no links. */
   async serverGroups(): Promise<ServerGroup[]> {
-    return (await this.call('GET', '/os-server-groups?all_projects=true', serverGroupListSchema))
-      .server_groups;
+    const all: ServerGroup[] = [];
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const query = new URLSearchParams({
+        all_projects: 'true',
+        limit: String(PAGE),
+        offset: String(all.length),
+      });
+      const groups = (await this.call('GET', `/os-server-groups?${query}`, serverGroupListSchema))
+        .server_groups;
+      // Nova may cap the page below PAGE (osapi_max_limit): only an empty page is the end.
+      if (groups.length === 0) return all;
+      all.push(...groups);
+    }
+    throw new DriverReplyError('Nova GET /os-server-groups: pagination never ended');
   }
 
   /** os-migrateLive (2.68+ body): to `host`, or wherever Nova's scheduler picks when null. */
@@ -114,13 +146,13 @@ export class NovaApi {
     });
   }
 
-  /** The server's in-progress live migrations. */
+  /** The server's live migrations Nova calls in progress (queued, preparing, running, post-migrating). */
   async serverMigrations(serverId: string): Promise<ServerMigration[]> {
     return (await this.call('GET', `/servers/${enc(serverId)}/migrations`, serverMigrationListSchema))
       .migrations;
   }
 
-  /** One in-progress live migration; NotFoundError once it is over (or never was). */
+  /** One of those, with byte counters; NotFoundError in any other status (accepted, post-copy, over). */
   async serverMigration(serverId: string, migrationId: number): Promise<ServerMigration> {
     const path = `/servers/${enc(serverId)}/migrations/${migrationId}`;
     return (await this.call('GET', path, serverMigrationResponseSchema)).migration;
@@ -135,26 +167,49 @@ export class NovaApi {
     await this.call('DELETE', `/servers/${enc(serverId)}/migrations/${migrationId}`, undefined);
   }
 
-  /** Every live migration of a server, any status (os-migrations), newest first. */
+  /** Every live migration of a server, any status (os-migrations, every page), newest first. */
   async liveMigrationHistory(serverId: string): Promise<MigrationRecord[]> {
-    const query = new URLSearchParams({ instance_uuid: serverId, migration_type: 'live-migration' });
-    const reply = await this.call('GET', `/os-migrations?${query}`, migrationRecordListSchema);
-    return reply.migrations.filter((m) => m.instance_uuid === serverId).sort((a, b) => b.id - a.id);
+    const filters = { instance_uuid: serverId, migration_type: 'live-migration' };
+    const all = await this.pages(
+      '/os-migrations',
+      filters,
+      migrationRecordListSchema,
+      (r) => r.migrations,
+      'migrations_links',
+    );
+    return all.filter((m) => m.instance_uuid === serverId).sort((a, b) => b.id - a.id);
   }
 
   /** The newest instance action named `action`, with its events, or undefined. */
   async latestAction(serverId: string, action: string): Promise<InstanceActionDetail | undefined> {
-    const list = await this.call(
-      'GET',
+    const list = await this.pages(
       `/servers/${enc(serverId)}/os-instance-actions`,
+      {},
       instanceActionListSchema,
+      (r) => r.instanceActions,
+      'links',
     );
-    const latest = list.instanceActions
+    const latest = list
       .filter((a) => a.action === action)
       .sort((a, b) => b.start_time.localeCompare(a.start_time))[0];
     if (!latest) return undefined;
     const path = `/servers/${enc(serverId)}/os-instance-actions/${enc(latest.request_id)}`;
     return (await this.call('GET', path, instanceActionDetailSchema)).instanceAction;
+  }
+
+  /**
+   * A compute node's capacity from Placement (its resource provider has the node's UUID, the
+   * hypervisor id at 2.53+): inventories per resource class and the sum of allocations.
+   */
+  async resourceProvider(
+    uuid: string,
+  ): Promise<{ inventories: Record<string, Inventory>; usages: Record<string, number> }> {
+    const base = `/resource_providers/${enc(uuid)}`;
+    const [inventories, usages] = await Promise.all([
+      this.placement(`${base}/inventories`, inventoriesSchema),
+      this.placement(`${base}/usages`, usagesSchema),
+    ]);
+    return { inventories: inventories.inventories, usages: usages.usages };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -173,11 +228,9 @@ export class NovaApi {
     body?: unknown,
   ): Promise<unknown> {
     const what = `Nova ${method} ${path.split('?')[0]}`;
-    let response: HttpResponse | undefined;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const session = await this.keystone.session();
+    const response = await this.authorized(what, async (session) => {
       await this.negotiate(session.computeUrl);
-      response = await send(this.fetch, {
+      return send(this.fetch, {
         method,
         url: session.computeUrl + path,
         headers: { 'X-Auth-Token': session.token, ...this.versionHeaders() },
@@ -185,36 +238,69 @@ export class NovaApi {
         timeoutMs: this.options.config.requestTimeoutS * 1000,
         service: 'Nova',
       });
-      if (response.status !== 401) break;
-      // A revoked or expired token: issue a new one, once.
-      this.keystone.invalidate(session.token);
-    }
-    if (!response) throw new FerryError('INTERNAL', `${what}: no response`);
-    if (response.status === 401) throw new AuthError(`${what}: Nova refused a fresh Keystone token (401)`);
-    if (response.status < 200 || response.status > 299)
-      throw errorForStatus(response.status, what, response.body);
+    });
     const echoed = response.headers.get('openstack-api-version');
-    const expected = `compute ${this.options.config.microversion}`;
+    const expected = `compute ${this.microversion}`;
     if (echoed !== null && echoed.trim() !== expected)
       throw new DriverReplyError(`${what} answered with microversion "${echoed}" instead of "${expected}"`);
     return schema === undefined ? undefined : parseReply(schema, response.body, what);
   }
 
-  /** Follows `{key}_links` rel=next by its marker, against the catalog's compute URL. */
+  /** GET on Placement (its 1.0 shapes: inventories and usages have not changed since). */
+  private async placement<S extends z.ZodType>(path: string, schema: S): Promise<z.output<S>> {
+    const what = `Placement GET ${path}`;
+    const response = await this.authorized(what, (session) => {
+      if (!session.placementUrl)
+        throw new ConfigError(
+          `at microversion ${this.microversion} Nova reports no host capacity and Keystone's catalog lists ` +
+            'no placement service: ferry reads capacity from Placement from 2.88 on (or set nova.microversion to 2.87)',
+        );
+      return send(this.fetch, {
+        method: 'GET',
+        url: session.placementUrl + path,
+        headers: { 'X-Auth-Token': session.token },
+        timeoutMs: this.options.config.requestTimeoutS * 1000,
+        service: 'Placement',
+      });
+    });
+    return parseReply(schema, response.body, what);
+  }
+
+  /** Sends with a session's token; a 401 renews the token once; non-2xx is a typed error. */
+  private async authorized(
+    what: string,
+    exchange: (session: ComputeSession) => Promise<HttpResponse>,
+  ): Promise<HttpResponse> {
+    let response: HttpResponse | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const session = await this.keystone.session();
+      response = await exchange(session);
+      if (response.status !== 401) break;
+      // A revoked or expired token: issue a new one, once.
+      this.keystone.invalidate(session.token);
+    }
+    if (!response) throw new FerryError('INTERNAL', `${what}: no response`);
+    if (response.status === 401) throw new AuthError(`${what}: refused a fresh Keystone token (401)`);
+    if (response.status < 200 || response.status > 299)
+      throw errorForStatus(response.status, what, response.body);
+    return response;
+  }
+
+  /** Follows rel=next links by their marker, against the catalog's compute URL. */
   private async pages<S extends z.ZodType, T>(
     path: string,
     filters: Record<string, string>,
     schema: S,
     items: (reply: z.output<S>) => T[],
-    key: string,
+    linksKey: string,
   ): Promise<T[]> {
     const all: T[] = [];
     const query = new URLSearchParams(filters);
-    for (let page = 0; page < 10_000; page++) {
+    for (let page = 0; page < MAX_PAGES; page++) {
       const suffix = query.size > 0 ? `?${query}` : '';
       const reply = await this.call('GET', `${path}${suffix}`, schema);
       all.push(...items(reply));
-      const links = (reply as Record<string, unknown>)[`${key}_links`] as
+      const links = (reply as Record<string, unknown>)[linksKey] as
         | { href: string; rel: string }[]
         | undefined;
       const next = links?.find((l) => l.rel === 'next');
@@ -226,7 +312,7 @@ export class NovaApi {
   }
 
   private versionHeaders(): Record<string, string> {
-    const mv = this.options.config.microversion;
+    const mv = this.microversion;
     return { 'OpenStack-API-Version': `compute ${mv}`, 'X-OpenStack-Nova-API-Version': mv };
   }
 
@@ -252,7 +338,7 @@ export class NovaApi {
     const reply = parseReply(versionDiscoverySchema, response.body, `Nova version discovery GET ${url}`);
     const version: ApiVersion | undefined =
       'version' in reply ? reply.version : reply.versions.find((v) => v.id === 'v2.1');
-    const wanted = this.options.config.microversion;
+    const wanted = this.microversion;
     if (!version || version.version === '')
       throw new FerryError(
         'UNSUPPORTED',
@@ -265,8 +351,8 @@ export class NovaApi {
       throw new FerryError(
         'UNSUPPORTED',
         `the Compute API at ${url} supports microversions ${version.min_version} to ${version.version}; ` +
-          `ferry needs ${wanted} (live-migration progress and host-targeted os-migrateLive): ` +
-          'upgrade Nova (Train or later) or use another driver',
+          `ferry needs ${wanted} (nova.microversion; ferry speaks ${MIN_MICROVERSION}, first shipped in Ussuri, ` +
+          `to ${MAX_MICROVERSION}): upgrade Nova (Ussuri or later) or set nova.microversion within the cloud's range`,
       );
   }
 }

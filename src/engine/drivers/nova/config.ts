@@ -3,10 +3,18 @@ import { z } from 'zod';
 /** A Nova microversion such as `2.80`, compared as (major, minor) numbers. */
 export const microversionSchema = z.string().regex(/^\d+\.\d+$/, 'a microversion such as 2.80');
 
-/** The oldest and newest microversions whose response shapes the driver's schemas know. */
+/**
+ * The oldest and newest microversions the driver's schemas are tested against. 2.80 (Ussuri)
+ * is the first with live-migration byte counters for every user and host-targeted
+ * os-migrateLive without `force`; 2.104 is the newest in the Nova snapshot of the reference
+ * samples. At 2.88+ hypervisors no longer report capacity: it comes from Placement.
+ */
 export const MIN_MICROVERSION = '2.80';
-/** 2.88 drops vcpus, memory_mb and cpu_info from os-hypervisors, which inventory needs. */
-export const MAX_MICROVERSION = '2.87';
+export const MAX_MICROVERSION = '2.104';
+/** From this microversion on, os-hypervisors carries no vcpus/memory_mb/cpu_info. */
+export const PLACEMENT_MICROVERSION = '2.88';
+/** From this microversion on, records of a cell that does not answer come back as minimal shapes. */
+export const DOWN_CELL_MICROVERSION = '2.69';
 
 /** Numeric comparison of two microversions: negative, zero or positive. */
 export function compareMicroversions(a: string, b: string): number {
@@ -15,23 +23,61 @@ export function compareMicroversions(a: string, b: string): number {
   return aMajor - bMajor || aMinor - bMinor;
 }
 
-const text = z.string().min(1);
+/** Whether microversion `mv` is at least `since`. */
+export function atLeast(mv: string, since: string): boolean {
+  return compareMicroversions(mv, since) >= 0;
+}
 
-/** Keystone v3 `password` method, scoped to a project (by name and domain, or by id). */
+const text = z.string().min(1);
+const exactlyOne = (values: unknown[]) => values.filter((v) => v !== undefined).length === 1;
+const atMostOne = (values: unknown[]) => values.filter((v) => v !== undefined).length <= 1;
+
+/**
+ * Keystone v3 `password` method. The user by id, or by name in a domain (by name or id; the
+ * Default domain when neither is given). The scope: a project (by id, or by name in a domain),
+ * or the whole system (`system: all`, for clouds whose Nova policy accepts system tokens).
+ */
 const passwordAuthSchema = z
   .strictObject({
     type: z.literal('password'),
-    username: text,
+    username: text.optional(),
+    userId: text.optional(),
     password: text,
-    userDomainName: text.default('Default'),
+    userDomainName: text.optional(),
+    userDomainId: text.optional(),
     projectName: text.optional(),
     projectId: text.optional(),
-    projectDomainName: text.default('Default'),
+    projectDomainName: text.optional(),
+    projectDomainId: text.optional(),
+    system: z.literal('all').optional(),
   })
-  .refine((a) => (a.projectName === undefined) !== (a.projectId === undefined), {
-    message: 'give exactly one of projectName or projectId',
+  .refine((a) => exactlyOne([a.username, a.userId]), {
+    message: 'give exactly one of username or userId',
+    path: ['username'],
+  })
+  .refine(
+    (a) =>
+      atMostOne([a.userDomainName, a.userDomainId]) &&
+      (a.userId === undefined || (a.userDomainName ?? a.userDomainId) === undefined),
+    {
+      message:
+        'a user by name takes at most one of userDomainName or userDomainId; a user by id takes neither',
+      path: ['userDomainName'],
+    },
+  )
+  .refine((a) => exactlyOne([a.projectName, a.projectId, a.system]), {
+    message: 'give exactly one scope: projectName, projectId or system',
     path: ['projectName'],
-  });
+  })
+  .refine(
+    (a) =>
+      atMostOne([a.projectDomainName, a.projectDomainId]) &&
+      (a.projectName !== undefined || (a.projectDomainName ?? a.projectDomainId) === undefined),
+    {
+      message: 'projectDomainName or projectDomainId (one of them) goes with projectName only',
+      path: ['projectDomainName'],
+    },
+  );
 
 /**
  * Keystone v3 `application_credential` method: by id + secret, or by name + secret + the owning
@@ -70,16 +116,21 @@ export const novaConfigSchema = z
     auth: novaAuthSchema,
     /** Catalog region of the compute endpoint; any region when unset (the first match wins). */
     region: text.optional(),
-    /** Catalog interface of the compute endpoint. */
+    /** Catalog interface of the compute (and placement) endpoint. */
     interface: z.enum(['public', 'internal', 'admin']).default('internal'),
     /** Microversion sent on every call; the cloud must support it (checked once per session). */
     microversion: microversionSchema.default(MIN_MICROVERSION),
+    /**
+     * A PEM file of CA certificates that sign Keystone's, Nova's and Placement's TLS
+     * certificates (a private cloud CA), trusted in addition to the system's.
+     */
+    caFile: text.optional(),
     /**
      * Who picks the destination: `ferry` sends the planner's host in os-migrateLive (Nova still
      * checks it with its filters); `nova` sends no host and lets Nova's scheduler choose.
      */
     scheduler: z.enum(['ferry', 'nova']).default('ferry'),
-    /** Limit for one HTTP call to Keystone or Nova. */
+    /** Limit for one HTTP call to Keystone, Nova or Placement. */
     requestTimeoutS: z.number().positive().default(30),
     /** A token is renewed this long before Keystone's expires_at. */
     tokenRenewBeforeS: z.number().nonnegative().default(300),

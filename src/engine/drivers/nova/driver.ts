@@ -3,26 +3,20 @@ import type { Clock } from '../../clock.js';
 import {
   ConflictError,
   DriverRefusedError,
+  DriverUnreachableError,
   FerryError,
   InputError,
   NotFoundError,
   TimeoutError,
 } from '../../errors.js';
-import {
-  type Fleet,
-  GBPS,
-  type Host,
-  type Instance,
-  MiB,
-  type ProgressSample,
-  type Tuning,
-} from '../../model.js';
+import type { Fleet, ProgressSample, Tuning } from '../../model.js';
 import type { Driver, DriverLacks, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
 import { NovaApi } from './api.js';
 import type { NovaConfig } from './config.js';
 import type { Fetch } from './http.js';
-import { countersOf, RateEstimator, sampleStatus } from './progress.js';
-import type { MigrationRecord, Server, ServerGroup } from './schemas.js';
+import { DOWN_CELL, notMigratableReason, readFleet } from './inventory.js';
+import { countersOf, inProgress, RateEstimator, sampleStatus } from './progress.js';
+import { type AnyServer, isDownCell, type MigrationRecord, type Server } from './schemas.js';
 
 export interface NovaDriverOptions {
   config: NovaConfig;
@@ -37,25 +31,26 @@ export interface NovaDriverOptions {
 const refSchema = z.object({ serverId: z.string().min(1), migrationId: z.number().int() });
 type NovaRef = z.infer<typeof refSchema>;
 
-/** Nova live-migrates servers in these states only. */
-const MIGRATABLE_STATUSES = ['ACTIVE', 'PAUSED'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Nova's limit on a service's disabled_reason. */
 const MAX_REASON = 255;
 
 /**
- * Live migration through the OpenStack Compute API (microversion 2.80+), authenticated by
- * Keystone. Hosts are nova-compute service hosts; instances are servers, named by their server
- * name (or their id where two servers share a name).
+ * Live migration through the OpenStack Compute API (microversions 2.80 to 2.104), authenticated
+ * by Keystone. Hosts are nova-compute service hosts; instances are servers, named by their
+ * server name (or their id where two servers share a name).
  *
  * What Nova cannot do, and what the driver does instead:
  * - tune: Nova has no per-migration downtime or bandwidth knob (they are nova.conf settings on
  *   the computes: live_migration_downtime*, live_migration_bandwidth), so tune is a no-op.
  * - switchToPostCopy and pause both call force_complete: Nova switches to post-copy when the
  *   compute has live_migration_permit_post_copy, and pauses the guest otherwise. Which one
- *   happens is the compute's configuration, not ferry's choice.
+ *   happens is the compute's configuration, not ferry's choice. Nova takes it for ACTIVE
+ *   servers only: a PAUSED server's move never offers one (Instance.switchoverRefused).
  * - dirty rate, bandwidth and pass are not reported: they are estimated from successive
  *   samples (see RateEstimator); nicBytesPerS and instances' dirty rates come from config.
+ * - Nova shows byte counters only while a migration is `running`; before (accepted, queued,
+ *   preparing) and in post-copy the phase comes from os-migrations with the last counters seen.
  * - runMaintenance throws UNSUPPORTED: Nova runs nothing on a compute host.
  */
 /** Nova has no per-migration auto-converge: the computes' nova.conf decides it. */
@@ -74,63 +69,18 @@ export class NovaDriver implements Driver {
     this.api = new NovaApi({ config: options.config, clock: options.clock, fetch: options.fetch });
   }
 
-  async inventory(): Promise<Fleet> {
-    const [hypervisors, servers, groups, zones] = await Promise.all([
-      this.api.hypervisors(),
-      this.api.servers(),
-      this.api.serverGroups(),
-      this.api.hostZones(),
-    ]);
-    const { config } = this.options;
-    const placed = servers.filter((s) => s.status !== 'DELETED' && s['OS-EXT-SRV-ATTR:host'] !== null);
-    const serverZone = new Map(
-      placed.map((s) => [s['OS-EXT-SRV-ATTR:host']!, s['OS-EXT-AZ:availability_zone']]),
-    );
-    const hosts = new Map<string, Host>();
-    for (const h of hypervisors) {
-      const name = h.service.host;
-      if (hosts.has(name)) continue; // one host per compute service (ironic has many nodes)
-      const down = h.state === 'down';
-      const disabled = h.status === 'disabled';
-      hosts.set(name, {
-        name,
-        vcpus: h.vcpus,
-        memoryBytes: h.memory_mb * MiB,
-        nicBytesPerS: config.nicGbps * GBPS,
-        cpuModel: typeof h.cpu_info === 'object' ? h.cpu_info.model : undefined,
-        az: zones.get(name) ?? serverZone.get(name),
-        labels: [],
-        schedulable: !disabled && !down,
-        disabledReason: disabled
-          ? (h.service.disabled_reason ?? 'disabled in Nova')
-          : down
-            ? 'nova-compute is down'
-            : undefined,
-      });
-    }
-    const groupOf = antiAffinityGroups(groups);
-    const names = uniqueNames(placed);
-    const instances: Instance[] = placed.map((s) => {
-      const reason = notMigratableReason(s);
-      return {
-        name: names.get(s.id)!,
-        host: s['OS-EXT-SRV-ATTR:host']!,
-        vcpus: s.flavor.vcpus,
-        memoryBytes: s.flavor.ram * MiB,
-        antiAffinityGroup:
-          s.server_groups.map((g) => groupOf.byId.get(g)).find(Boolean) ?? groupOf.byMember.get(s.id),
-        migratable: reason === undefined,
-        notMigratableReason: reason,
-        dirtyBytesPerS: config.dirtyMiBps * MiB,
-      };
-    });
-    return { hosts: [...hosts.values()], instances };
+  inventory(): Promise<Fleet> {
+    return readFleet(this.api, this.options.config);
   }
 
   async setSchedulable(host: string, enabled: boolean, reason: string): Promise<void> {
     const services = (await this.api.computeServices(host)).filter((s) => s.host === host);
     if (services.length === 0) throw new NotFoundError(`Nova has no nova-compute service on host ${host}`);
     for (const service of services) {
+      if (isDownCell(service))
+        throw new DriverUnreachableError(
+          `nova-compute on ${host} is ${DOWN_CELL}: its service cannot be changed`,
+        );
       const updated = await this.api.updateService(
         service.id,
         enabled
@@ -148,6 +98,10 @@ export class NovaDriver implements Driver {
     try {
       const server = await this.resolveServer(request.instance);
       const host = server['OS-EXT-SRV-ATTR:host'];
+      // A migration of this server already under way from the source (a restart between Nova's
+      // 202 and ferry's record of it): start() re-attaches to it, nothing to check.
+      const newest = (await this.api.liveMigrationHistory(server.id))[0];
+      if (newest && inProgress(newest.status) && newest.source_compute === request.from) return { ok: true };
       if (host !== request.from)
         reasons.push(`${request.instance} is on ${host ?? 'no host'}, not ${request.from}`);
       const reason = notMigratableReason(server);
@@ -157,6 +111,7 @@ export class NovaDriver implements Driver {
         const services = (await this.api.computeServices(request.to)).filter((s) => s.host === request.to);
         const service = services[0];
         if (!service) reasons.push(`Nova has no nova-compute service on ${request.to}`);
+        else if (isDownCell(service)) reasons.push(`nova-compute on ${request.to} is ${DOWN_CELL}`);
         else if (service.status === 'disabled')
           reasons.push(`${request.to} is disabled in Nova (${service.disabled_reason ?? 'no reason given'})`);
         else if (service.state === 'down') reasons.push(`nova-compute on ${request.to} is down`);
@@ -169,20 +124,20 @@ export class NovaDriver implements Driver {
 
   /**
    * os-migrateLive with block_migration "auto" (and the request's host unless scheduler is
-   * `nova`). Idempotent: a migration already in progress for the server is reused, and one
-   * that already completed to the destination is returned as is. Nova does not take `tuning`.
+   * `nova`). Idempotent: a migration of the server still under way in any phase (accepted to
+   * post-copy: os-migrations, since GET /servers/{id}/migrations omits accepted and post-copy)
+   * is reused, and one that already completed to the destination is returned as is. Nova does
+   * not take `tuning`.
    */
   async start(request: MigrationRequest, _tuning: Tuning): Promise<MigrationHandle> {
     const known = this.handles.get(request.migrationId);
     if (known) return known;
     const server = await this.resolveServer(request.instance);
-    const running = (await this.api.serverMigrations(server.id))[0];
-    if (running) return this.remember(request, server.id, running.id, running.dest_compute);
-    const history = await this.api.liveMigrationHistory(server.id);
-    const newest = history[0];
+    const newest = (await this.api.liveMigrationHistory(server.id))[0];
+    if (newest && inProgress(newest.status)) return this.remember(request, server.id, newest);
     const host = server['OS-EXT-SRV-ATTR:host'];
     if (newest?.status === 'completed' && host === newest.dest_compute && host !== request.from)
-      return this.remember(request, server.id, newest.id, newest.dest_compute);
+      return this.remember(request, server.id, newest);
     if (host !== request.from)
       throw new ConflictError(
         `${request.instance} is on ${host ?? 'no host'}, not ${request.from}: not started`,
@@ -207,10 +162,16 @@ export class NovaDriver implements Driver {
         return { at, status, ...counters, ...estimator.observe(at, counters) };
       }
     } catch (err) {
-      // Nova shows in-progress migrations only: 404 means it is over (or never was).
+      // Nova shows counters for queued..post-migrating only: 404 in any other phase or after the end.
       if (!(err instanceof NotFoundError)) throw err;
     }
-    return this.conclude(handle, ref, estimator);
+    const record = (await this.api.liveMigrationHistory(ref.serverId)).find((m) => m.id === ref.migrationId);
+    const status = record ? sampleStatus(record.status) : 'failed';
+    if (record && inProgress(record.status)) {
+      const at = this.options.clock.now();
+      return { at, status, ...estimator.lastCounters(), ...estimator.current() };
+    }
+    return this.conclude(handle, ref, record, estimator);
   }
 
   /** A no-op: Nova has no per-migration downtime, bandwidth or auto-converge setting. */
@@ -227,7 +188,11 @@ export class NovaDriver implements Driver {
     await this.switchToPostCopy(handle);
   }
 
-  /** DELETE the migration: Nova cancels it and the server stays on its source, ACTIVE. */
+  /**
+   * DELETE the migration: Nova cancels it and the server stays on its source, ACTIVE. Nova
+   * cancels only ACTIVE servers' migrations while `running` (or queued/preparing, 2.65+): in
+   * post-copy, or for a PAUSED server, it refuses and the error says so.
+   */
   async abort(handle: MigrationHandle): Promise<void> {
     const ref = parseRef(handle);
     try {
@@ -260,11 +225,12 @@ export class NovaDriver implements Driver {
 
   // ------------------------------------------------------------------------------------------
 
-  /** A server by id, or by a name that exactly one server has. */
+  /** A server by id, or by a name that exactly one server has; one Nova cannot see is refused. */
   private async resolveServer(instance: string): Promise<Server> {
-    if (UUID.test(instance)) return this.api.server(instance);
+    if (UUID.test(instance)) return visible(await this.api.server(instance));
+    // At 2.69+ Nova adds a down cell's servers to every listing, whatever the filter: drop them.
     const matches = (await this.api.servers({ name: `^${escapeRegex(instance)}$` })).filter(
-      (s) => s.name === instance,
+      (s): s is Server => !isDownCell(s) && s.name === instance,
     );
     if (matches.length === 0) throw new NotFoundError(`Nova has no server named ${instance}`);
     if (matches.length > 1)
@@ -272,13 +238,13 @@ export class NovaDriver implements Driver {
     return matches[0]!;
   }
 
-  private remember(request: MigrationRequest, serverId: string, migrationId: number, dest: string | null) {
+  private remember(request: MigrationRequest, serverId: string, migration: MigrationRecord) {
     const handle: MigrationHandle = {
       migrationId: request.migrationId,
       instance: request.instance,
       from: request.from,
-      to: dest ?? request.to,
-      ref: JSON.stringify({ serverId, migrationId } satisfies NovaRef),
+      to: migration.dest_compute ?? request.to,
+      ref: JSON.stringify({ serverId, migrationId: migration.id } satisfies NovaRef),
     };
     this.handles.set(request.migrationId, handle);
     return handle;
@@ -289,12 +255,10 @@ export class NovaDriver implements Driver {
     const { clock, config } = this.options;
     const deadline = clock.now() + config.startTimeoutS * 1000;
     for (;;) {
-      const running = (await this.api.serverMigrations(server.id))[0];
-      if (running) return this.remember(request, server.id, running.id, running.dest_compute);
       const ours = (await this.api.liveMigrationHistory(server.id)).find((m) => m.id > lastKnownId);
-      if (ours && ours.status === 'completed')
-        return this.remember(request, server.id, ours.id, ours.dest_compute);
-      if (ours && sampleStatus(ours.status) !== 'active') {
+      if (ours && (ours.status === 'completed' || inProgress(ours.status)))
+        return this.remember(request, server.id, ours);
+      if (ours) {
         const cause = await this.failureCause(server.id);
         throw new DriverRefusedError(
           `Nova did not live-migrate ${request.instance} (migration ${ours.id} ${ours.status}): ${cause}`,
@@ -302,33 +266,31 @@ export class NovaDriver implements Driver {
       }
       if (clock.now() > deadline)
         throw new TimeoutError(
-          `Nova accepted the live migration of ${request.instance} but never started it`,
+          `Nova accepted the live migration of ${request.instance} but never recorded it`,
         );
       await clock.sleep(this.options.pollMs ?? 500);
     }
   }
 
-  /** The final sample once Nova no longer lists the migration as in progress. */
+  /** The final sample once Nova's record of the migration says it is over. */
   private async conclude(
     handle: MigrationHandle,
     ref: NovaRef,
+    record: MigrationRecord | undefined,
     estimator: RateEstimator,
   ): Promise<ProgressSample> {
     const at = this.options.clock.now();
-    const record: MigrationRecord | undefined = (await this.api.liveMigrationHistory(ref.serverId)).find(
-      (m) => m.id === ref.migrationId,
-    );
     const status = record ? sampleStatus(record.status) : 'failed';
-    const last = estimator.lastCounters() ?? { totalBytes: 0, transferredBytes: 0, remainingBytes: 0 };
-    // Between the two calls Nova may still be finishing (post-migrating, cancelling): not final yet.
-    if (status === 'active') return { at, status, ...last, ...estimator.current() };
-    const base = { at, ...last, remainingBytes: 0, ...estimator.current() };
-    let server: Server | undefined;
+    const base = { at, ...estimator.lastCounters(), remainingBytes: 0, ...estimator.current() };
+    let server: AnyServer | undefined;
     try {
       server = await this.api.server(ref.serverId);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
+    // Its cell stopped answering: the outcome is unknown, not failed; ask again later.
+    if (server && isDownCell(server))
+      throw new DriverUnreachableError(`server ${handle.instance} is ${DOWN_CELL}`);
     let sample: ProgressSample;
     if (!server) {
       sample = { ...base, status: 'failed', error: `server ${handle.instance} no longer exists in Nova` };
@@ -404,33 +366,14 @@ function refKey(ref: NovaRef): string {
   return `${ref.serverId}/${ref.migrationId}`;
 }
 
+/** A server Nova can describe; one of a cell that does not answer cannot be moved now. */
+function visible(server: AnyServer): Server {
+  if (isDownCell(server)) throw new DriverUnreachableError(`server ${server.id} is ${DOWN_CELL}`);
+  return server;
+}
+
 function isMigrating(server: Server): boolean {
   return server.status === 'MIGRATING' || server['OS-EXT-STS:task_state'] === 'migrating';
-}
-
-/** Why Nova would refuse to live-migrate this server now, or undefined. */
-function notMigratableReason(server: Server): string | undefined {
-  if (!MIGRATABLE_STATUSES.includes(server.status))
-    return `Nova status ${server.status}: only ACTIVE or PAUSED servers can be live-migrated`;
-  const task = server['OS-EXT-STS:task_state'];
-  if (task !== null) return `busy in Nova (task_state ${task})`;
-  return undefined;
-}
-
-/** Anti-affinity groups by id and by member, named by group name (or id where names clash). */
-function antiAffinityGroups(groups: ServerGroup[]) {
-  const anti = groups.filter((g) => g.policy === 'anti-affinity');
-  const names = uniqueNames(anti);
-  const byId = new Map(anti.map((g) => [g.id, names.get(g.id)!]));
-  const byMember = new Map(anti.flatMap((g) => g.members.map((m) => [m, names.get(g.id)!] as const)));
-  return { byId, byMember };
-}
-
-/** id -> name, where an item whose name is shared by another is named by its id instead. */
-function uniqueNames(items: readonly { id: string; name: string }[]): Map<string, string> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(item.name, (counts.get(item.name) ?? 0) + 1);
-  return new Map(items.map((item) => [item.id, counts.get(item.name) === 1 ? item.name : item.id]));
 }
 
 function escapeRegex(value: string): string {

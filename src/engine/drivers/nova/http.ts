@@ -71,11 +71,26 @@ export async function send(fetchImpl: Fetch, request: HttpRequest): Promise<Http
 export function parseReply<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const fields = result.error.issues.slice(0, 3).map((issue) => {
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-    return `${path.replace(/^\./, '') || '(body)'}: ${issue.message}`;
-  });
+  const fields = flatten(result.error.issues)
+    .slice(0, 3)
+    .map((issue) => {
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      return `${path.replace(/^\./, '') || '(body)'}: ${issue.message}`;
+    });
   throw new DriverReplyError(`${what} answered an unexpected shape: ${fields.join('; ')}`);
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * A record that fits neither of a union's shapes (a server, or its down-cell form) is described
+ * by the first shape's complaints, which name the field, rather than zod's "Invalid input".
+ */
+function flatten(issues: readonly Issue[]): { path: PropertyKey[]; message: string }[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union' || !issue.errors[0]?.length) return [issue];
+    return flatten(issue.errors[0]).map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }));
+  });
 }
 
 /** The human message inside a Nova fault or Keystone error body, or the text itself. */

@@ -4,10 +4,12 @@ import type { NovaAuth, NovaConfig } from './config.js';
 import { errorForStatus, errorMessage, type Fetch, parseReply, send } from './http.js';
 import { type CatalogEndpoint, type TokenResponse, tokenResponseSchema } from './schemas.js';
 
-/** A Keystone token and the compute endpoint its catalog names. */
+/** A Keystone token and the compute (and placement) endpoints its catalog names. */
 export interface ComputeSession {
   token: string;
   computeUrl: string;
+  /** Absent when the catalog lists no placement service (needed at microversion 2.88+ only). */
+  placementUrl?: string;
   /** Epoch ms, from Keystone's expires_at. */
   expiresAt: number;
 }
@@ -68,11 +70,14 @@ export class KeystoneClient {
       throw new DriverReplyError(
         `Keystone at ${url}: token.expires_at is not a time: ${reply.token.expires_at}`,
       );
-    const computeUrl = findComputeEndpoint(reply.token.catalog, config.interface, config.region);
+    const computeUrl = findEndpoint(reply.token.catalog, 'compute', config.interface, config.region);
+    const placementUrl = hasService(reply.token.catalog, 'placement')
+      ? findEndpoint(reply.token.catalog, 'placement', config.interface, config.region)
+      : undefined;
     const now = clock.now();
     // Short-lived tokens are renewed half-way rather than right away.
     const margin = Math.min(config.tokenRenewBeforeS * 1000, Math.max(0, expiresAt - now) / 2);
-    this.current = { token, computeUrl, expiresAt };
+    this.current = { token, computeUrl, placementUrl, expiresAt };
     this.renewAt = expiresAt - margin;
     return this.current;
   }
@@ -87,21 +92,26 @@ export function tokensUrl(authUrl: string): string {
 /** The POST /v3/auth/tokens body for a password or an application credential. */
 export function authRequestBody(auth: NovaAuth): unknown {
   if (auth.type === 'password') {
-    const project =
-      auth.projectId !== undefined
-        ? { id: auth.projectId }
-        : { name: auth.projectName, domain: { name: auth.projectDomainName } };
-    return {
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: {
-            user: { name: auth.username, domain: { name: auth.userDomainName }, password: auth.password },
-          },
-        },
-        scope: { project },
-      },
-    };
+    const user =
+      auth.userId !== undefined
+        ? { id: auth.userId, password: auth.password }
+        : {
+            name: auth.username,
+            domain: domainRef(auth.userDomainId, auth.userDomainName),
+            password: auth.password,
+          };
+    const scope =
+      auth.system !== undefined
+        ? { system: { all: true } }
+        : auth.projectId !== undefined
+          ? { project: { id: auth.projectId } }
+          : {
+              project: {
+                name: auth.projectName,
+                domain: domainRef(auth.projectDomainId, auth.projectDomainName),
+              },
+            };
+    return { auth: { identity: { methods: ['password'], password: { user } }, scope } };
   }
   // An application credential carries its own project scope: no scope block.
   const credential =
@@ -118,29 +128,42 @@ export function authRequestBody(auth: NovaAuth): unknown {
   return { auth: { identity: { methods: ['application_credential'], application_credential: credential } } };
 }
 
-/** The compute endpoint of the catalog for an interface (and region, when given). */
-export function findComputeEndpoint(
+/** A Keystone domain by id when given, else by name (Keystone's own default domain is "Default"). */
+function domainRef(id: string | undefined, name: string | undefined): { id: string } | { name: string } {
+  return id !== undefined ? { id } : { name: name ?? 'Default' };
+}
+
+/** The endpoint of a service type in the catalog for an interface (and region, when given). */
+export function findEndpoint(
   catalog: TokenResponse['token']['catalog'],
+  type: 'compute' | 'placement',
   iface: string,
   region: string | undefined,
 ): string {
-  const compute = catalog.filter((s) => s.type === 'compute').flatMap((s) => s.endpoints);
+  const endpoints = catalog.filter((s) => s.type === type).flatMap((s) => s.endpoints);
   const regionOf = (e: CatalogEndpoint) => e.region_id ?? e.region ?? undefined;
-  const match = compute.find(
+  const match = endpoints.find(
     (e) => e.interface === iface && (region === undefined || regionOf(e) === region),
   );
   if (match) return match.url.replace(/\/+$/, '');
-  const seen = compute.map((e) => `${e.interface}${regionOf(e) ? ` in ${regionOf(e)}` : ''}`);
+  const seen = endpoints.map((e) => `${e.interface}${regionOf(e) ? ` in ${regionOf(e)}` : ''}`);
   throw new ConfigError(
-    `Keystone's catalog has no compute endpoint with interface ${iface}` +
+    `Keystone's catalog has no ${type} endpoint with interface ${iface}` +
       (region ? ` in region ${region}` : '') +
-      (seen.length > 0 ? ` (it has: ${seen.join(', ')})` : ' (it lists no compute service at all)') +
+      (seen.length > 0 ? ` (it has: ${seen.join(', ')})` : ` (it lists no ${type} service at all)`) +
       ': check nova.interface and nova.region',
   );
 }
 
+function hasService(catalog: TokenResponse['token']['catalog'], type: string): boolean {
+  return catalog.some((s) => s.type === type);
+}
+
 function describeIdentity(auth: NovaAuth): string {
-  if (auth.type === 'password') return `user ${auth.username} (domain ${auth.userDomainName})`;
+  if (auth.type === 'password')
+    return auth.userId !== undefined
+      ? `user id ${auth.userId}`
+      : `user ${auth.username} (domain ${auth.userDomainId ?? auth.userDomainName ?? 'Default'})`;
   return auth.id !== undefined ? `application credential ${auth.id}` : `application credential ${auth.name}`;
 }
 

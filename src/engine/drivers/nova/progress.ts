@@ -3,15 +3,20 @@ import type { MigrationStatus } from '../../model.js';
 import type { ServerMigration } from './schemas.js';
 
 /**
- * Nova's live-migration statuses in ferry's terms. Everything before the end counts as active
- * (the compute host reports bytes only while `running`); `cancelling` is not over yet.
+ * Nova's live-migration statuses in ferry's terms. Before the compute host runs the job
+ * (accepted by the conductor, queued, preparing) nothing moves: `setup`. The compute reports
+ * bytes only while `running`. After a post-copy switch Nova writes `running (post-copy)` until
+ * the end; `post-migrating` is the clean-up after the guest runs on the destination, like
+ * QEMU's device phase nothing is left to tune or ask. `cancelling` is not over yet. A libvirt
+ * rollback leaves `failed`, a failure before the job (scheduling, pre-checks) `error`.
  */
 const STATUS: Readonly<Record<string, MigrationStatus>> = {
-  accepted: 'active',
-  queued: 'active',
-  preparing: 'active',
+  accepted: 'setup',
+  queued: 'setup',
+  preparing: 'setup',
   running: 'active',
-  'post-migrating': 'active',
+  'running (post-copy)': 'postcopy-active',
+  'post-migrating': 'device',
   cancelling: 'active',
   completed: 'completed',
   error: 'failed',
@@ -19,12 +24,19 @@ const STATUS: Readonly<Record<string, MigrationStatus>> = {
   cancelled: 'cancelled',
 };
 
+const ENDED: readonly MigrationStatus[] = ['completed', 'failed', 'cancelled'];
+
 /** Maps a Nova migration status; an unknown one is a reply ferry does not understand. */
 export function sampleStatus(novaStatus: string): MigrationStatus {
   const status = STATUS[novaStatus];
   if (!status)
     throw new DriverReplyError(`Nova reported migration status "${novaStatus}", which ferry does not know`);
   return status;
+}
+
+/** Whether a migration in this Nova status is still under way (any phase before the end). */
+export function inProgress(novaStatus: string): boolean {
+  return !ENDED.includes(sampleStatus(novaStatus));
 }
 
 export interface Counters {
@@ -88,12 +100,12 @@ export class RateEstimator {
     return { ...this.rates };
   }
 
-  /** The last counters seen (for the final sample once Nova forgets the migration). */
-  lastCounters(): Counters | undefined {
+  /** The last counters seen (Nova shows none before `running`, in post-copy, or after the end). */
+  lastCounters(): Counters {
     const last = this.last;
     return last
       ? { totalBytes: last.total, transferredBytes: last.transferred, remainingBytes: last.remaining }
-      : undefined;
+      : { totalBytes: 0, transferredBytes: 0, remainingBytes: 0 };
   }
 
   current(): Rates {

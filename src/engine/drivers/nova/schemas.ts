@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * The shapes ferry reads from Keystone v3 and Nova (microversions 2.80 to 2.87), after the
- * API reference and its samples. Objects are not strict: newer clouds add fields, and only the
+ * The shapes ferry reads from Keystone v3, Nova (microversions 2.80 to 2.104) and Placement,
+ * after the API reference and its samples (test/engine/drivers/nova/samples.test.ts feeds every
+ * reference sample through them). Objects are not strict: newer clouds add fields, and only the
  * fields read here are checked. A reply that does not fit throws DriverReplyError naming the
  * field (see http.ts).
  */
@@ -11,7 +12,13 @@ const nullableString = z.string().nullable();
 /** Byte counters are null until the compute host reports them. */
 const byteCount = z.number().int().nonnegative().nullable();
 
-const linksSchema = z.array(z.object({ href: z.string(), rel: z.string() }));
+export const linksSchema = z.array(z.object({ href: z.string(), rel: z.string() }));
+
+/**
+ * What Nova answers (2.69+) for a record whose cell database does not answer: the status
+ * `UNKNOWN` and only the fields the API database knows; everything else is missing.
+ */
+const UNKNOWN = z.literal('UNKNOWN');
 
 // --- Keystone ---------------------------------------------------------------------------------
 
@@ -72,14 +79,15 @@ export const novaFaultSchema = z.record(
 // --- Compute: hosts -------------------------------------------------------------------------------
 
 export const hypervisorSchema = z.object({
+  /** A UUID since 2.53: the compute node's, which is also its Placement resource provider's. */
   id: z.string(),
   hypervisor_hostname: z.string(),
   status: z.enum(['enabled', 'disabled']),
   state: z.enum(['up', 'down']),
-  vcpus: z.number().int().nonnegative(),
-  memory_mb: z.number().int().nonnegative(),
-  memory_mb_used: z.number().int().optional(),
-  /** An object since 2.28; empty for drivers that report nothing. */
+  /** Up to 2.87 only: from 2.88 on capacity is Placement's (inventories and usages). */
+  vcpus: z.number().int().nonnegative().optional(),
+  memory_mb: z.number().int().nonnegative().optional(),
+  /** An object since 2.28, up to 2.87; empty for drivers that report nothing. */
   cpu_info: z.object({ model: z.string().optional() }).or(z.string()).optional(),
   service: z.object({ host: z.string(), id: z.string(), disabled_reason: nullableString }),
   servers: z.array(z.object({ name: z.string(), uuid: z.string() })).optional(),
@@ -92,7 +100,7 @@ export const hypervisorListSchema = z.object({
 
 export type Hypervisor = z.infer<typeof hypervisorSchema>;
 
-export const serviceSchema = z.object({
+const fullServiceSchema = z.object({
   id: z.string(),
   binary: z.string(),
   host: z.string(),
@@ -102,10 +110,17 @@ export const serviceSchema = z.object({
   zone: z.string().optional(),
 });
 
-export const serviceListSchema = z.object({ services: z.array(serviceSchema) });
-export const serviceResponseSchema = z.object({ service: serviceSchema });
+/** A service of a cell that does not answer (2.69+): binary, host and `UNKNOWN`, nothing else. */
+const downCellServiceSchema = z.object({ binary: z.string(), host: z.string(), status: UNKNOWN });
 
-export type Service = z.infer<typeof serviceSchema>;
+export const serviceSchema = z.union([fullServiceSchema, downCellServiceSchema]);
+export const serviceListSchema = z.object({ services: z.array(serviceSchema) });
+/** PUT answers for a service it could change: never a down-cell shape. */
+export const serviceResponseSchema = z.object({ service: fullServiceSchema });
+
+export type Service = z.infer<typeof fullServiceSchema>;
+export type DownCellService = z.infer<typeof downCellServiceSchema>;
+export type AnyService = z.infer<typeof serviceSchema>;
 
 export const availabilityZoneListSchema = z.object({
   availabilityZoneInfo: z.array(
@@ -120,10 +135,11 @@ export const availabilityZoneListSchema = z.object({
 
 // --- Compute: servers and groups -----------------------------------------------------------------
 
-export const serverSchema = z.object({
+const fullServerSchema = z.object({
   id: z.string(),
   name: z.string(),
-  status: z.string(),
+  status: z.string().refine((s) => s !== 'UNKNOWN'),
+  /** Admins only (os_compute_api:os-extended-server-attributes). */
   'OS-EXT-SRV-ATTR:host': nullableString,
   'OS-EXT-STS:task_state': nullableString,
   'OS-EXT-STS:vm_state': z.string(),
@@ -134,10 +150,23 @@ export const serverSchema = z.object({
     ram: z.number().int().positive(),
     original_name: z.string().optional(),
   }),
-  /** Since 2.71: ids of the server's groups (at most one). */
-  server_groups: z.array(z.string()).default([]),
+  /** In GET /servers/{id} since 2.71 (never in lists): ids of the server's groups (at most one). */
+  server_groups: z.array(z.string()).optional(),
   locked: z.boolean().optional(),
 });
+
+/**
+ * A server of a cell that does not answer (2.69+): in lists id, status and links (tenant_id and
+ * created in details); GET /servers/{id} adds flavor, image, zone, power state and, 2.71+, groups.
+ * Never its name or host.
+ */
+const downCellServerSchema = z.object({
+  id: z.string(),
+  status: UNKNOWN,
+  flavor: z.object({ vcpus: z.number().int(), ram: z.number().int() }).optional(),
+});
+
+export const serverSchema = z.union([fullServerSchema, downCellServerSchema]);
 
 export const serverListSchema = z.object({
   servers: z.array(serverSchema),
@@ -145,7 +174,15 @@ export const serverListSchema = z.object({
 });
 export const serverResponseSchema = z.object({ server: serverSchema });
 
-export type Server = z.infer<typeof serverSchema>;
+export type Server = z.infer<typeof fullServerSchema>;
+export type DownCellServer = z.infer<typeof downCellServerSchema>;
+export type AnyServer = z.infer<typeof serverSchema>;
+
+export function isDownCell<T extends { status: string }>(
+  record: T,
+): record is Extract<T, { status: 'UNKNOWN' }> {
+  return record.status === 'UNKNOWN';
+}
 
 export const serverGroupSchema = z.object({
   id: z.string(),
@@ -155,6 +192,7 @@ export const serverGroupSchema = z.object({
   members: z.array(z.string()),
 });
 
+/** os-server-groups pages by limit and offset and gives no links. */
 export const serverGroupListSchema = z.object({ server_groups: z.array(serverGroupSchema) });
 
 export type ServerGroup = z.infer<typeof serverGroupSchema>;
@@ -195,7 +233,11 @@ export const migrationRecordSchema = z.object({
   updated_at: nullableString,
 });
 
-export const migrationRecordListSchema = z.object({ migrations: z.array(migrationRecordSchema) });
+/** Pages (2.59+) by limit and a migration uuid as marker, with `migrations_links`. */
+export const migrationRecordListSchema = z.object({
+  migrations: z.array(migrationRecordSchema),
+  migrations_links: linksSchema.optional(),
+});
 
 export type MigrationRecord = z.infer<typeof migrationRecordSchema>;
 
@@ -208,7 +250,11 @@ export const instanceActionSchema = z.object({
   start_time: z.string(),
 });
 
-export const instanceActionListSchema = z.object({ instanceActions: z.array(instanceActionSchema) });
+/** Pages (2.58+) by limit and a request id as marker, with `links`. */
+export const instanceActionListSchema = z.object({
+  instanceActions: z.array(instanceActionSchema),
+  links: linksSchema.optional(),
+});
 
 export const instanceActionDetailSchema = z.object({
   instanceAction: instanceActionSchema.extend({
@@ -229,3 +275,25 @@ export const instanceActionDetailSchema = z.object({
 });
 
 export type InstanceActionDetail = z.infer<typeof instanceActionDetailSchema>['instanceAction'];
+
+// --- Placement -------------------------------------------------------------------------------------
+
+const inventorySchema = z.object({
+  total: z.number().int().nonnegative(),
+  reserved: z.number().int().nonnegative(),
+  allocation_ratio: z.number().positive(),
+});
+
+/** GET /resource_providers/{uuid}/inventories: one entry per resource class. */
+export const inventoriesSchema = z.object({
+  resource_provider_generation: z.number().int(),
+  inventories: z.record(z.string(), inventorySchema),
+});
+
+/** GET /resource_providers/{uuid}/usages: the sum of allocations per resource class. */
+export const usagesSchema = z.object({
+  resource_provider_generation: z.number().int(),
+  usages: z.record(z.string(), z.number().nonnegative()),
+});
+
+export type Inventory = z.infer<typeof inventorySchema>;

@@ -25,7 +25,7 @@ describe('microversion negotiation', () => {
     expect(err).toBeInstanceOf(FerryError);
     expect((err as FerryError).code).toBe('UNSUPPORTED');
     expect((err as FerryError).userMessage).toMatch(
-      /supports microversions 2\.1 to 2\.60; ferry needs 2\.80/,
+      /supports microversions 2\.1 to 2\.60; ferry needs 2\.80 .*first shipped in Ussuri.*upgrade Nova \(Ussuri or later\)/,
     );
     expect(stub.count('GET', /os-hypervisors/)).toBe(0);
   });
@@ -105,7 +105,8 @@ describe('config', () => {
 
   it('refuses microversions the driver cannot read, and incomplete credentials', () => {
     expect(novaConfigSchema.safeParse({ ...base, microversion: '2.60' }).success).toBe(false);
-    expect(novaConfigSchema.safeParse({ ...base, microversion: '2.90' }).success).toBe(false);
+    expect(novaConfigSchema.safeParse({ ...base, microversion: '2.105' }).success).toBe(false);
+    expect(novaConfigSchema.safeParse({ ...base, microversion: '2.104' }).success).toBe(true);
     const noUser = { type: 'application_credential', name: 'ferry-app', secret: 's' };
     expect(novaConfigSchema.safeParse({ ...base, auth: noUser }).error?.issues[0]?.message).toMatch(
       /needs userId or username/,
@@ -117,7 +118,11 @@ describe('config', () => {
 
 describe('progress mapping', () => {
   it('maps Nova statuses onto ferry statuses and rejects unknown ones', () => {
-    expect(['queued', 'preparing', 'running'].map(sampleStatus)).toEqual(['active', 'active', 'active']);
+    // Nothing moves before the compute runs the job; post-copy and the clean-up after it are switchovers.
+    expect(['accepted', 'queued', 'preparing'].map(sampleStatus)).toEqual(['setup', 'setup', 'setup']);
+    expect(sampleStatus('running')).toBe('active');
+    expect(sampleStatus('running (post-copy)')).toBe('postcopy-active');
+    expect(sampleStatus('post-migrating')).toBe('device');
     expect(sampleStatus('completed')).toBe('completed');
     expect([sampleStatus('error'), sampleStatus('failed')]).toEqual(['failed', 'failed']);
     expect(sampleStatus('cancelled')).toBe('cancelled');

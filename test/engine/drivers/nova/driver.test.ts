@@ -69,10 +69,12 @@ describe('nova driver: inventory', () => {
         { name: 'twin', host: 'cmp-1', id: '11111111-1111-4111-8111-111111111111' },
         { name: 'twin', host: 'cmp-2', id: '22222222-2222-4222-8222-222222222222' },
       ],
-      pageSize: 3, // servers/detail comes in three pages
+      pageSize: 3, // every listing (hypervisors, servers) comes in pages of three
     });
     const fleet = await driver.inventory();
-    expect(fleet.hosts).toEqual([
+    expect(stub!.count('GET', /^\/servers\/detail\?.*marker=/)).toBe(2);
+    expect(stub!.count('GET', /^\/os-hypervisors\/detail\?.*marker=/)).toBe(1);
+    expect([...fleet.hosts].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
       {
         name: 'cmp-1',
         vcpus: 96,
@@ -182,6 +184,7 @@ describe('nova driver: live migration', () => {
     expect(restarted.ref).toBe(handle.ref);
     expect(JSON.parse(handle.ref!)).toEqual({ serverId: stub.server('vm-1').id, migrationId: 1 });
     expect(stub.count('POST', /^\/servers\/[^/]+\/action$/, 'os-migrateLive')).toBe(1);
+    expect(stub.migrationsOf('vm-1').map((m) => m.status)).toEqual(['accepted']);
     const call = stub.calls.find((c) => c.action === 'os-migrateLive');
     expect(call?.body).toEqual({ 'os-migrateLive': { host: 'cmp-2', block_migration: 'auto' } });
     expect(stub.server('vm-1')).toMatchObject({ status: 'MIGRATING', taskState: 'migrating' });
@@ -208,12 +211,7 @@ describe('nova driver: live migration', () => {
     const done = await driver.sample(handle);
     expect(done).toMatchObject({ status: 'completed', remainingBytes: 0 });
     expect(done.transferredBytes).toBeGreaterThanOrEqual(third.transferredBytes);
-    expect(stub.server('vm-1')).toEqual({
-      id: expect.any(String),
-      host: 'cmp-2',
-      status: 'ACTIVE',
-      taskState: null,
-    });
+    expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-2', status: 'ACTIVE', taskState: null });
     // A restarted driver asked to start the same move finds it completed rather than moving it back.
     const restarted = newDriver();
     const found = await restarted.start(move(), tuning);
@@ -230,7 +228,7 @@ describe('nova driver: live migration', () => {
     expect(handle.to).toBe('cmp-2'); // cmp-3 is disabled
   });
 
-  it('force-completes a migration that never converges (both risky switchovers)', async () => {
+  it('force_complete without live_migration_permit_post_copy pauses the guest: the pass in flight is the last', async () => {
     const { stub, driver } = await setup({
       servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 1024, dirtyBytesPerS: 512 * MiB }],
     });
@@ -238,16 +236,73 @@ describe('nova driver: live migration', () => {
     // Before the compute runs it, Nova refuses force_complete.
     const early = await driver.pause(handle).catch((e: unknown) => e);
     expect(early).toBeInstanceOf(DriverRefusedError);
-    expect((early as DriverRefusedError).userMessage).toMatch(/400 .*Cannot force_complete/);
+    expect((early as DriverRefusedError).userMessage).toMatch(
+      /400 Migration 1 state of instance .* is accepted\. Cannot force complete/,
+    );
     stub.advance(120_000);
     const stuck = await driver.sample(handle);
-    expect(stuck.status).toBe('active');
+    expect(stuck).toMatchObject({ status: 'active' });
     expect(stuck.remainingBytes).toBeGreaterThan(0);
-    await driver.switchToPostCopy(handle);
-    expect(stub.count('POST', /\/migrations\/1\/action$/, 'force_complete')).toBe(2);
+    await driver.pause(handle);
+    expect(stub.migrationsOf('vm-1')[0]?.status).toBe('running'); // paused, still pre-copy
     stub.advance(10_000);
     expect((await driver.sample(handle)).status).toBe('completed');
     expect(stub.server('vm-1').host).toBe('cmp-2');
+  });
+
+  it('force_complete with post-copy permitted: post-copy shows to the end; a restarted driver re-attaches and sends nothing', async () => {
+    const { stub, driver } = await setup({
+      servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 1024, dirtyBytesPerS: 512 * MiB }],
+      permitPostCopy: true,
+    });
+    const handle = await driver.start(move(), tuning);
+    stub.advance(120_000);
+    const before = await driver.sample(handle);
+    await driver.switchToPostCopy(handle);
+    expect(stub.migrationsOf('vm-1')[0]?.status).toBe('running (post-copy)');
+    const during = await driver.sample(handle);
+    expect(during).toMatchObject({ status: 'postcopy-active', transferredBytes: before.transferredBytes });
+    // Nova cancels nothing in post-copy: the guest already runs on the destination.
+    await expect(driver.abort(handle)).rejects.toThrow(/is running \(post-copy\)\. Cannot abort live migration/);
+    // A restarted ferry: a pending record's start() and a stored handle's sample() both re-attach.
+    const restarted = newDriver();
+    const again = await restarted.start(move(), tuning);
+    expect(again.ref).toBe(handle.ref);
+    expect((await restarted.sample(handle)).status).toBe('postcopy-active');
+    expect(await restarted.precheck(move())).toEqual({ ok: true });
+    stub.advance(10_000);
+    expect((await restarted.sample(handle)).status).toBe('completed');
+    expect(stub.count('POST', /\/action$/, 'os-migrateLive')).toBe(1);
+    expect(stub.count('POST', /\/migrations\/1\/action$/, 'force_complete')).toBe(1);
+  });
+
+  it('a PAUSED server migrates with no switchover offered: Nova refuses force_complete and abort for it', async () => {
+    const { stub, driver } = await setup({
+      servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 1024, status: 'PAUSED', dirtyBytesPerS: 512 * MiB }],
+    });
+    const instance = (await driver.inventory()).instances[0]!;
+    expect(instance).toMatchObject({
+      migratable: true,
+      dirtyBytesPerS: 0,
+      switchoverRefused: expect.stringMatching(/ACTIVE servers only.*PAUSED/),
+    });
+    const handle = await driver.start(move(), tuning);
+    stub.advance(1000);
+    expect(stub.server('vm-1')).toMatchObject({ status: 'MIGRATING', vmState: 'paused' });
+    await expect(driver.pause(handle)).rejects.toThrow(/409 Cannot 'force_complete' .* vm_state paused/);
+    await expect(driver.abort(handle)).rejects.toThrow(/409 Cannot 'abort live migration' .* vm_state paused/);
+    stub.advance(10_000); // a paused guest dirties nothing: one pass and it is across
+    expect((await driver.sample(handle)).status).toBe('completed');
+    expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-2', status: 'PAUSED' });
+  });
+
+  it('a target on the source host: Nova (2.34+) answers 202, then the conductor fails it', async () => {
+    const { stub, driver } = await setup();
+    const err = await driver.start(move('vm-1', 'cmp-1'), tuning).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverRefusedError);
+    expect((err as FerryError).userMessage).toMatch(/migration 1 error.*Unable to migrate instance .* to current host/);
+    expect(stub.migrationsOf('vm-1').map((m) => m.status)).toEqual(['error']);
+    expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-1', status: 'ACTIVE' });
   });
 
   it('aborts: the server stays on its source, ACTIVE; a second abort is harmless', async () => {
@@ -295,7 +350,7 @@ describe('nova driver: live migration', () => {
     expect(stub.migrationsOf('vm-1')).toHaveLength(1);
     stub.failNext({ method: 'GET', path: /\/migrations\/\d+$/, status: 503 });
     await expect(driver.sample(handle)).rejects.toMatchObject({ code: 'DRIVER_REFUSED', retryable: true });
-    expect((await driver.sample(handle)).status).toBe('active');
+    expect((await driver.sample(handle)).status).toBe('setup'); // Nova still prepares it
   });
 
   it('refuses a start when Nova finds no valid host, with the reason from the instance actions', async () => {
@@ -315,7 +370,7 @@ describe('nova driver: live migration', () => {
     const sample = await driver.sample(handle);
     expect(sample.status).toBe('failed');
     expect(sample.error).toMatch(/vm-1 is stuck in MIGRATING on cmp-1 \(task_state migrating\)/);
-    expect(sample.error).toMatch(/live migration 1 is error: compute_live_migration failed on cmp-1/);
+    expect(sample.error).toMatch(/live migration 1 is failed: compute_live_migration failed on cmp-1/);
     expect(sample.error).toMatch(/Unable to read from monitor/);
     expect(sample.transferredBytes).toBeGreaterThan(0);
   });
@@ -328,7 +383,7 @@ describe('nova driver: live migration', () => {
     const sample = await driver.sample(handle);
     expect(sample.status).toBe('failed');
     expect(sample.error).toMatch(
-      /live migration 1 of vm-1 is error: .*unexpectedly failed; it is ACTIVE on cmp-1/,
+      /live migration 1 of vm-1 is failed: .*unexpectedly failed; it is ACTIVE on cmp-1/,
     );
   });
 

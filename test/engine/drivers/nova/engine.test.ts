@@ -296,7 +296,7 @@ describe('the engine draining a Nova compute host (loopback Nova + Keystone)', (
     expect(facts.get('flaky-1')).toMatchObject({
       state: 'failed',
       cause: expect.stringMatching(
-        /flaky-1 is error: compute_live_migration failed on cmp-1: libvirt\.libvirtError: Unable to read from monitor; it is ACTIVE on cmp-1/,
+        /flaky-1 is failed: compute_live_migration failed on cmp-1: libvirt\.libvirtError: Unable to read from monitor; it is ACTIVE on cmp-1/,
       ),
     });
     expect(facts.get('stuck-1')).toMatchObject({
