@@ -98,6 +98,50 @@ describe('Keystone sessions', () => {
     expect(s.count('POST', /^\/auth\/tokens$/)).toBe(2);
   });
 
+  it('authenticates a password user by domain ids, by user id, and with system scope', async () => {
+    const s = await startStub();
+    const parse = (auth: Record<string, unknown>) =>
+      novaConfigSchema.shape.auth.parse({ type: 'password', password: 's3cret', ...auth });
+    const variants = [
+      { username: 'ferry', userDomainId: 'default', projectName: 'ops', projectDomainId: 'default' },
+      { userId: '5c48ebaa193f4c5d948af559cc92cd5e', projectId: '6f70656e737461636b20342065766572' },
+      { username: 'ferry', system: 'all' },
+    ];
+    for (const auth of variants) {
+      const keystone = new KeystoneClient({
+        config: novaTestConfig(s, { auth: { type: 'password', password: 's3cret', ...auth } }),
+        clock: manualClock(),
+        fetch,
+      });
+      expect((await keystone.session()).computeUrl, JSON.stringify(auth)).toBe(s.computeUrl);
+    }
+    expect(authRequestBody(parse(variants[0]!))).toEqual({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'ferry', domain: { id: 'default' }, password: 's3cret' } },
+        },
+        scope: { project: { name: 'ops', domain: { id: 'default' } } },
+      },
+    });
+    expect(authRequestBody(parse(variants[2]!))).toMatchObject({
+      auth: { scope: { system: { all: true } } },
+    });
+    // One scope, one way to name the user and each domain.
+    const refused = [
+      { username: 'u', projectName: 'p', system: 'all' },
+      { username: 'u', userId: 'x', projectId: 'p' },
+      { username: 'u', userDomainId: 'd', userDomainName: 'D', projectId: 'p' },
+      { userId: 'x', userDomainId: 'd', projectId: 'p' },
+      { username: 'u', projectId: 'p', projectDomainId: 'd' },
+    ];
+    for (const auth of refused)
+      expect(
+        novaConfigSchema.shape.auth.safeParse({ type: 'password', password: 'p', ...auth }).success,
+        JSON.stringify(auth),
+      ).toBe(false);
+  });
+
   it('reports bad credentials as an AuthError naming the user, not a crash', async () => {
     const s = await startStub();
     const config = novaTestConfig(s, {
