@@ -4,9 +4,20 @@ import { configSchema, createLocalEngine, type FerryConfig } from '../../../../s
 import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
 import { createNovaDriver } from '../../../../src/engine/drivers/nova/index.js';
-import { ConfigError, ForbiddenError } from '../../../../src/engine/errors.js';
+import { ConfigError, ConflictError, ForbiddenError } from '../../../../src/engine/errors.js';
 import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
+import { policyForDriver } from '../../../../src/engine/evacuation/policy.js';
 import { postMortem } from '../../../../src/engine/report.js';
+import { runEvacuation, runnerDeps } from '../../../../src/engine/evacuation/runner.js';
+import { EngineService } from '../../../../src/engine/service.js';
+import {
+  MemoryAdmissionGate,
+  MemoryApprovals,
+  MemoryAudit,
+  MemoryControl,
+  MemoryLocks,
+  MemoryStore,
+} from '../../../../src/engine/store/memory/index.js';
 import { NovaStub, novaTestConfig, type StubServerSpec } from '../../../support/nova-stub.js';
 
 /**
@@ -57,25 +68,35 @@ afterEach(async () => {
   stub = undefined;
 });
 
-function ferryConfig(s: NovaStub, policy: Partial<PolicyConfig>, extra: Record<string, unknown> = {}) {
+function ferryConfig(
+  s: NovaStub,
+  policy: Partial<PolicyConfig>,
+  extra: Record<string, unknown> = {},
+  nova: Record<string, unknown> = {},
+) {
   return configSchema.parse({
     fleet: { driver: 'nova' },
     policy: { ...FAST, ...policy },
-    nova: novaTestConfig(s),
+    nova: novaTestConfig(s, nova),
     ...extra,
   });
 }
 
-async function setup(servers: StubServerSpec[], policy: Partial<PolicyConfig> = {}) {
+async function setup(
+  servers: StubServerSpec[],
+  policy: Partial<PolicyConfig> = {},
+  cloud: { permitPostCopy?: boolean; nova?: Record<string, unknown> } = {},
+) {
   stub = await NovaStub.start({
     hosts: [{ name: 'cmp-1' }, { name: 'cmp-2' }, { name: 'cmp-3' }, { name: 'cmp-4' }],
     servers,
     bandwidthBytesPerS: BANDWIDTH,
     speedUp: SPEED,
+    permitPostCopy: cloud.permitPostCopy ?? true,
   });
   const s = stub;
   const clock = stubClock(s);
-  const config: FerryConfig = ferryConfig(s, policy);
+  const config: FerryConfig = ferryConfig(s, policy, {}, cloud.nova);
   const driver = createNovaDriver(config, clock);
   drivers.push(driver);
   const logs: string[] = [];
@@ -409,6 +430,137 @@ describe('the engine draining a Nova compute host (loopback Nova + Keystone)', (
     });
     expect(done.state).toBe('failed');
     expect(postMortem(events)).toMatchObject({ outcome: 'failed', stayed: [], hostReenabled: false });
+  });
+
+  it('post-copy shows in progress to the end; a runner restarted during post-copy re-attaches and sends nothing again', async () => {
+    // The planner is told guests dirty 1000 MiB/s: db-1 is planned for post-copy and asked for
+    // once its first pass is across.
+    stub = await NovaStub.start({
+      hosts: [{ name: 'cmp-1' }, { name: 'cmp-2' }],
+      servers: [{ name: 'db-1', host: 'cmp-1', ramMb: 4096, dirtyBytesPerS: 2 * BANDWIDTH }],
+      bandwidthBytesPerS: BANDWIDTH,
+      speedUp: SPEED,
+      permitPostCopy: true,
+    });
+    const s = stub;
+    const clock = stubClock(s);
+    const config = ferryConfig(s, {}, {}, { dirtyMiBps: 1000 });
+    const ports = {
+      store: new MemoryStore(),
+      approvals: new MemoryApprovals(),
+      control: new MemoryControl(),
+      locks: new MemoryLocks(),
+      audit: new MemoryAudit(),
+      admission: new MemoryAdmissionGate(),
+    };
+    const process = () => {
+      const driver = createNovaDriver(config, clock);
+      drivers.push(driver);
+      const engineConfig = { ...config, policy: policyForDriver(config.policy, driver) };
+      return { driver, deps: runnerDeps(engineConfig, driver, clock, ports) };
+    };
+    const first = process();
+    const launcher = { launch: async () => {}, cancel: async () => {} };
+    const service = new EngineService({
+      ...ports,
+      config,
+      driver: first.driver,
+      launcher,
+      clock,
+      via: 'test',
+    });
+    const { id } = await service.evacuate({ source: 'cmp-1', requestedBy: 'U_ALICE', maintenance: false });
+    // The first process dies right after it committed the switchover, with Nova in post-copy.
+    const died = runEvacuation(id, {
+      ...first.deps,
+      onStep: async (e) => {
+        if (e.migrations.some((m) => m.state === 'switching-over')) throw new Error('process died');
+      },
+    });
+    runs.push(died);
+    const deadline = Date.now() + 20_000;
+    let approval: string | undefined;
+    while (!approval && Date.now() < deadline) {
+      approval = (await ports.store.events(id)).find((e) => e.type === 'approval.requested')?.approval?.id;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(approval).toBeDefined();
+    await service.decide(approval!, 'approved', 'U_BOB');
+    await expect(died).rejects.toThrow('process died');
+    expect(s.migrationsOf('db-1').map((m) => m.status)).toEqual(['running (post-copy)']);
+
+    const done = await runEvacuation(id, process().deps);
+    expect(done.state).toBe('completed');
+    expect(s.server('db-1')).toMatchObject({ host: 'cmp-2', status: 'ACTIVE' });
+    expect(liveMigrateCalls(s).get(s.server('db-1').id)).toBe(1);
+    expect(forceCompletes(s, 'db-1')).toBe(1);
+    const events = await ports.store.events(id);
+    const switched = events.findIndex((e) => e.type === 'migration.switchover');
+    const after = ofType(events.slice(switched), 'migration.progress').map((e) => e.sample.status);
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(after)).toEqual(new Set(['postcopy-active']));
+    expect(ofType(events, 'migration.completed')).toEqual([
+      expect.objectContaining({ strategy: 'postcopy' }),
+    ]);
+    expect(ofType(events, 'migration.started')).toHaveLength(1);
+  });
+
+  it('a PAUSED server moves by pre-copy with no switchover offered, beside an ACTIVE one that needs one', async () => {
+    const { stub, service, store, evacuate, waitFor } = await setup(
+      [
+        { name: 'db-1', host: 'cmp-1', ramMb: 1024, dirtyBytesPerS: 2 * BANDWIDTH },
+        { name: 'frozen-1', host: 'cmp-1', ramMb: 1024, status: 'PAUSED', dirtyBytesPerS: 2 * BANDWIDTH },
+      ],
+      {},
+      { nova: { dirtyMiBps: 1000 } },
+    );
+    const plan = await service.plan('cmp-1');
+    const byName = new Map(plan.moves.map((m) => [m.instance, m]));
+    expect(byName.get('db-1')?.prediction.strategy).toBe('postcopy');
+    expect(byName.get('frozen-1')).toMatchObject({
+      dirtyBytesPerS: 0,
+      switchoverRefused: expect.stringMatching(/PAUSED/),
+      prediction: expect.objectContaining({ strategy: 'precopy' }),
+    });
+    const { id, finished } = await evacuate(false);
+    const asked = await waitFor(id, (events) => ofType(events, 'approval.requested')[0]?.approval);
+    await service.decide(asked.id, 'approved', 'U_BOB');
+    expect((await finished)?.state).toBe('completed');
+    const events = await store.events(id);
+    expect(ofType(events, 'approval.requested').map((e) => e.approval.instance)).toEqual(['db-1']);
+    expect(forceCompletes(stub, 'frozen-1')).toBe(0);
+    expect(ofType(of(events, 'frozen-1'), 'migration.completed')).toEqual([
+      expect.objectContaining({ strategy: 'precopy' }),
+    ]);
+    expect(stub.server('frozen-1')).toMatchObject({ status: 'PAUSED' });
+    expect(stub.server('frozen-1').host).not.toBe('cmp-1');
+  });
+
+  it('a down cell: the plan names its servers as blockers; its host cannot be drained now', async () => {
+    stub = await NovaStub.start({
+      hosts: [{ name: 'cmp-1' }, { name: 'cmp-2' }, { name: 'cmp-9', cell: 'cell2' }],
+      servers: [
+        { name: 'vm-1', host: 'cmp-1' },
+        { name: 'far-1', host: 'cmp-9', id: '99999999-9999-4999-8999-999999999999' },
+      ],
+    });
+    const s = stub;
+    s.takeCellDown('cell2');
+    const config = ferryConfig(s, {});
+    const driver = createNovaDriver(config, stubClock(s));
+    drivers.push(driver);
+    const { service } = createLocalEngine({ config, driver, clock: stubClock(s) });
+    const plan = await service.plan('cmp-1');
+    expect(plan.moves.map((m) => m.instance)).toEqual(['vm-1']);
+    expect(plan.blockers).toEqual([
+      expect.objectContaining({ instance: '99999999-9999-4999-8999-999999999999', code: 'unreachable' }),
+    ]);
+    await expect(service.plan('cmp-9')).rejects.toThrow(
+      /cmp-9 cannot be drained now: .*cell that does not answer/,
+    );
+    await expect(
+      service.evacuate({ source: 'cmp-9', requestedBy: 'U_ALICE', maintenance: false }),
+    ).rejects.toBeInstanceOf(ConflictError);
   });
 
   it('refuses, at startup, a config that asks the nova driver to run a maintenance command', async () => {
