@@ -16,7 +16,7 @@ import type { NovaConfig } from './config.js';
 import type { Fetch } from './http.js';
 import { DOWN_CELL, notMigratableReason, readFleet } from './inventory.js';
 import { countersOf, inProgress, RateEstimator, sampleStatus } from './progress.js';
-import { type AnyServer, isDownCell, type MigrationRecord, type Server } from './schemas.js';
+import { type AnyServer, hostOf, isDownCell, type MigrationRecord, type Server } from './schemas.js';
 
 export interface NovaDriverOptions {
   config: NovaConfig;
@@ -97,7 +97,7 @@ export class NovaDriver implements Driver {
     const reasons: string[] = [];
     try {
       const server = await this.resolveServer(request.instance);
-      const host = server['OS-EXT-SRV-ATTR:host'];
+      const host = hostOf(server);
       // A migration of this server already under way from the source (a restart between Nova's
       // 202 and ferry's record of it): start() re-attaches to it, nothing to check.
       const newest = (await this.api.liveMigrationHistory(server.id))[0];
@@ -135,7 +135,7 @@ export class NovaDriver implements Driver {
     const server = await this.resolveServer(request.instance);
     const newest = (await this.api.liveMigrationHistory(server.id))[0];
     if (newest && inProgress(newest.status)) return this.remember(request, server.id, newest);
-    const host = server['OS-EXT-SRV-ATTR:host'];
+    const host = hostOf(server);
     if (newest?.status === 'completed' && host === newest.dest_compute && host !== request.from)
       return this.remember(request, server.id, newest);
     if (host !== request.from)
@@ -294,7 +294,7 @@ export class NovaDriver implements Driver {
     let sample: ProgressSample;
     if (!server) {
       sample = { ...base, status: 'failed', error: `server ${handle.instance} no longer exists in Nova` };
-    } else if (status === 'completed' && server['OS-EXT-SRV-ATTR:host'] === record?.dest_compute) {
+    } else if (status === 'completed' && hostOf(server) === record?.dest_compute) {
       sample = { ...base, status: 'completed' };
     } else if (status === 'cancelled' && !isMigrating(server)) {
       sample = { ...base, status: 'cancelled' };

@@ -6,6 +6,7 @@ import {
   type AnyServer,
   type AnyService,
   type Hypervisor,
+  hostOf,
   type Inventory,
   isDownCell,
   type Server,
@@ -41,7 +42,7 @@ export async function readFleet(api: NovaApi, config: NovaConfig): Promise<Fleet
     api.hostZones(),
   ]);
   const seen = servers.filter((s): s is Server => !isDownCell(s));
-  const placed = seen.filter((s) => s.status !== 'DELETED' && s['OS-EXT-SRV-ATTR:host'] !== null);
+  const placed = seen.filter((s) => s.status !== 'DELETED' && hostOf(s) !== null);
   const groupOf = antiAffinityGroups(groups);
   const names = uniqueNames(placed);
   const instances: Instance[] = placed.map((s) => instanceOf(s, names.get(s.id)!, groupOf, config));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ForbiddenError } from '../../errors.js';
 
 /**
  * The shapes ferry reads from Keystone v3, Nova (microversions 2.80 to 2.104) and Placement,
@@ -139,8 +140,11 @@ const fullServerSchema = z.object({
   id: z.string(),
   name: z.string(),
   status: z.string().refine((s) => s !== 'UNKNOWN'),
-  /** Admins only (os_compute_api:os-extended-server-attributes). */
-  'OS-EXT-SRV-ATTR:host': nullableString,
+  /**
+   * Admins only (policy os_compute_api:os-extended-server-attributes): absent for anyone else,
+   * as in the 2.90+ samples, which show a non-admin's view. ferry refuses such a view (hostOf).
+   */
+  'OS-EXT-SRV-ATTR:host': nullableString.optional(),
   'OS-EXT-STS:task_state': nullableString,
   'OS-EXT-STS:vm_state': z.string(),
   'OS-EXT-AZ:availability_zone': z.string().optional(),
@@ -177,6 +181,17 @@ export const serverResponseSchema = z.object({ server: serverSchema });
 export type Server = z.infer<typeof fullServerSchema>;
 export type DownCellServer = z.infer<typeof downCellServerSchema>;
 export type AnyServer = z.infer<typeof serverSchema>;
+
+/** The server's host; a view without it (not an admin) is refused, naming the policy. */
+export function hostOf(server: Server): string | null {
+  const host = server['OS-EXT-SRV-ATTR:host'];
+  if (host === undefined)
+    throw new ForbiddenError(
+      `Nova does not show the host of server ${server.id} to ferry's account: ferry needs the ` +
+        'os_compute_api:os-extended-server-attributes policy (admin by default)',
+    );
+  return host;
+}
 
 export function isDownCell<T extends { status: string }>(
   record: T,

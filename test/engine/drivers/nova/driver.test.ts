@@ -263,7 +263,9 @@ describe('nova driver: live migration', () => {
     const during = await driver.sample(handle);
     expect(during).toMatchObject({ status: 'postcopy-active', transferredBytes: before.transferredBytes });
     // Nova cancels nothing in post-copy: the guest already runs on the destination.
-    await expect(driver.abort(handle)).rejects.toThrow(/is running \(post-copy\)\. Cannot abort live migration/);
+    await expect(driver.abort(handle)).rejects.toThrow(
+      /is running \(post-copy\)\. Cannot abort live migration/,
+    );
     // A restarted ferry: a pending record's start() and a stored handle's sample() both re-attach.
     const restarted = newDriver();
     const again = await restarted.start(move(), tuning);
@@ -290,7 +292,9 @@ describe('nova driver: live migration', () => {
     stub.advance(1000);
     expect(stub.server('vm-1')).toMatchObject({ status: 'MIGRATING', vmState: 'paused' });
     await expect(driver.pause(handle)).rejects.toThrow(/409 Cannot 'force_complete' .* vm_state paused/);
-    await expect(driver.abort(handle)).rejects.toThrow(/409 Cannot 'abort live migration' .* vm_state paused/);
+    await expect(driver.abort(handle)).rejects.toThrow(
+      /409 Cannot 'abort live migration' .* vm_state paused/,
+    );
     stub.advance(10_000); // a paused guest dirties nothing: one pass and it is across
     expect((await driver.sample(handle)).status).toBe('completed');
     expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-2', status: 'PAUSED' });
@@ -300,7 +304,9 @@ describe('nova driver: live migration', () => {
     const { stub, driver } = await setup();
     const err = await driver.start(move('vm-1', 'cmp-1'), tuning).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DriverRefusedError);
-    expect((err as FerryError).userMessage).toMatch(/migration 1 error.*Unable to migrate instance .* to current host/);
+    expect((err as FerryError).userMessage).toMatch(
+      /migration 1 error.*Unable to migrate instance .* to current host/,
+    );
     expect(stub.migrationsOf('vm-1').map((m) => m.status)).toEqual(['error']);
     expect(stub.server('vm-1')).toMatchObject({ host: 'cmp-1', status: 'ACTIVE' });
   });
