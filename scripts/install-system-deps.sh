@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry's tests and demo start for real: redis-server, OpenSSH's
 # sshd, QEMU >= 9 (bookworm-backports: bookworm's 7.2 corrupts guest memory when migrating
-# under TCG) and a 32-bit gcc for the multiboot test guest. Idempotent; needs root for apt.
+# under TCG), a 32-bit gcc for the multiboot test guest, and the OpenStack clients the Nova
+# stand-in is checked against. Idempotent; needs root for apt.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,13 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 # gcc -m32 needs the multilib runtime.
 echo 'int main(void){return 0;}' | gcc -m32 -x c -o /dev/null - 2>/dev/null || missing+=(gcc-multilib)
+
+# --- OpenStack clients (Nova stand-in conformance, test/engine/drivers/nova/clients.test.ts) ---
+# Debian's openstacksdk and novaclient, imported by Debian's own interpreter: the python3 first
+# on PATH may be another one that cannot import Debian's packages.
+/usr/bin/python3 -c 'import openstack, novaclient' 2>/dev/null || missing+=(python3-openstacksdk python3-novaclient)
+# --- end OpenStack clients ---
+
 qemu_ok=0
 if command -v qemu-system-x86_64 >/dev/null; then
   major=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1)
