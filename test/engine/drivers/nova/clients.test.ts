@@ -72,26 +72,44 @@ describe('openstacksdk and novaclient against the Nova stand-in', () => {
     const of = (client: string, step: string) => steps.filter((s) => s.client === client && s.step === step);
     for (const client of ['sdk', 'novaclient']) {
       expect(of(client, 'hypervisors')[0]).toMatchObject({ hosts: ['cmp-1', 'cmp-2'] });
-      expect(of(client, 'disable')[0]).toMatchObject({ status: 'disabled', reason: `${client}: maintenance` });
+      expect(of(client, 'disable')[0]).toMatchObject({
+        status: 'disabled',
+        reason: `${client}: maintenance`,
+      });
       expect(of(client, 'enable')[0]).toMatchObject({ status: 'enabled' });
       for (const m of of(client, 'migration'))
-        expect(m, client).toMatchObject({ listed: 1, status: 'running', dest: 'cmp-2', memory_total_bytes: 2048 * MiB });
+        expect(m, client).toMatchObject({
+          listed: 1,
+          status: 'running',
+          dest: 'cmp-2',
+          memory_total_bytes: 2048 * MiB,
+        });
     }
     // What the clients did, as Nova keeps it.
     expect(stub.service('cmp-1')).toEqual({ status: 'enabled', disabledReason: null });
-    const disables = stub.calls.filter((c) => c.method === 'PUT' && (c.body as { status?: string }).status === 'disabled');
+    const disables = stub.calls.filter(
+      (c) => c.method === 'PUT' && (c.body as { status?: string }).status === 'disabled',
+    );
     expect(disables.map((c) => c.body)).toEqual([
       { status: 'disabled', disabled_reason: 'sdk: maintenance' },
       { status: 'disabled', disabled_reason: 'novaclient: maintenance' },
     ]);
     for (const name of ['sdk-force', 'nova-force'])
-      expect(stub.migrationsOf(name).map((m) => m.status), name).toEqual([expect.stringMatching(/^running \(post-copy\)$|^completed$/)]);
+      expect(
+        stub.migrationsOf(name).map((m) => m.status),
+        name,
+      ).toEqual([expect.stringMatching(/^running \(post-copy\)$|^completed$/)]);
     for (const name of ['sdk-abort', 'nova-abort']) {
-      expect(stub.migrationsOf(name).map((m) => m.status), name).toEqual(['cancelled']);
+      expect(
+        stub.migrationsOf(name).map((m) => m.status),
+        name,
+      ).toEqual(['cancelled']);
       expect(stub.server(name), name).toMatchObject({ host: 'cmp-1', status: 'ACTIVE' });
     }
     // Both clients sent microversions the stand-in served, and token auth the way Keystone takes it.
-    const versions = new Set(stub.calls.filter((c) => c.service === 'compute' && c.microversion).map((c) => c.microversion));
+    const versions = new Set(
+      stub.calls.filter((c) => c.service === 'compute' && c.microversion).map((c) => c.microversion),
+    );
     expect(versions.has('2.92')).toBe(true); // novaclient's, as the script asks; openstacksdk negotiates its own
     expect([...versions].length).toBeGreaterThan(1);
     expect(stub.tokensIssued).toBe(2);
