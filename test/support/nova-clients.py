@@ -5,8 +5,9 @@ that cannot import Debian's packages). Reads one JSON object from argv[1]: auth_
 servers each client live-migrates. Prints one JSON object per step on stdout, then "done".
 
 Only the clients' own known bugs are worked around here, never the stand-in (NOTES.md):
-openstacksdk 0.101's server_migrations() passes server_id where its resource wants server_uuid,
-and its migrations() takes no filters.
+openstacksdk 0.101's server_migrations() passes server_id where its resource's URI wants
+server_uuid, so the script lists through the resource itself (its migrations(), which takes no
+filters, is not used).
 """
 import json
 import sys
@@ -69,7 +70,6 @@ def sdk():
         # sdk 0.101 bug: compute.server_migrations(server) sends server_id; the resource wants server_uuid.
         return list(server_migration.ServerMigration.list(compute, server_uuid=server.id))
 
-    done = {}
     for name, action in ((cfg["sdk_force"], "force_complete"), (cfg["sdk_abort"], "abort")):
         server = compute.find_server(name, ignore_missing=False)
         compute.live_migrate_server(server, host="cmp-2", block_migration="auto")
@@ -83,8 +83,6 @@ def sdk():
         else:
             compute.abort_server_migration(mig, server)
         say("sdk", action, server=name, id=mig.id)
-        done[name] = mig.id
-    return done
 
 
 def novaclient():
