@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
-import { configSchema } from '../../../../src/engine/config.js';
+import { configSchema } from '../../../../src/engine/compose.js';
 import { NovaApi } from '../../../../src/engine/drivers/nova/api.js';
 import { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
 import { ConfigError, ConflictError, DriverUnreachableError } from '../../../../src/engine/errors.js';
 import { MiB, type Tuning } from '../../../../src/engine/model.js';
-import { planEvacuation } from '../../../../src/engine/planner/plan.js';
+import { planEvacuation } from '../../../../src/engine/planning/plan.js';
 import { NovaStub, type NovaStubOptions, novaTestConfig } from '../../../support/nova-stub.js';
 import { makeTestCa } from '../../../support/tls-ca.js';
 

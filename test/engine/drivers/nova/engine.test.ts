@@ -5,10 +5,10 @@ import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
 import { createNovaDriver } from '../../../../src/engine/drivers/nova/index.js';
 import { ConfigError, ConflictError, ForbiddenError } from '../../../../src/engine/errors.js';
-import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
 import { policyForDriver } from '../../../../src/engine/evacuation/policy.js';
-import { postMortem } from '../../../../src/engine/report.js';
 import { runEvacuation, runnerDeps } from '../../../../src/engine/evacuation/runner.js';
+import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
+import { postMortem } from '../../../../src/engine/report.js';
 import { EngineService } from '../../../../src/engine/service.js';
 import {
   MemoryAdmissionGate,

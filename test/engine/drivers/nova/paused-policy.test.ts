@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { defaultPolicy } from '../../../../src/engine/config.js';
 import { PAUSED_NO_SWITCHOVER } from '../../../../src/engine/drivers/nova/inventory.js';
-import { GiB, MiB, type ProgressSample } from '../../../../src/engine/model.js';
 import {
   decide,
   initialWatch,
   type PolicyAction,
   type WatchedMigration,
-} from '../../../../src/engine/policy.js';
+} from '../../../../src/engine/evacuation/policy.js';
+import { GiB, MiB, type ProgressSample } from '../../../../src/engine/model.js';
 import type { WatchState } from '../../../../src/engine/ports.js';
 
 /**
