@@ -1,13 +1,17 @@
 import type { PolicyConfig } from '../config.js';
 import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS, type Prediction, type Strategy } from '../model.js';
+import { chunkBytes, fitsThreshold, passBytes } from '../precopy.js';
 import { formatRate } from '../words.js';
 
 /**
- * The pre-copy model of DESIGN.md. With memory M, dirty rate D and bandwidth R, pass 0 sends M
- * and every later pass sends what the guest dirtied during the previous one (never more than M),
- * so pass i sends M·λ^i with λ = D/R. The guest is stopped for the switchover once what is left
- * fits in R × downtime limit (QEMU's rule). Pure: the planner, the bench and the policy's
- * escalation facts all reason with it.
+ * The pre-copy model of DESIGN.md, run the way QEMU runs it (migration_iteration_run and
+ * ram.c). QEMU sends the dirty bitmap in chunks and, after each chunk, compares what is pending
+ * with the threshold, measured bandwidth × downtime limit. Only once the bitmap's remainder
+ * falls under the threshold does it sync the bitmap (one dirty sync), adding what the guest
+ * dirtied since the last sync; if the sum still fits, it stops the guest and copies the rest with
+ * its own rate limit lifted. So a pass ends a chunk's width below the threshold, not at zero, and
+ * the final copy runs at the path's rate, not at `max-bandwidth`. Pure: the planner, the bench,
+ * the simulator's agreement tests and the policy's escalation facts all reason with it.
  */
 
 export interface PrecopyInput {
@@ -15,6 +19,12 @@ export interface PrecopyInput {
   dirtyBytesPerS: number;
   bandwidthBytesPerS: number;
   downtimeLimitMs: number;
+  /**
+   * The rate of the final copy, bytes/s: QEMU lifts its own `max-bandwidth` at the switchover, so
+   * only the path (NIC, link, migration thread) limits it. Defaults to `bandwidthBytesPerS`, the
+   * case where the path, not a cap, is what limits the migration.
+   */
+  switchoverBytesPerS?: number;
   /** Passes after which a migration that has not switched over is declared non-converging. */
   maxPasses?: number;
 }
@@ -27,7 +37,7 @@ export const AUTO_CONVERGE_MAX_VOLUME = 2;
 
 interface PassResult {
   converges: boolean;
-  /** Data passes, the final stop-and-copy included. */
+  /** QEMU's dirty-sync-count at the end: setup, each pass's sync, and the final copy's. */
   passes: number;
   bytesSent: number;
   /** Time spent copying while the guest ran, ms. */
@@ -37,34 +47,38 @@ interface PassResult {
 }
 
 /**
- * Runs the pass recurrence; `dirtyRate(pass)` lets auto-converge lower the rate pass by pass.
- * A zero bandwidth never converges (and never divides by zero).
+ * Runs QEMU's loop pass by pass; `dirtyRate(pass)` lets auto-converge lower the rate pass by
+ * pass. A zero bandwidth never converges (and never divides by zero).
  */
 function runPasses(input: PrecopyInput, dirtyRate: (pass: number) => number): PassResult {
   const { memoryBytes: m, bandwidthBytesPerS: r } = input;
   const maxPasses = input.maxPasses ?? DEFAULT_MAX_PASSES;
-  if (r <= 0) return { converges: false, passes: 0, bytesSent: 0, liveMs: 0, remainingBytes: m };
+  if (r <= 0) return { converges: false, passes: 1, bytesSent: 0, liveMs: 0, remainingBytes: m };
   const threshold = r * (input.downtimeLimitMs / 1000);
-  let toSend = m;
+  const chunk = chunkBytes(r, input.switchoverBytesPerS);
+  // The bitmap starts with every page dirty (the setup sync).
+  let bitmap = m;
+  let syncs = 1;
   let bytesSent = 0;
   let liveMs = 0;
   for (let pass = 0; pass < maxPasses; pass++) {
-    const seconds = toSend / r;
-    bytesSent += toSend;
+    const sent = passBytes(bitmap, threshold, chunk);
+    const seconds = sent / r;
+    bytesSent += sent;
     liveMs += seconds * 1000;
-    const dirtied = Math.min(m, dirtyRate(pass) * seconds);
-    if (dirtied <= threshold) {
+    const pending = Math.min(m, bitmap - sent + dirtyRate(pass) * seconds);
+    syncs += 1;
+    if (fitsThreshold(pending, threshold))
       return {
         converges: true,
-        passes: pass + 2,
-        bytesSent: bytesSent + dirtied,
+        passes: syncs + 1,
+        bytesSent: bytesSent + pending,
         liveMs,
-        remainingBytes: dirtied,
+        remainingBytes: pending,
       };
-    }
-    toSend = dirtied;
+    bitmap = pending;
   }
-  return { converges: false, passes: maxPasses, bytesSent, liveMs, remainingBytes: toSend };
+  return { converges: false, passes: syncs, bytesSent, liveMs, remainingBytes: bitmap };
 }
 
 function toPrediction(
@@ -74,14 +88,16 @@ function toPrediction(
   note?: string,
 ): Prediction {
   const r = input.bandwidthBytesPerS;
-  const downtimeMs = r > 0 ? (result.remainingBytes / r) * 1000 : Number.POSITIVE_INFINITY;
+  // Converged: the final copy at the path's rate. Not converging: what pausing the guest now
+  // would cost, copied at the capped rate (a paused guest's migration keeps its cap).
+  const stopRate = result.converges ? (input.switchoverBytesPerS ?? r) : r;
+  const downtimeMs = stopRate > 0 ? (result.remainingBytes / stopRate) * 1000 : Number.POSITIVE_INFINITY;
   return {
     converges: result.converges,
     strategy,
     passes: result.passes,
     bytesSent: result.bytesSent,
     durationMs: result.liveMs + (result.converges ? downtimeMs : 0),
-    // Not converging: what pausing the guest now would cost.
     downtimeMs,
     bandwidthBytesPerS: r,
     note,
@@ -119,21 +135,27 @@ export function predictAutoConverge(input: PrecopyInput): Prediction {
   return toPrediction(input, result, 'auto-converge', note);
 }
 
+/** What the guest dirtied during one full pass: what a switchover after it still has to move. */
+function afterFirstPass(input: PrecopyInput): { firstPassS: number; left: number } {
+  const firstPassS = input.memoryBytes / input.bandwidthBytesPerS;
+  return { firstPassS, left: Math.min(input.memoryBytes, input.dirtyBytesPerS * firstPassS) };
+}
+
 /**
  * Post-copy after one full pass: the guest runs on the destination at once (a few ms of
- * downtime) and pulls what it dirtied during the first pass on demand.
+ * downtime) and pulls what it dirtied on demand, QEMU's rate limit lifted. Dirty syncs: setup,
+ * the first pass's, and the one that sends the discard bitmap.
  */
 export function predictPostcopy(input: PrecopyInput): Prediction {
   const { memoryBytes: m, bandwidthBytesPerS: r } = input;
   if (r <= 0) return predictPrecopy(input);
-  const firstPassS = m / r;
-  const left = Math.min(m, input.dirtyBytesPerS * firstPassS);
+  const { firstPassS, left } = afterFirstPass(input);
   return {
     converges: true,
     strategy: 'postcopy',
-    passes: 2,
+    passes: 3,
     bytesSent: m + left,
-    durationMs: (firstPassS + left / r) * 1000 + POSTCOPY_DOWNTIME_MS,
+    durationMs: (firstPassS + left / (input.switchoverBytesPerS ?? r)) * 1000 + POSTCOPY_DOWNTIME_MS,
     downtimeMs: POSTCOPY_DOWNTIME_MS,
     bandwidthBytesPerS: r,
     note: 'a link failure during post-copy loses the guest',
@@ -142,18 +164,18 @@ export function predictPostcopy(input: PrecopyInput): Prediction {
 
 /**
  * Pause (force-complete) after one full pass: the guest stops and the rest is copied while it
- * is paused, so downtime = remaining / bandwidth.
+ * is paused, still under the migration's cap, so downtime = remaining / bandwidth. Dirty syncs:
+ * setup, the first pass's and the final copy's.
  */
 export function predictPause(input: PrecopyInput): Prediction {
   const { memoryBytes: m, bandwidthBytesPerS: r } = input;
   if (r <= 0) return predictPrecopy(input);
-  const firstPassS = m / r;
-  const left = Math.min(m, input.dirtyBytesPerS * firstPassS);
+  const { firstPassS, left } = afterFirstPass(input);
   const downtimeMs = (left / r) * 1000;
   return {
     converges: true,
     strategy: 'pause',
-    passes: 2,
+    passes: 3,
     bytesSent: m + left,
     durationMs: firstPassS * 1000 + downtimeMs,
     downtimeMs,

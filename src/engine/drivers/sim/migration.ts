@@ -1,9 +1,10 @@
 import { DriverRefusedError } from '../../errors.js';
 import type { MigrationStatus, ProgressSample, Tuning } from '../../model.js';
 import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS } from '../../model.js';
+import { chunkBytes, fitsThreshold, passBytes } from '../../precopy.js';
 
 /**
- * One simulated live migration: the pass recurrence of DESIGN.md's migration model, integrated
+ * One simulated live migration: QEMU's pre-copy loop (src/engine/precopy.ts), integrated
  * exactly over spans of constant bandwidth. The fleet sets `rateBytesPerS` (its fair share),
  * asks how long until the next event, advances every stream by the same span and lets the ones
  * whose event is due react. Nothing here reads a clock.
@@ -27,12 +28,6 @@ const MOVING: ReadonlySet<SimPhase> = new Set(['precopy', 'switchover', 'paused'
 
 /** Phases in which the guest still runs from the source's memory (a link drop leaves it there). */
 export const SOURCE_PHASES: ReadonlySet<SimPhase> = new Set(['precopy', 'switchover', 'paused']);
-
-/**
- * QEMU tracks dirty memory in pages: a pass that dirtied no more than one page always fits the
- * downtime limit, which also keeps a zero limit from shrinking passes forever.
- */
-export const PAGE_BYTES = 4096;
 
 /** An event due within this many ms of the end of a span is reached at its end (float slack). */
 const EVENT_SLACK_MS = 1e-6;
@@ -73,7 +68,7 @@ export interface SimMigrationView {
   downtimeMs?: number;
   transferredBytes: number;
   remainingBytes: number;
-  /** QEMU's dirty-sync-count: the pass under way, 1-based; the final copy counts as a pass. */
+  /** QEMU's dirty-sync-count: setup, each pass's end, and the final copy (or post-copy's start). */
   iteration: number;
   throttlePct: number;
   rateBytesPerS: number;
@@ -105,6 +100,9 @@ export class SimMigration {
   error?: string;
 
   private pass = 0;
+  /** Dirty syncs so far (QEMU's dirty-sync-count): the setup's first. */
+  private syncs = 1;
+  /** What the bitmap held at this pass's start (its dirty sync). */
   private passBytes: number;
   private passSent = 0;
   /** Bytes the guest dirtied during the current pass (never more than its memory). */
@@ -138,12 +136,16 @@ export class SimMigration {
   }
 
   get iteration(): number {
-    return this.pass + 1;
+    return this.syncs;
   }
 
-  /** The stream's own ceiling: the fleet's per-stream cap, a tuned max-bandwidth, or 0 when stalled. */
+  /**
+   * The stream's own ceiling: the fleet's per-stream cap, a tuned max-bandwidth, or 0 when
+   * stalled. QEMU lifts max-bandwidth for the final copy and for post-copy.
+   */
   capBytesPerS(streamCapBytesPerS: number): number {
     if (this.stalled) return 0;
+    if (this.phase === 'switchover' || this.phase === 'postcopy') return streamCapBytesPerS;
     return Math.min(streamCapBytesPerS, this.tuning.maxBandwidthBytesPerS ?? Number.POSITIVE_INFINITY);
   }
 
@@ -163,7 +165,7 @@ export class SimMigration {
   /** Time until this migration's next event (pass end or completion) at its current rate, ms. */
   msToEvent(): number {
     if (!this.moving) return Number.POSITIVE_INFINITY;
-    const bytes = this.phase === 'precopy' ? this.passBytes - this.passSent : this.left;
+    const bytes = this.phase === 'precopy' ? this.passTarget() - this.passSent : this.left;
     if (bytes <= 0) return this.holdMs;
     if (this.rateBytesPerS <= 0) return Number.POSITIVE_INFINITY;
     return this.holdMs + (bytes / this.rateBytesPerS) * 1000;
@@ -173,7 +175,7 @@ export class SimMigration {
   advance(ms: number): void {
     if (!this.moving || ms <= 0) return;
     if (this.phase === 'precopy') {
-      const sent = Math.min(this.passBytes - this.passSent, (this.rateBytesPerS * ms) / 1000);
+      const sent = Math.max(0, Math.min(this.passTarget() - this.passSent, (this.rateBytesPerS * ms) / 1000));
       this.passSent += sent;
       this.transferredBytes += sent;
       this.dirtied = Math.min(this.memoryBytes, this.dirtied + (this.dirtyBytesPerS() * ms) / 1000);
@@ -210,6 +212,8 @@ export class SimMigration {
       );
     this.left = this.remainingBytes();
     this.phase = 'postcopy';
+    // The discard bitmap goes out after one more dirty sync.
+    this.syncs += 1;
     this.holdMs = POSTCOPY_DOWNTIME_MS;
     this.postcopyAt = now;
   }
@@ -223,6 +227,8 @@ export class SimMigration {
     this.assertRunning('pause');
     this.left = this.remainingBytes();
     this.phase = 'paused';
+    // The final copy's dirty sync: nothing more is dirtied while the guest is stopped.
+    this.syncs += 1;
     this.stoppedAt = now;
   }
 
@@ -291,26 +297,47 @@ export class SimMigration {
 
   // ------------------------------------------------------------------------------------------
 
-  /** QEMU's rule at a pass end: stop the guest if what it dirtied fits in rate × downtime limit. */
-  private endPass(now: number): void {
-    this.passSent = this.passBytes;
+  /**
+   * What this pass sends before QEMU syncs the bitmap again: whole chunks until the remainder
+   * falls under the threshold (rate × downtime limit), at the current rate.
+   */
+  private passTarget(): number {
     const threshold = (this.rateBytesPerS * this.tuning.downtimeLimitMs) / 1000;
+    if (this.rateBytesPerS <= 0) return this.passBytes;
+    const capped =
+      this.tuning.maxBandwidthBytesPerS !== undefined &&
+      this.rateBytesPerS >= this.tuning.maxBandwidthBytesPerS;
+    const chunk = chunkBytes(this.rateBytesPerS, capped ? Number.POSITIVE_INFINITY : this.rateBytesPerS);
+    return passBytes(this.passBytes, threshold, chunk);
+  }
+
+  /**
+   * QEMU's dirty sync at a pass end: what is pending is the bitmap's remainder plus what the
+   * guest dirtied since the last sync; the guest stops when that fits rate × downtime limit.
+   */
+  private endPass(now: number): void {
+    const threshold = (this.rateBytesPerS * this.tuning.downtimeLimitMs) / 1000;
+    const sent = this.passSent;
+    const pending = Math.min(this.memoryBytes, this.passBytes - sent + this.dirtied);
     const dirtied = this.dirtied;
     this.dirtied = 0;
     this.pass += 1;
-    if (dirtied <= Math.max(threshold, PAGE_BYTES)) {
+    this.syncs += 1;
+    if (fitsThreshold(pending, threshold)) {
       this.phase = 'switchover';
-      this.left = dirtied;
+      // The final copy's own dirty sync.
+      this.syncs += 1;
+      this.left = pending;
       this.stoppedAt = now;
       return;
     }
-    // Auto-converge (QEMU): a pass that dirtied more than half of what it sent throttles harder.
-    if (this.tuning.autoConverge && dirtied > this.passBytes / 2)
+    // Auto-converge (QEMU): a period that dirtied more than half of what it sent throttles harder.
+    if (this.tuning.autoConverge && dirtied > sent / 2)
       this.throttlePct =
         this.throttlePct === 0
           ? AUTO_CONVERGE.initialPct
           : Math.min(AUTO_CONVERGE.maxPct, this.throttlePct + AUTO_CONVERGE.incrementPct);
-    this.passBytes = dirtied;
+    this.passBytes = pending;
     this.passSent = 0;
     this.jitterFactor = this.jitter(this.pass);
   }
