@@ -41,6 +41,7 @@ export interface RoleConfig {
 const ROLE_WORDS: Record<Role, string> = { operator: 'ferry operators', approver: 'ferry approvers' };
 
 export class Roles {
+  /** Each group's members as last read, and when that lookup succeeded. */
   private readonly cache = new Map<string, { members: Set<string>; at: number }>();
 
   constructor(
@@ -51,31 +52,49 @@ export class Roles {
 
   /** Whether `user` holds `role`: listed by id, or a member of a listed group. Fails closed. */
   async has(user: string, role: Role): Promise<boolean> {
-    const members = role === 'operator' ? this.config.operators : this.config.approvers;
-    if (members.includes(user)) return true;
-    for (const group of members.filter((m) => m.startsWith('S'))) {
-      if ((await this.groupMembers(group)).has(user)) return true;
-    }
-    return false;
+    return (await this.check(user, role)).ok;
   }
 
-  /** Throws a ForbiddenError that says which role is needed, unless `user` holds it. */
+  /**
+   * Throws a ForbiddenError that says which role is needed, unless `user` holds it; when a
+   * group could not be read, it says so (the role may be there, ferry cannot tell).
+   */
   async require(user: string, role: Role, doing: string): Promise<void> {
-    if (!(await this.has(user, role)))
+    const result = await this.check(user, role);
+    if (result.ok) return;
+    if (result.unreadable.length > 0)
       throw new ForbiddenError(
-        `only ${ROLE_WORDS[role]} may ${doing}; ask one of them, or an admin to add you`,
+        `only ${ROLE_WORDS[role]} may ${doing}, and ferry could not read the user group ${result.unreadable.join(', ')} to check; try again later, or ask an admin to list you by user id`,
       );
+    throw new ForbiddenError(
+      `only ${ROLE_WORDS[role]} may ${doing}; ask one of them, or an admin to add you`,
+    );
   }
 
-  private async groupMembers(group: string): Promise<Set<string>> {
+  private async check(user: string, role: Role): Promise<{ ok: true } | { ok: false; unreadable: string[] }> {
+    const members = role === 'operator' ? this.config.operators : this.config.approvers;
+    if (members.includes(user)) return { ok: true };
+    const unreadable: string[] = [];
+    for (const group of members.filter((m) => m.startsWith('S'))) {
+      const found = await this.groupMembers(group);
+      if (!found) unreadable.push(group);
+      else if (found.has(user)) return { ok: true };
+    }
+    return { ok: false, unreadable };
+  }
+
+  /**
+   * A group's members, trusted for `groupCacheMs` after the last lookup that succeeded; past
+   * that, a failing lookup grants nothing (undefined: the group could not be read).
+   */
+  private async groupMembers(group: string): Promise<Set<string> | undefined> {
     const cached = this.cache.get(group);
     if (cached && this.clock.now() - cached.at < this.config.groupCacheMs) return cached.members;
     let members: Set<string>;
     try {
       members = new Set(await this.directory.members(group));
     } catch {
-      // A group we cannot read grants nothing; an earlier answer is better than none.
-      return cached?.members ?? new Set();
+      return undefined;
     }
     this.cache.set(group, { members, at: this.clock.now() });
     return members;

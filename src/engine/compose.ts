@@ -24,10 +24,10 @@ import {
   MemoryApprovals,
   MemoryAudit,
   MemoryControl,
-  MemoryLocks,
   MemoryStore,
 } from './store/memory/index.js';
 import {
+  type ApprovalTime,
   BullLauncher,
   connect,
   type EvacuationJobData,
@@ -37,7 +37,6 @@ import {
   type RedisClient,
   type RedisConfig,
   RedisControl,
-  RedisLocks,
   RedisStore,
   redisConfigSchema,
 } from './store/redis/index.js';
@@ -94,7 +93,6 @@ export function createLocalEngine(options: {
     store: new MemoryStore(),
     approvals: new MemoryApprovals(options.answer),
     control: new MemoryControl(),
-    locks: new MemoryLocks(),
     audit: new MemoryAudit(),
     admission: new MemoryAdmissionGate(),
   };
@@ -123,7 +121,6 @@ export interface DurableEngine {
   store: RedisStore;
   approvals: RedisApprovals;
   control: RedisControl;
-  locks: RedisLocks;
   audit: RedisAudit;
   launcher: BullLauncher;
   redis: RedisClient;
@@ -131,6 +128,19 @@ export interface DurableEngine {
   startWorker(): Worker<EvacuationJobData>;
   /** Stops this process's workers and queue; closes the Redis client if this engine opened it. */
   close(): Promise<void>;
+}
+
+/**
+ * Wall-clock milliseconds by which replicas on an accelerated clock may disagree (they sync to
+ * the simulator within half a round trip): every approval's life is shortened by this much,
+ * times the rate, so a decision within it of the expiry is refused on every replica.
+ */
+const ACCELERATED_CLOCK_TOLERANCE_WALL_MS = 100;
+
+/** Expiry is judged by Redis's TIME on a real clock; an accelerated clock only the engine knows. */
+function approvalTime(clockRate = 1): ApprovalTime {
+  if (clockRate === 1) return { source: 'redis' };
+  return { source: 'engine', toleranceMs: ACCELERATED_CLOCK_TOLERANCE_WALL_MS * clockRate };
 }
 
 /**
@@ -145,9 +155,8 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
   const { prefix } = redisConfig;
   const ports = {
     store: new RedisStore(redis, prefix),
-    approvals: new RedisApprovals(redis, prefix),
+    approvals: new RedisApprovals(redis, prefix, approvalTime(options.clockRate)),
     control: new RedisControl(redis, prefix),
-    locks: new RedisLocks(redis, prefix),
     audit: new RedisAudit(redis, prefix),
     admission: new RedisAdmissionGate(redis, prefix),
   };

@@ -306,6 +306,11 @@ export interface Evacuation {
   endedAt?: number;
 }
 
+/** Whether an evacuation holds its source host while open: a single-VM migration does not. */
+export function holdsHost(evacuation: Evacuation): boolean {
+  return !evacuation.request.only;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Approvals
 

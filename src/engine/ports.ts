@@ -63,6 +63,15 @@ export interface EngineStore {
     migrations?: MigrationRecord[];
     events?: FerryEvent[];
   }): Promise<void>;
+  /**
+   * Stores a new evacuation and its first events in one atomic step, or refuses: `taken` when
+   * its id is in use, `holder` when it drains a host (not a single-VM migration) that an open
+   * evacuation holds. The host is then held until a commit records this evacuation's end: the
+   * lifecycle's record is the lock's one owner, on every path.
+   */
+  create(evacuation: Evacuation, events: FerryEvent[]): Promise<CreateResult>;
+  /** The open evacuation holding a host, if any. */
+  holder(host: string): Promise<string | undefined>;
   loadEvacuation(id: string): Promise<Evacuation | undefined>;
   loadMigration(id: string): Promise<MigrationRecord | undefined>;
   /** Several records in one go (a runner step reads all of its evacuation's), in the order asked; missing ones left out. */
@@ -78,6 +87,11 @@ export interface EngineStore {
   activeMigrations(): Promise<MigrationRecord[]>;
 }
 
+export type CreateResult =
+  | { created: true }
+  | { created: false; taken: true }
+  | { created: false; holder: string };
+
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */
 export interface ApprovalGate {
   request(approval: ApprovalRequest): Promise<void>;
@@ -90,7 +104,10 @@ export interface ApprovalGate {
 /** Where approval requests and decisions are kept: the first decision recorded wins. */
 export interface ApprovalStore extends ApprovalGate {
   get(approvalId: string): Promise<ApprovalRequest | undefined>;
-  /** Records a decision unless one stands already; returns the one that stands. */
+  /**
+   * Records a decision unless one stands already; returns the one that stands. A decision at or
+   * after the request's `expiresAt` is recorded as its expiry, checked in the same atomic step.
+   */
   record(decision: ApprovalDecision): Promise<ApprovalDecision>;
 }
 
@@ -110,13 +127,6 @@ export interface ControlChannel {
  */
 export interface AdmissionGate {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-}
-
-/** One evacuation per host at a time, across every process. */
-export interface HostLocks {
-  /** Takes the host for the evacuation; returns the holder's id when another holds it. */
-  acquire(host: string, evacuationId: string): Promise<string | undefined>;
-  release(host: string, evacuationId: string): Promise<void>;
 }
 
 /** Runs evacuations at their time: in process, or through a durable queue. */

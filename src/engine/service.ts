@@ -25,14 +25,14 @@ import type {
   ControlCommand,
   EngineStore,
   FerryService,
-  HostLocks,
   Launcher,
   Schedule,
 } from './ports.js';
 
 /**
  * The engine's one face to the Slack commands and the CLI. It validates what people ask for
- * against the fleet, plans, takes the host lock, stores the request and hands it to a Launcher
+ * against the fleet, plans, stores the request (reserving its id and its host in one atomic
+ * step) and hands it to a Launcher
  * (in process, or the durable queue). The same class runs over memory or Redis ports.
  */
 
@@ -42,7 +42,6 @@ export interface EngineServiceDeps {
   store: EngineStore;
   approvals: ApprovalStore;
   control: ControlChannel;
-  locks: HostLocks;
   launcher: Launcher;
   audit: AuditLog;
   clock: Clock;
@@ -77,22 +76,26 @@ export class EngineService implements FerryService {
       now,
       request.when ?? (request.window ? { kind: 'window', name: request.window } : { kind: 'now' }),
     );
-    const id = await this.newId('evac', request.source, startsAt);
-    const full: EvacuationRequest = {
-      id,
-      source: request.source,
-      requestedBy: request.requestedBy,
-      reason: request.reason,
-      maintenance: request.maintenance,
-      window,
-      avoid: request.avoid,
-    };
     const plan = planEvacuation(fleet, request.source, this.deps.config.policy, {
       now: startsAt,
       window,
       avoid: request.avoid,
     });
-    await this.create(full, plan, startsAt, now);
+    const id = await this.create(
+      this.idBase('evac', request.source, startsAt),
+      (id) => ({
+        id,
+        source: request.source,
+        requestedBy: request.requestedBy,
+        reason: request.reason,
+        maintenance: request.maintenance,
+        window,
+        avoid: request.avoid,
+      }),
+      plan,
+      startsAt,
+      now,
+    );
     return { id, startsAt };
   }
 
@@ -113,16 +116,20 @@ export class EngineService implements FerryService {
         `${request.instance} cannot move: ${plan.blockers.map((b) => b.reason).join('; ') || 'no destination'}`,
       );
     const now = this.deps.clock.now();
-    const id = await this.newId('mig', request.instance, now);
-    const full: EvacuationRequest = {
-      id,
-      source: instance.host,
-      requestedBy: request.requestedBy,
-      reason: request.reason,
-      maintenance: false,
-      only: { instance: request.instance, to: request.to },
-    };
-    await this.create(full, plan, now, now);
+    const id = await this.create(
+      this.idBase('mig', request.instance, now),
+      (id) => ({
+        id,
+        source: instance.host,
+        requestedBy: request.requestedBy,
+        reason: request.reason,
+        maintenance: false,
+        only: { instance: request.instance, to: request.to },
+      }),
+      plan,
+      now,
+      now,
+    );
     return { id };
   }
 
@@ -228,36 +235,56 @@ export class EngineService implements FerryService {
     }
   }
 
-  /** Ids people can type: `evac-cmp-042-20261124T0200` in the operator's zone, suffixed if taken. */
-  private async newId(prefix: string, subject: string, at: number): Promise<string> {
+  /** Ids people can type: `evac-cmp-042-20261124T0200` in the operator's zone (suffixed `-2`, `-3` if taken). */
+  private idBase(prefix: string, subject: string, at: number): string {
     const stamp = format(new TZDate(at, this.deps.config.timezone), "yyyyMMdd'T'HHmm");
-    const base = `${prefix}-${subject}-${stamp}`;
+    return `${prefix}-${subject}-${stamp}`;
+  }
+
+  /**
+   * Stores the evacuation under the first free id from `base` and takes its host, each try one
+   * atomic step in the store: two requests at once never share an id, and the second for a
+   * host is told who holds it.
+   */
+  private async create(
+    base: string,
+    request: (id: string) => EvacuationRequest,
+    plan: Plan,
+    startsAt: number,
+    now: number,
+  ): Promise<string> {
+    const scheduled = startsAt > now;
     for (let n = 1; ; n++) {
       const id = n === 1 ? base : `${base}-${n}`;
-      if (!(await this.deps.store.loadEvacuation(id))) return id;
+      const evacuation: Evacuation = {
+        request: request(id),
+        state: scheduled ? 'scheduled' : 'planned',
+        plan,
+        migrations: [],
+      };
+      const events: FerryEvent[] = scheduled
+        ? [{ evacuationId: id, at: now, type: 'evacuation.scheduled', startsAt }]
+        : [];
+      const result = await this.deps.store.create(evacuation, events);
+      if (!result.created && 'taken' in result) continue;
+      if (!result.created) throw await this.heldBy(evacuation.request.source, result.holder);
+      await this.audit(
+        evacuation.request.requestedBy,
+        evacuation.request.only ? 'migrate' : 'evacuate',
+        id,
+        evacuation.request.reason,
+      );
+      await this.deps.launcher.launch(id, startsAt);
+      return id;
     }
   }
 
-  private async create(request: EvacuationRequest, plan: Plan, startsAt: number, now: number): Promise<void> {
-    // A single-VM migration leaves its host in service: it does not take the host's lock.
-    const holder = request.only ? undefined : await this.deps.locks.acquire(request.source, request.id);
-    if (holder)
-      throw new ConflictError(
-        `${request.source} is already being evacuated by ${holder}; see /ferry status ${holder}, or abort it first`,
-      );
-    const scheduled = startsAt > now;
-    const evacuation: Evacuation = {
-      request,
-      state: scheduled ? 'scheduled' : 'planned',
-      plan,
-      migrations: [],
-    };
-    const events: FerryEvent[] = scheduled
-      ? [{ evacuationId: request.id, at: now, type: 'evacuation.scheduled', startsAt }]
-      : [];
-    await this.deps.store.commit({ evacuation, events });
-    await this.audit(request.requestedBy, request.only ? 'migrate' : 'evacuate', request.id, request.reason);
-    await this.deps.launcher.launch(request.id, startsAt);
+  /** The refusal a second requester gets: who holds the host, and what to do. */
+  private async heldBy(host: string, holder: string): Promise<ConflictError> {
+    const by = (await this.deps.store.loadEvacuation(holder))?.request.requestedBy;
+    return new ConflictError(
+      `${host} is already being evacuated by ${holder}${by ? ` (requested by ${by})` : ''}; see /ferry status ${holder}, or abort it first`,
+    );
   }
 
   private async cancel(evacuation: Evacuation): Promise<void> {
@@ -270,7 +297,6 @@ export class EngineService implements FerryService {
         { evacuationId: request.id, at: now, type: 'evacuation.finished', state: 'cancelled', stayed: [] },
       ],
     });
-    await this.deps.locks.release(request.source, request.id);
   }
 
   private async audit(who: string, action: string, target: string, detail?: string): Promise<void> {

@@ -53,5 +53,37 @@ describe('roles', () => {
       new VirtualClock(),
     );
     expect(await roles.has('U0CAROL', 'operator')).toBe(false);
+    await expect(roles.require('U0CAROL', 'operator', 'evacuate')).rejects.toThrow(
+      /could not read the user group S0OPS/,
+    );
+  });
+
+  it('honours a cached membership only until groupCacheS after the last lookup that worked', async () => {
+    const clock = new VirtualClock();
+    let failing = false;
+    const roles = new Roles(
+      config,
+      {
+        members: async () => {
+          if (failing) throw new Error('ratelimited');
+          return ['U0CAROL'];
+        },
+      },
+      clock,
+    );
+    expect(await roles.has('U0CAROL', 'operator')).toBe(true);
+    failing = true;
+    await clock.sleep(59_000);
+    expect(await roles.has('U0CAROL', 'operator')).toBe(true);
+    // The lookup keeps failing: the stale answer is no longer good enough.
+    await clock.sleep(1_000);
+    expect(await roles.has('U0CAROL', 'operator')).toBe(false);
+    await expect(roles.require('U0CAROL', 'operator', 'evacuate')).rejects.toThrow(
+      /could not read the user group S0OPS to check/,
+    );
+    await clock.sleep(3_600_000);
+    expect(await roles.has('U0CAROL', 'operator')).toBe(false);
+    failing = false;
+    expect(await roles.has('U0CAROL', 'operator')).toBe(true);
   });
 });

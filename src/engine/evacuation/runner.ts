@@ -18,14 +18,7 @@ import {
 } from '../model.js';
 import { planEvacuation, planMigration } from '../planning/plan.js';
 import { admit } from '../planning/schedule.js';
-import type {
-  AdmissionGate,
-  ApprovalGate,
-  ControlChannel,
-  EngineStore,
-  HostLocks,
-  MigrationRecord,
-} from '../ports.js';
+import type { AdmissionGate, ApprovalGate, ControlChannel, EngineStore, MigrationRecord } from '../ports.js';
 import { abortMigration, dropPending, type StepContext, startMigration, watchMigration } from './watch.js';
 
 /**
@@ -58,16 +51,15 @@ export function runnerDeps(
   config: Pick<CoreConfig, 'policy' | 'maintenance'>,
   driver: Driver,
   clock: Clock,
-  ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control' | 'admission'> & { locks: HostLocks },
+  ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control' | 'admission'>,
   log?: (line: string) => void,
-): RunnerDeps & { locks: HostLocks } {
-  const { store, approvals, control, locks, admission } = ports;
+): RunnerDeps {
+  const { store, approvals, control, admission } = ports;
   return {
     driver,
     store,
     approvals,
     control,
-    locks,
     admission,
     clock,
     policy: config.policy,

@@ -254,6 +254,10 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
     decision = await ctx.approvals.decision(watch.escalation.approvalId);
     if (!decision && ctx.now >= watch.escalation.expiresAt)
       decision = await ctx.approvals.expire(watch.escalation.approvalId, ctx.now);
+    // Never carry out a decision recorded after expiry (a store that let one through, or data
+    // from an older ferry): expiry wins, and a tie is late.
+    if (decision && decision.outcome !== 'expired' && decision.decidedAt >= watch.escalation.expiresAt)
+      decision = { ...decision, outcome: 'expired', decidedBy: 'system' };
     if (decision) events.push({ ...base, type: 'approval.decided', decision });
   }
   const step = decide({

@@ -166,6 +166,24 @@ describe('an evacuation on the simulator', () => {
     expect(ofType(events, 'migration.aborted')[0]?.cause).toMatch(/approval expired/);
   });
 
+  it('never carries out an approval recorded at or after its expiry: expiry wins', async () => {
+    const { service, launcher, store, approvals, driver } = setup({
+      policy: { allowAutoConverge: false, stallTimeoutS: 30, approvalTimeoutS: 120 },
+    });
+    // A store that let a late click through (say, an older ferry's data): approved at the expiry.
+    approvals.decision = async (approvalId) => {
+      const request = await approvals.get(approvalId);
+      return request && { approvalId, outcome: 'approved', decidedBy: 'U_BOB', decidedAt: request.expiresAt };
+    };
+    const { id } = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
+    await launcher.finished(id);
+    const events = await store.events(id);
+    expect(ofType(events, 'migration.switchover')).toEqual([]);
+    expect(ofType(events, 'approval.decided')[0]?.decision).toMatchObject({ outcome: 'expired' });
+    expect(ofType(events, 'migration.aborted').map((e) => e.instance)).toEqual(['db-1']);
+    expect((await driver.inventory()).instances.find((i) => i.name === 'db-1')?.host).toBe('hv1');
+  });
+
   it("pauses admissions, resumes, and aborts on an operator's word", async () => {
     const { service, launcher, store, clock, driver } = setup({
       fleet: quiet(fleet()),

@@ -33,11 +33,17 @@ export class MemoryApprovals implements ApprovalStore {
     return this.record({ approvalId, outcome: 'expired', decidedBy: 'system', decidedAt: at });
   }
 
+  /** The first decision stands; one at or after the request's expiry is recorded as the expiry. */
   async record(decision: ApprovalDecision): Promise<ApprovalDecision> {
     const standing = this.decisions.get(decision.approvalId);
     if (standing) return copy(standing);
-    this.decisions.set(decision.approvalId, copy(decision));
-    return copy(decision);
+    const expiresAt = this.requests.get(decision.approvalId)?.expiresAt;
+    const late = expiresAt !== undefined && decision.outcome !== 'expired' && decision.decidedAt >= expiresAt;
+    const recorded: ApprovalDecision = late
+      ? { ...decision, outcome: 'expired', decidedBy: 'system' }
+      : decision;
+    this.decisions.set(decision.approvalId, copy(recorded));
+    return copy(recorded);
   }
 
   async get(approvalId: string): Promise<ApprovalRequest | undefined> {

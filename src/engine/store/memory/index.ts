@@ -4,5 +4,4 @@ export { MemoryApprovals } from './approvals.js';
 export { MemoryAudit } from './audit.js';
 export { MemoryControl } from './control.js';
 export { InProcessLauncher } from './launcher.js';
-export { MemoryLocks } from './locks.js';
 export { MemoryStore } from './store.js';

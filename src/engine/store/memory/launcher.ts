@@ -1,7 +1,7 @@
 import { toFerryError } from '../../errors.js';
 import { type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
 import type { Evacuation } from '../../model.js';
-import type { HostLocks, Launcher } from '../../ports.js';
+import type { Launcher } from '../../ports.js';
 
 /**
  * Runs evacuations inside this process at their time, on the injected clock: the CLI, the bench
@@ -12,7 +12,7 @@ export class InProcessLauncher implements Launcher {
   /** The latest launch of each evacuation: an earlier one that wakes up later does nothing. */
   private readonly generation = new Map<string, number>();
 
-  constructor(private readonly deps: RunnerDeps & { locks: HostLocks }) {}
+  constructor(private readonly deps: RunnerDeps) {}
 
   async launch(evacuationId: string, startsAt: number): Promise<void> {
     const mine = (this.generation.get(evacuationId) ?? 0) + 1;
@@ -22,9 +22,7 @@ export class InProcessLauncher implements Launcher {
       if (wait > 0) await this.deps.clock.sleep(wait);
       if (this.generation.get(evacuationId) !== mine) return undefined;
       try {
-        const evacuation = await runEvacuation(evacuationId, this.deps);
-        if (!evacuation.request.only) await this.deps.locks.release(evacuation.request.source, evacuationId);
-        return evacuation;
+        return await runEvacuation(evacuationId, this.deps);
       } catch (err) {
         this.deps.log?.(`${evacuationId}: ${toFerryError(err).userMessage}`);
         throw err;

@@ -1,5 +1,11 @@
-import { type Evacuation, type FerryEvent, isActiveMigration } from '../../model.js';
-import type { EngineStore, MigrationRecord } from '../../ports.js';
+import {
+  type Evacuation,
+  type FerryEvent,
+  FINAL_EVACUATION_STATES,
+  holdsHost,
+  isActiveMigration,
+} from '../../model.js';
+import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js';
 import { copy, deepFreeze } from './copy.js';
 
 /**
@@ -12,14 +18,38 @@ export class MemoryStore implements EngineStore {
   private readonly evacuations = new Map<string, Evacuation>();
   private readonly migrations = new Map<string, MigrationRecord>();
   private readonly streams = new Map<string, FerryEvent[]>();
+  /** Host -> the open evacuation holding it. */
+  private readonly holders = new Map<string, string>();
+
+  async create(evacuation: Evacuation, events: FerryEvent[]): Promise<CreateResult> {
+    const { id, source } = evacuation.request;
+    if (this.evacuations.has(id)) return { created: false, taken: true };
+    if (holdsHost(evacuation)) {
+      const holder = this.holders.get(source);
+      if (holder !== undefined && holder !== id) return { created: false, holder };
+      this.holders.set(source, id);
+    }
+    await this.commit({ evacuation, events });
+    return { created: true };
+  }
+
+  async holder(host: string): Promise<string | undefined> {
+    return this.holders.get(host);
+  }
 
   async commit(change: {
     evacuation?: Evacuation;
     migrations?: MigrationRecord[];
     events?: FerryEvent[];
   }): Promise<void> {
-    if (change.evacuation)
-      this.evacuations.set(change.evacuation.request.id, deepFreeze(copy(change.evacuation)));
+    const { evacuation } = change;
+    if (evacuation) {
+      const { id, source } = evacuation.request;
+      this.evacuations.set(id, deepFreeze(copy(evacuation)));
+      // The evacuation has ended: its host is free, in the step that records the end.
+      if (FINAL_EVACUATION_STATES.includes(evacuation.state) && this.holders.get(source) === id)
+        this.holders.delete(source);
+    }
     for (const record of change.migrations ?? [])
       this.migrations.set(record.migration.id, deepFreeze(copy(record)));
     for (const event of change.events ?? []) {

@@ -3,7 +3,7 @@ import { TimeoutError } from '../../errors.js';
 import type { AdmissionGate } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
-import { RELEASE_IF_HELD } from './locks.js';
+import { RELEASE_IF_HELD } from './script.js';
 
 export interface AdmissionLockOptions {
   /** A holder that dies keeps the gate this long at most; longer than any admission (a QEMU start). */

@@ -3,11 +3,50 @@ import type { ApprovalStore } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
 import { decode } from './schemas.js';
+import { LuaScript } from './script.js';
 
 /**
- * Approval requests and decisions in Redis. Both are written with SET NX: a request is stored
- * once (retries by a resumed runner are no-ops) and the first decision wins, whichever replica
- * or button click records it; `SET ... NX GET` answers with the one that stands in the same step.
+ * Records a decision unless one stands, checking the request's expiry in the same step: a
+ * decision at or after `expiresAt` (expiry wins a tie) is recorded as the expiry instead, so a
+ * click that arrives late, or while no worker was watching, can never turn into a switchover.
+ * KEYS[1] the request, KEYS[2] its decision. ARGV: approval id, outcome, decided by, the
+ * caller's engine time, `redis` to judge a decision by Redis's time instead, tolerance ms.
+ * Returns the decision that stands, as JSON.
+ */
+const DECIDE = new LuaScript(`
+local standing = redis.call('GET', KEYS[2])
+if standing then return standing end
+local outcome, by = ARGV[2], ARGV[3]
+local now = tonumber(ARGV[4])
+if ARGV[5] == 'redis' and outcome ~= 'expired' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local raw = redis.call('GET', KEYS[1])
+if raw and outcome ~= 'expired' then
+  local ok, request = pcall(cjson.decode, raw)
+  if ok and type(request) == 'table' and type(request.expiresAt) == 'number'
+    and now + tonumber(ARGV[6]) >= request.expiresAt then
+    outcome, by = 'expired', 'system'
+  end
+end
+local decision = cjson.encode({ approvalId = ARGV[1], outcome = outcome, decidedBy = by, decidedAt = now })
+redis.call('SET', KEYS[2], decision)
+return decision
+`);
+
+/**
+ * Whose clock judges expiry. `redis`: Redis's TIME, one clock for every replica (a real-time
+ * engine). `engine`: the caller's engine clock, the decision's `decidedAt` (the accelerated
+ * clocks of the demo and tests, which Redis does not know), with `toleranceMs` of it taken off every approval's life so that
+ * replicas whose clocks differ by less than that still never accept a late decision.
+ */
+export type ApprovalTime = { source: 'redis' } | { source: 'engine'; toleranceMs: number };
+
+/**
+ * Approval requests and decisions in Redis. A request is stored once with SET NX (retries by a
+ * resumed runner are no-ops); a decision is recorded by one script that keeps the first one and
+ * checks expiry where it records, whichever replica or button click gets there.
  */
 export class RedisApprovals implements ApprovalStore {
   private readonly keys: Keys;
@@ -15,6 +54,7 @@ export class RedisApprovals implements ApprovalStore {
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    private readonly time: ApprovalTime = { source: 'redis' },
   ) {
     this.keys = new Keys(prefix);
   }
@@ -39,9 +79,22 @@ export class RedisApprovals implements ApprovalStore {
     return this.record({ approvalId, outcome: 'expired', decidedBy: 'system', decidedAt: at });
   }
 
+  /** With Redis's time, a person's decision gets Redis's `decidedAt` (see ApprovalTime). */
   async record(decision: ApprovalDecision): Promise<ApprovalDecision> {
-    const key = this.keys.decision(decision.approvalId);
-    const standing = await this.redis.set(key, JSON.stringify(decision), 'NX', 'GET');
-    return standing === null ? structuredClone(decision) : decode('decision', standing, key);
+    const { approvalId } = decision;
+    const key = this.keys.decision(approvalId);
+    const raw = await DECIDE.run(
+      this.redis,
+      [this.keys.approval(approvalId), key],
+      [
+        approvalId,
+        decision.outcome,
+        decision.decidedBy,
+        Math.round(decision.decidedAt),
+        this.time.source,
+        this.time.source === 'engine' ? this.time.toleranceMs : 0,
+      ],
+    );
+    return decode('decision', String(raw), key);
   }
 }

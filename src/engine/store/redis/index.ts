@@ -1,6 +1,6 @@
 /** The engine's ports on Redis, and the BullMQ launcher beside them. */
 export { RedisAdmissionGate } from './admission.js';
-export { RedisApprovals } from './approvals.js';
+export { type ApprovalTime, RedisApprovals } from './approvals.js';
 export { RedisAudit } from './audit.js';
 export {
   connect,
@@ -21,5 +21,4 @@ export {
   type EvacuationJobData,
   type WorkerDeps,
 } from './launcher.js';
-export { RedisLocks } from './locks.js';
 export { type Fence, RedisStore } from './store.js';

@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.js';
 import { ConflictError, FerryError, toFerryError } from '../../errors.js';
 import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../../model.js';
-import type { HostLocks, Launcher } from '../../ports.js';
+import type { Launcher } from '../../ports.js';
 import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
 import { LockLostError } from './errors.js';
 import { Keys } from './keys.js';
@@ -39,10 +39,9 @@ export interface BullLauncherOptions {
   log?: (line: string) => void;
 }
 
-/** What a worker needs to run evacuations: the runner's deps (the store must be a RedisStore) and the host locks. */
+/** What a worker needs to run evacuations: the runner's deps (the store must be a RedisStore). */
 export type WorkerDeps = Omit<RunnerDeps, 'store' | 'onStep'> & {
   store: RedisStore;
-  locks: HostLocks;
   /** Worker name shown on jobs (`processedBy`); default `host:pid`. */
   name?: string;
   /** Replaces runEvacuation (tests). */
@@ -161,11 +160,9 @@ export class BullLauncher implements Launcher {
         // migrating unwatched and the host locked.
         const cause = `ferry gave up after ${job.attemptsMade + 1} attempts: ${toFerryError(err).userMessage}`;
         await abandonEvacuation(evacuationId, cause, { ...deps, store });
-        if (!evacuation.request.only) await deps.locks.release(evacuation.request.source, evacuationId);
       }
       throw err;
     }
-    if (!final.request.only) await deps.locks.release(final.request.source, evacuationId);
     return { state: final.state };
   }
 

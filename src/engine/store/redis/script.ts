@@ -22,3 +22,11 @@ export class LuaScript {
     }
   }
 }
+
+/** Deletes a lock (KEYS[1]) only if ARGV[1] still holds it: a late holder never frees a successor's. */
+export const RELEASE_IF_HELD = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`);

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Evacuation, type FerryEvent, isActiveMigration } from '../../model.js';
-import type { EngineStore, MigrationRecord } from '../../ports.js';
+import {
+  type Evacuation,
+  type FerryEvent,
+  FINAL_EVACUATION_STATES,
+  holdsHost,
+  isActiveMigration,
+} from '../../model.js';
+import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { LockLostError, StoredStateError } from './errors.js';
 import { Keys } from './keys.js';
@@ -45,6 +51,11 @@ if plan.evacuation then
   if not redis.call('ZSCORE', KEYS[1], plan.evacuation.id) then
     redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), plan.evacuation.id)
   end
+  -- The evacuation has ended: its host is free, in the step that records the end.
+  local release = plan.evacuation.release
+  if release and redis.call('GET', KEYS[release]) == plan.evacuation.id then
+    redis.call('DEL', KEYS[release])
+  end
 end
 for _, m in ipairs(plan.migrations) do
   redis.call('SET', KEYS[m.key], m.json)
@@ -68,10 +79,46 @@ export interface Fence {
   evacuationId: string;
 }
 
+/**
+ * A new evacuation, atomically: its id reserved (the record written with its first events only
+ * if no record has that id) and, when it drains a host, the host taken unless an open
+ * evacuation holds it. A holder whose record is gone or has ended is stale: the host is ours.
+ * KEYS: the index, its counter, the record, the event stream, the host lock (or the record
+ * again); ARGV: the id, the record JSON, the events as JSON [{type, json}], `1` to take the
+ * host, the record key prefix. Returns `{'ok'}`, `{'taken'}` or `{'held', holder}`.
+ */
+const CREATE = new LuaScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'taken'} end
+if ARGV[4] == '1' then
+  local holder = redis.call('GET', KEYS[5])
+  if holder and holder ~= ARGV[1] then
+    local raw = redis.call('GET', ARGV[5] .. holder)
+    local ended = true
+    if raw then
+      local ok, evacuation = pcall(cjson.decode, raw)
+      if ok and type(evacuation) == 'table' then
+        local state = evacuation.state
+        ended = state == 'completed' or state == 'partial' or state == 'failed'
+          or state == 'aborted' or state == 'cancelled'
+      end
+    end
+    if not ended then return {'held', holder} end
+  end
+  redis.call('SET', KEYS[5], ARGV[1])
+end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+local n = redis.call('XLEN', KEYS[4])
+for i, e in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('XADD', KEYS[4], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
+end
+return {'ok'}
+`);
+
 interface CommitPlan {
   commit: { key: number };
   fence?: { key: number; token: string };
-  evacuation?: { key: number; id: string; json: string };
+  evacuation?: { key: number; id: string; json: string; release?: number };
   migrations: { key: number; id: string; json: string; active: boolean }[];
   streams: { key: number; events: { type: string; json: string }[] }[];
 }
@@ -108,8 +155,11 @@ export class RedisStore implements EngineStore {
     };
     if (this.fence) plan.fence = { key: key(this.fence.key), token: this.fence.token };
     if (change.evacuation) {
-      const id = change.evacuation.request.id;
-      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: JSON.stringify(change.evacuation) };
+      const evacuation = change.evacuation;
+      const id = evacuation.request.id;
+      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: JSON.stringify(evacuation) };
+      if (holdsHost(evacuation) && FINAL_EVACUATION_STATES.includes(evacuation.state))
+        plan.evacuation.release = key(this.keys.hostLock(evacuation.request.source));
     }
     for (const record of change.migrations ?? [])
       plan.migrations.push({
@@ -135,6 +185,36 @@ export class RedisStore implements EngineStore {
         throw new LockLostError(this.fence.evacuationId);
       throw err;
     }
+  }
+
+  async create(evacuation: Evacuation, events: FerryEvent[]): Promise<CreateResult> {
+    const { id, source } = evacuation.request;
+    const record = this.keys.evacuation(id);
+    const hold = holdsHost(evacuation);
+    const result = (await CREATE.run(
+      this.redis,
+      [
+        this.keys.evacuationIndex(),
+        this.keys.evacuationSeq(),
+        record,
+        this.keys.events(id),
+        hold ? this.keys.hostLock(source) : record,
+      ],
+      [
+        id,
+        JSON.stringify(evacuation),
+        JSON.stringify(events.map((e) => ({ type: e.type, json: JSON.stringify(e) }))),
+        hold ? '1' : '0',
+        this.keys.evacuation(''),
+      ],
+    )) as string[];
+    if (result[0] === 'taken') return { created: false, taken: true };
+    if (result[0] === 'held') return { created: false, holder: result[1]! };
+    return { created: true };
+  }
+
+  async holder(host: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.hostLock(host))) ?? undefined;
   }
 
   async loadEvacuation(id: string): Promise<Evacuation | undefined> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Evacuation } from '../../../../src/engine/model.js';
-import { MemoryApprovals, MemoryLocks, MemoryStore } from '../../../../src/engine/store/memory/index.js';
+import { MemoryApprovals, MemoryStore } from '../../../../src/engine/store/memory/index.js';
 
 const evacuation = (id: string): Evacuation => ({
   request: { id, source: 'hv1', requestedBy: 'U_ALICE', maintenance: false },
@@ -33,18 +33,18 @@ describe('the in-memory store', () => {
     expect((await store.listEvacuations()).map((e) => e.request.id)).toEqual(['e1', 'e2']); // newest first
   });
 
-  it('lets the first decision stand and the holder alone release a host', async () => {
+  it('lets the first decision stand, and frees a host when its evacuation ends', async () => {
     const approvals = new MemoryApprovals();
     await approvals.record({ approvalId: 'a1', outcome: 'approved', decidedBy: 'U_BOB', decidedAt: 1 });
     const later = await approvals.expire('a1', 2);
     expect(later).toMatchObject({ outcome: 'approved', decidedBy: 'U_BOB' });
 
-    const locks = new MemoryLocks();
-    expect(await locks.acquire('hv1', 'e1')).toBeUndefined();
-    expect(await locks.acquire('hv1', 'e2')).toBe('e1');
-    await locks.release('hv1', 'e2');
-    expect(await locks.acquire('hv1', 'e3')).toBe('e1');
-    await locks.release('hv1', 'e1');
-    expect(await locks.acquire('hv1', 'e3')).toBeUndefined();
+    const store = new MemoryStore();
+    expect(await store.create(evacuation('e1'), [])).toEqual({ created: true });
+    expect(await store.create(evacuation('e2'), [])).toEqual({ created: false, holder: 'e1' });
+    expect(await store.create(evacuation('e1'), [])).toEqual({ created: false, taken: true });
+    await store.commit({ evacuation: { ...evacuation('e1'), state: 'aborted' } });
+    expect(await store.holder('hv1')).toBeUndefined();
+    expect(await store.create(evacuation('e3'), [])).toEqual({ created: true });
   });
 });

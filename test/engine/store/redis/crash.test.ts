@@ -173,6 +173,6 @@ describe('a 20-VM evacuation under repeated SIGKILLs', { timeout: 150_000 }, () 
     ).toEqual([['hot-1', 'approved', 'U_BOB']]);
     await expectMovedOnce(f.sim, all);
     expect((await f.sim.inventory()).instances.filter((i) => i.host === 'hv1')).toEqual([]);
-    expect(await f.engine.locks.holder('hv1')).toBeUndefined();
+    expect(await f.engine.store.holder('hv1')).toBeUndefined();
   });
 });

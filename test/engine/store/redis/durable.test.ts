@@ -135,7 +135,7 @@ describe('the durable engine', () => {
     expectCompleteStream(events);
     expect(ofType(events, 'migration.completed')).toHaveLength(3);
     expect((await s.driver.inventory()).instances.filter((i) => i.host === 'hv1')).toEqual([]);
-    expect(await engine.locks.holder('hv1')).toBeUndefined();
+    expect(await engine.store.holder('hv1')).toBeUndefined();
     expect((await engine.audit.entries()).map((e) => [e.who, e.action, e.target, e.via])).toEqual([
       ['U_ALICE', 'evacuate', id, 'slack'],
     ]);
@@ -227,7 +227,7 @@ describe('the durable engine', () => {
     expectCompleteStream(events);
     expect(ofType(events, 'evacuation.paused')[0]?.by).toBe('U_BOB');
     expect(ofType(events, 'host.enabled')).toHaveLength(1);
-    expect(await runner.locks.holder('hv1')).toBeUndefined();
+    expect(await runner.store.holder('hv1')).toBeUndefined();
   });
 
   it('holds a scheduled evacuation as a delayed job; aborting it withdraws the job and frees the host', async () => {
@@ -246,7 +246,7 @@ describe('the durable engine', () => {
     await engine.service.control(id, 'abort', 'U_BOB');
     expect(await engine.launcher.job(id)).toBeUndefined();
     expect((await engine.service.status(id)).state).toBe('cancelled');
-    expect(await engine.locks.holder('hv1')).toBeUndefined();
+    expect(await engine.store.holder('hv1')).toBeUndefined();
     // Rescheduling is cancel + launch: the job comes back delayed to the new time.
     await engine.launcher.cancel(id);
     await engine.launcher.launch(id, s.clock.now() + 7_200_000);
@@ -298,7 +298,6 @@ describe('the worker', () => {
       store: engine.store,
       approvals: engine.approvals,
       control: engine.control,
-      locks: engine.locks,
       clock: s.clock,
       policy: s.policy,
       // A runner that commits a step every 50 ms, forever.

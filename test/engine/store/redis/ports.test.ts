@@ -8,7 +8,6 @@ import {
   RedisApprovals,
   RedisAudit,
   RedisControl,
-  RedisLocks,
   RedisStore,
   StoredStateError,
 } from '../../../../src/engine/store/redis/index.js';
@@ -239,26 +238,70 @@ describe('RedisApprovals', () => {
   });
 });
 
-describe('RedisLocks', () => {
-  it('gives a host to one evacuation at a time and lets only the holder release it', async () => {
-    const prefix = freshPrefix();
-    const locks = new RedisLocks(redis, prefix);
-    const store = new RedisStore(redis, prefix);
-    const results = await Promise.all(['e1', 'e2', 'e3', 'e4'].map((id) => locks.acquire('hv1', id)));
-    const winners = results.filter((r) => r === undefined);
-    expect(winners).toHaveLength(1);
-    const holder = await locks.holder('hv1');
-    for (const r of results) if (r !== undefined) expect(r).toBe(holder);
-    expect(await locks.acquire('hv1', holder!)).toBeUndefined();
-    await locks.release('hv1', 'someone-else');
-    expect(await locks.holder('hv1')).toBe(holder);
-    // A running holder keeps the host; one that has ended (a worker died before releasing) does not.
+describe('RedisApprovals and the clock that judges expiry', () => {
+  it('on a real clock, refuses a decision Redis receives at or after the expiry, whatever the caller says', async () => {
+    const approvals = new RedisApprovals(redis, freshPrefix());
+    const [s, us] = await redis.time();
+    const now = Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    await approvals.request({ ...approval('a3'), expiresAt: now - 1 });
+    // The caller's clock claims it is early: Redis's TIME is what counts.
+    const standing = await approvals.record({
+      approvalId: 'a3',
+      outcome: 'approved',
+      decidedBy: 'U_BOB',
+      decidedAt: 0,
+    });
+    expect(standing).toMatchObject({ outcome: 'expired', decidedBy: 'system' });
+    expect(standing.decidedAt).toBeGreaterThanOrEqual(now);
+  });
+
+  it('on an accelerated clock, judges by the engine time and refuses decisions within the tolerance', async () => {
+    const approvals = new RedisApprovals(redis, freshPrefix(), { source: 'engine', toleranceMs: 5_000 });
+    await approvals.request({ ...approval('a4'), expiresAt: 100_000 });
+    await approvals.request({ ...approval('a5'), expiresAt: 100_000 });
+    await approvals.request({ ...approval('a6'), expiresAt: 100_000 });
+    const decide = (id: string, at: number) =>
+      approvals.record({ approvalId: id, outcome: 'approved', decidedBy: 'U_BOB', decidedAt: at });
+    expect(await decide('a4', 94_000)).toEqual({
+      approvalId: 'a4',
+      outcome: 'approved',
+      decidedBy: 'U_BOB',
+      decidedAt: 94_000,
+    });
+    expect(await decide('a5', 96_000)).toMatchObject({ outcome: 'expired', decidedBy: 'system' });
+    // A tie goes to the expiry even without tolerance.
+    const exact = new RedisApprovals(redis, freshPrefix(), { source: 'engine', toleranceMs: 0 });
+    await exact.request({ ...approval('a6'), expiresAt: 100_000 });
+    expect(
+      await exact.record({ approvalId: 'a6', outcome: 'approved', decidedBy: 'U_BOB', decidedAt: 100_000 }),
+    ).toMatchObject({ outcome: 'expired' });
+  });
+});
+
+describe('RedisStore.create', () => {
+  it('reserves an id once and gives a host to one open evacuation at a time', async () => {
+    const store = new RedisStore(redis, freshPrefix());
+    const results = await Promise.all(
+      ['e1', 'e2', 'e3', 'e4'].map((id) => store.create(sampleEvacuation(id, 'scheduled'), [])),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    const holder = await store.holder('hv1');
+    for (const r of results) if (!r.created) expect(r).toEqual({ created: false, holder });
+    // The same id again is taken, whatever the host.
+    expect(await store.create({ ...sampleEvacuation(holder!), state: 'planned' }, [])).toEqual({
+      created: false,
+      taken: true,
+    });
+    // A single-VM migration does not take its host.
+    const migration = sampleEvacuation('m1');
+    migration.request.only = { instance: 'vm-1' };
+    expect(await store.create(migration, [])).toEqual({ created: true });
+    // The commit that records the holder's end frees the host in the same step.
     await store.commit({ evacuation: sampleEvacuation(holder!, 'draining') });
-    expect(await locks.acquire('hv1', 'e9')).toBe(holder);
+    expect(await store.holder('hv1')).toBe(holder);
     await store.commit({ evacuation: sampleEvacuation(holder!, 'aborted') });
-    expect(await locks.acquire('hv1', 'e9')).toBeUndefined();
-    await locks.release('hv1', 'e9');
-    expect(await locks.holder('hv1')).toBeUndefined();
+    expect(await store.holder('hv1')).toBeUndefined();
+    expect(await store.create(sampleEvacuation('e9'), [])).toEqual({ created: true });
   });
 });
 
