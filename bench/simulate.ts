@@ -2,7 +2,7 @@ import { VirtualClock } from '../src/engine/clock.js';
 import { createLocalEngine } from '../src/engine/compose.js';
 import type { PolicyConfig } from '../src/engine/config.js';
 import { DEFAULT_MAINTENANCE_MS, SimDriver } from '../src/engine/drivers/sim/index.js';
-import { type Fleet, GBPS } from '../src/engine/model.js';
+import { FINAL_CAMPAIGN_STATES, type Fleet, GBPS } from '../src/engine/model.js';
 import { predictMove } from '../src/engine/planning/convergence.js';
 import { type PostMortem, postMortem } from '../src/engine/report.js';
 
@@ -46,9 +46,11 @@ function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, see
 }
 
 /**
- * Drains `sources` one after another in that order, each told to avoid the hosts still to come
- * (`avoid`, when asked). With `maintenance`, each drained host is maintained and re-enabled
- * (60 s simulated) before the next starts, as in a rolling campaign.
+ * Drains `sources` one after another through the engine's campaign API: planCampaign's order,
+ * each drain told to avoid the hosts still to come (`avoidRest`), or the order given with no
+ * such care (the baselines). With `maintenance`, each drained host is maintained and
+ * re-enabled (60 s simulated) before the next starts. A bad step does not stop the run: every
+ * strategy drains every host, so their figures compare.
  */
 export async function drainOnSim(options: {
   fleet: Fleet;
@@ -60,26 +62,30 @@ export async function drainOnSim(options: {
   avoidRest: boolean;
 }): Promise<SimRun> {
   const wall = performance.now();
-  const { clock, service, launcher, store } = engine(
+  const { clock, service, store } = engine(
     options.fleet,
     options.policy,
     options.physicalCapGbps,
     options.seed,
   );
   const start = clock.now();
-  const reports: PostMortem[] = [];
-  for (const [i, source] of options.sources.entries()) {
-    const { id } = await service.evacuate({
-      source,
-      requestedBy: REQUESTER,
-      reason: 'bench',
-      maintenance: options.maintenance,
-      avoid: options.avoidRest ? options.sources.slice(i + 1) : undefined,
-    });
-    await launcher.finished(id);
-    reports.push(postMortem(await store.events(id)));
+  let campaign = await service.campaign({
+    hosts: [...options.sources],
+    order: options.avoidRest ? 'planned' : 'given',
+    continueOnPartial: true,
+    requestedBy: REQUESTER,
+    reason: 'bench',
+    maintenance: options.maintenance,
+  });
+  while (!FINAL_CAMPAIGN_STATES.includes(campaign.state)) {
+    await clock.sleep(1_000);
+    campaign = await service.campaignStatus(campaign.id);
   }
-  return { reports, makespanMs: clock.now() - start, wallMs: performance.now() - wall };
+  const ended = campaign.endedAt ?? clock.now();
+  const reports: PostMortem[] = [];
+  for (const host of campaign.steps.flatMap((s) => s.hosts))
+    if (host.evacuationId) reports.push(postMortem(await store.events(host.evacuationId)));
+  return { reports, makespanMs: ended - start, wallMs: performance.now() - wall };
 }
 
 /** Memory to move / the source's line rate, summed over the sources (each drained alone), ms. */

@@ -1,11 +1,9 @@
 import { z } from 'zod';
 import { VirtualClock } from '../engine/clock.js';
 import { createLocalEngine, type FerryConfig, loadConfig } from '../engine/compose.js';
-import { fleetFromConfig } from '../engine/config.js';
 import { createSimDriver } from '../engine/drivers/sim/index.js';
 import { FerryError, InputError, toFerryError } from '../engine/errors.js';
-import { type FerryEvent, NAME_PATTERN, type Plan } from '../engine/model.js';
-import { planCampaign } from '../engine/planning/campaign.js';
+import { type FerryEvent, FINAL_CAMPAIGN_STATES, NAME_PATTERN, type Plan } from '../engine/model.js';
 import type { Schedule } from '../engine/ports.js';
 import { type PostMortem, postMortem } from '../engine/report.js';
 import type { MemoryStore } from '../engine/store/memory/index.js';
@@ -26,7 +24,8 @@ import { messageToText, mrkdwnToText } from '../views/text.js';
 export const USAGE = `usage:
   ferry plan HOST --config FILE [--window NAME] [--json]
   ferry evacuate HOST --config FILE [--window NAME] [--approve all|none] [--seed N] [--json]
-  ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--approve all|none] [--json]`;
+  ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--continue-on-partial]
+                 [--approve all|none] [--json]`;
 
 const hostName = z.string().regex(NAME_PATTERN, 'a host name such as cmp-042');
 const optionsSchema = z.strictObject({
@@ -37,6 +36,7 @@ const optionsSchema = z.strictObject({
   seed: z.coerce.number({ error: '--seed takes a whole number' }).int().nonnegative().default(1),
   label: z.string().min(1).optional(),
   parallel: z.coerce.number({ error: '--parallel takes a whole number' }).int().positive().default(1),
+  'continue-on-partial': z.boolean().default(false),
   help: z.boolean().default(false),
 });
 export type CliOptions = z.input<typeof optionsSchema>;
@@ -66,19 +66,9 @@ export async function runCli(positionals: string[], raw: CliOptions, io: Io): Pr
       case 'plan':
         return await plan(config, single(hosts), options, io);
       case 'evacuate':
-        return await evacuate(config, [[single(hosts)]], options, io);
-      case 'campaign': {
-        // The planner orders the hosts so that VMs land on hosts already maintained.
-        const campaign = planCampaign(fleetFromConfig(config), campaignHosts(config, hosts, options.label), {
-          parallel: options.parallel,
-        });
-        return await evacuate(
-          config,
-          campaign.steps.map((step) => step.hosts),
-          options,
-          io,
-        );
-      }
+        return await evacuate(config, single(hosts), options, io);
+      case 'campaign':
+        return await campaign(config, campaignHosts(config, hosts, options.label), options, io);
       default:
         throw new InputError(`unknown command "${command}"`);
     }
@@ -131,42 +121,75 @@ async function plan(
 
 async function evacuate(
   config: FerryConfig,
-  batches: string[][],
+  host: string,
   options: z.output<typeof optionsSchema>,
   io: Io,
 ): Promise<number> {
   const { clock, service, store, launcher } = engine(config, options);
-  const when: Schedule = options.window ? { kind: 'window', name: options.window } : { kind: 'now' };
-  const campaign = batches.length > 1 || batches[0]!.length > 1;
-  const reports: PostMortem[] = [];
-  for (const [step, hosts] of batches.entries()) {
-    const ids: string[] = [];
-    for (const host of hosts) {
-      const { id } = await service.evacuate({
-        source: host,
-        requestedBy: 'cli',
-        // A campaign maintains each host and gives it back, so later hosts' VMs can land on it.
-        maintenance: campaign || config.maintenance.command !== undefined,
-        when: step === 0 ? when : { kind: 'now' },
-        avoid: batches.slice(step + 1).flat(),
-      });
-      ids.push(id);
-    }
-    for (const id of ids) {
-      const printing = options.json
-        ? Promise.resolve()
-        : follow(id, store, launcher, clock, config.timezone, io);
-      const done = await launcher.finished(id);
-      await printing;
-      if (done) reports.push(postMortem(await store.events(id)));
-    }
+  const { id } = await service.evacuate({
+    source: host,
+    requestedBy: 'cli',
+    maintenance: config.maintenance.command !== undefined,
+    when: when(options),
+  });
+  const printing = options.json ? Promise.resolve() : follow(id, store, launcher, clock, config.timezone, io);
+  await launcher.finished(id);
+  await printing;
+  const report = postMortem(await store.events(id));
+  if (options.json) io.out(JSON.stringify(reportJson(report), null, 2));
+  else io.out(`\n${messageToText(postMortemMessage(report, { timezone: config.timezone }))}`);
+  return succeeded([report]) ? 0 : 1;
+}
+
+/**
+ * A rolling campaign through the engine's campaign API (planCampaign's order; the engine starts
+ * each step when the one before ended, and stops on a bad one unless --continue-on-partial).
+ */
+async function campaign(
+  config: FerryConfig,
+  hosts: string[],
+  options: z.output<typeof optionsSchema>,
+  io: Io,
+): Promise<number> {
+  const { clock, service, store, launcher } = engine(config, options);
+  let record = await service.campaign({
+    hosts,
+    parallel: options.parallel,
+    continueOnPartial: options['continue-on-partial'],
+    requestedBy: 'cli',
+    // A campaign maintains each host and gives it back, so later hosts' VMs can land on it.
+    maintenance: true,
+    when: when(options),
+  });
+  const printing = new Map<string, Promise<void>>();
+  for (;;) {
+    for (const step of record.steps)
+      for (const { evacuationId } of step.hosts)
+        if (
+          evacuationId &&
+          !options.json &&
+          !printing.has(evacuationId) &&
+          (await store.loadEvacuation(evacuationId))
+        )
+          printing.set(evacuationId, follow(evacuationId, store, launcher, clock, config.timezone, io));
+    if (FINAL_CAMPAIGN_STATES.includes(record.state)) break;
+    await clock.sleep(1_000);
+    record = await service.campaignStatus(record.id);
   }
+  await Promise.all(printing.values());
+  const reports: PostMortem[] = [];
+  for (const { evacuationId } of record.steps.flatMap((s) => s.hosts))
+    if (evacuationId && (await store.loadEvacuation(evacuationId)))
+      reports.push(postMortem(await store.events(evacuationId)));
+  const summary = { id: record.id, state: record.state, stoppedBecause: record.stoppedBecause };
   if (options.json)
     io.out(
       JSON.stringify(
-        campaign
-          ? { migrationsPerVm: migrationsPerVm(reports), evacuations: reports.map(reportJson) }
-          : reportJson(reports[0]!),
+        {
+          campaign: summary,
+          migrationsPerVm: migrationsPerVm(reports),
+          evacuations: reports.map(reportJson),
+        },
         null,
         2,
       ),
@@ -174,13 +197,21 @@ async function evacuate(
   else {
     for (const report of reports)
       io.out(`\n${messageToText(postMortemMessage(report, { timezone: config.timezone }))}`);
-    if (campaign) io.out(`\nmigrations per VM moved: ${migrationsPerVm(reports).toFixed(3)}`);
+    io.out(`\nmigrations per VM moved: ${migrationsPerVm(reports).toFixed(3)}`);
+    io.out(
+      `campaign ${record.id}: ${record.state}${record.stoppedBecause ? ` (${record.stoppedBecause})` : ''}`,
+    );
   }
-  // Blockers were known before anything started; a migration that failed or was aborted was not.
-  const ok = reports.every(
-    (r) => r.migrations.every((m) => m.state === 'completed') && r.outcome !== 'failed',
-  );
-  return ok ? 0 : 1;
+  return record.state === 'completed' && succeeded(reports) ? 0 : 1;
+}
+
+function when(options: z.output<typeof optionsSchema>): Schedule {
+  return options.window ? { kind: 'window', name: options.window } : { kind: 'now' };
+}
+
+/** Blockers were known before anything started; a migration that failed or was aborted was not. */
+function succeeded(reports: PostMortem[]): boolean {
+  return reports.every((r) => r.migrations.every((m) => m.state === 'completed') && r.outcome !== 'failed');
 }
 
 /** Completed migrations per distinct VM moved: 1 when no VM moved twice. */

@@ -15,6 +15,7 @@ const { values, positionals } = (() => {
         seed: { type: 'string' },
         label: { type: 'string' },
         parallel: { type: 'string' },
+        'continue-on-partial': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });

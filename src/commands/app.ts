@@ -12,7 +12,6 @@ import type { RedisClient } from '../engine/store/redis/index.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
 import { ApprovalNotifier } from './approvals.js';
-import { CampaignRunner } from './campaign.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { RedisKeyValueStore } from './kv.js';
@@ -273,7 +272,6 @@ function assemble(app: App, parts: Parts) {
     channel: slack.approversChannel ?? slack.progressChannel,
     timezone: parts.timezone,
   });
-  let campaigns: CampaignRunner | undefined;
   const progress = new ProgressPublisher({
     service,
     outbox,
@@ -284,10 +282,8 @@ function assemble(app: App, parts: Parts) {
     now,
     report,
     pollMs: parts.pollMs,
-    onFinished: (id) => campaigns!.next(id),
     log,
   });
-  campaigns = new CampaignRunner({ service, kv, follow: (id) => progress.follow(id) });
   const roles = new Roles(
     { operators: slack.operators, approvers: slack.approvers, groupCacheMs: slack.groupCacheS * 1000 },
     {
@@ -305,7 +301,7 @@ function assemble(app: App, parts: Parts) {
     claim: (key) => kv.claim(key, String(Date.now())),
     newNonce: () => randomBytes(12).toString('base64url'),
     follow: (id) => progress.follow(id),
-    startCampaign: (hosts, when, request) => campaigns!.start(hosts, when, request),
+    followCampaign: (id) => progress.followCampaign(id),
     showDecision: (request, decision) => approvals.decided(request, decision),
     report: (events) => report(events).message,
     progressChannel: slack.progressChannel,

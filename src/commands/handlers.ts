@@ -1,7 +1,7 @@
 import { FerryError, ForbiddenError, toFerryError } from '../engine/errors.js';
 import type { ApprovalDecision, ApprovalRequest, FerryEvent } from '../engine/model.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
-import type { FerryService, Schedule } from '../engine/ports.js';
+import type { FerryService } from '../engine/ports.js';
 import {
   ACTION,
   type ApprovalPayload,
@@ -10,6 +10,7 @@ import {
   confirmPayloadSchema,
 } from '../views/actions.js';
 import { code, type Message } from '../views/blocks.js';
+import { campaignMessage } from '../views/campaign.js';
 import { time, who, withCommand } from '../views/format.js';
 import { planDecided, planPreview, scheduleText } from '../views/plan.js';
 import { progressMessage } from '../views/progress.js';
@@ -54,12 +55,8 @@ export interface SurfaceDeps {
   newNonce: () => string;
   /** Starts the live progress message of an evacuation. */
   follow: (evacuationId: string) => Promise<void>;
-  /** Starts a rolling campaign; returns the first evacuation's id. */
-  startCampaign: (
-    hosts: string[],
-    when: Schedule,
-    request: { requestedBy: string; reason?: string; maintenance: boolean },
-  ) => Promise<string>;
+  /** Shows a campaign's evacuations as the engine starts them, and its end. */
+  followCampaign: (campaignId: string) => Promise<void>;
   /** Shows a decision on the approval request's message. */
   showDecision: (request: ApprovalRequest, decision: ApprovalDecision) => Promise<void>;
   report: (events: FerryEvent[]) => Message;
@@ -132,6 +129,8 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       };
     }
     case 'status': {
+      if (command.id && (await isCampaign(service, command.id)))
+        return { message: campaignMessage(await service.campaignStatus(command.id), timezone) };
       if (command.id)
         return { message: progressMessage(await service.status(command.id), { now: deps.now(), timezone }) };
       const open = (await service.list()).filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
@@ -164,6 +163,17 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       return { message: deps.report(await service.events(command.id)) };
     }
   }
+}
+
+/** Whether `id` names a campaign (they share `/ferry status` and pause/resume/abort with evacuations). */
+async function isCampaign(service: FerryService, id: string): Promise<boolean> {
+  return service.campaignStatus(id).then(
+    () => true,
+    (err: unknown) => {
+      if (toFerryError(err).code === 'NOT_FOUND') return false;
+      throw err;
+    },
+  );
 }
 
 /** Runs a button click; forged, replayed or unauthorised clicks change nothing and are told why. */
@@ -232,7 +242,8 @@ async function confirm(
   const request = { requestedBy: user, reason: payload.reason, maintenance: deps.maintenance };
   let id: string;
   if (payload.hosts.length > 1) {
-    id = await deps.startCampaign(payload.hosts, payload.when, request);
+    ({ id } = await deps.service.campaign({ hosts: payload.hosts, when: payload.when, ...request }));
+    await deps.followCampaign(id);
   } else {
     ({ id } = await deps.service.evacuate({ source: payload.hosts[0]!, when: payload.when, ...request }));
     await deps.follow(id);

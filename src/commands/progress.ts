@@ -1,6 +1,7 @@
-import type { FerryEvent } from '../engine/model.js';
+import { type FerryEvent, FINAL_CAMPAIGN_STATES } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
+import { campaignEndedText } from '../views/campaign.js';
 import { noticeFor } from '../views/notices.js';
 import type { PostMortemView } from '../views/postmortem.js';
 import { progressMessage } from '../views/progress.js';
@@ -37,12 +38,11 @@ export interface ProgressDeps {
   report: (events: FerryEvent[]) => PostMortemView;
   /** How often event streams are read, wall ms. */
   pollMs: number;
-  /** Called after an evacuation's end was published (campaigns start the next host). */
-  onFinished?: (evacuationId: string) => Promise<void>;
   log?: (line: string) => void;
 }
 
 const FOLLOWING = 'progress:following';
+const CAMPAIGNS = 'progress:campaigns';
 
 export class ProgressPublisher {
   private timer?: NodeJS.Timeout;
@@ -56,6 +56,16 @@ export class ProgressPublisher {
     if (!(await this.load(evacuationId)))
       await this.save(evacuationId, { channel: this.deps.channel, cursor: 0, finished: false });
     await this.deps.kv.add(FOLLOWING, evacuationId);
+    this.poke();
+  }
+
+  /**
+   * Follows a campaign: each step's evacuation gets its progress message once the engine has
+   * started it, and the campaign's end is posted. The engine advances the campaign; this only
+   * shows it.
+   */
+  async followCampaign(campaignId: string): Promise<void> {
+    await this.deps.kv.add(CAMPAIGNS, campaignId);
     this.poke();
   }
 
@@ -74,6 +84,14 @@ export class ProgressPublisher {
 
   /** Reads new events of every followed evacuation and publishes them; resolves when done. */
   async pollOnce(): Promise<void> {
+    for (const id of await this.deps.kv.members(CAMPAIGNS)) {
+      if (this.stopped) return;
+      try {
+        await this.publishCampaign(id);
+      } catch (err) {
+        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const id of await this.deps.kv.members(FOLLOWING)) {
       if (this.stopped) return;
       try {
@@ -117,10 +135,26 @@ export class ProgressPublisher {
       // Saved after each event: a restart repeats at most the event in hand.
       await this.save(id, followed);
     }
-    if (followed.finished) {
-      await this.deps.kv.remove(FOLLOWING, id);
-      await this.deps.onFinished?.(id);
+    if (followed.finished) await this.deps.kv.remove(FOLLOWING, id);
+  }
+
+  private async publishCampaign(id: string): Promise<void> {
+    const campaign = await this.deps.service.campaignStatus(id);
+    for (const { evacuationId } of campaign.steps.flatMap((s) => s.hosts)) {
+      if (!evacuationId || (await this.load(evacuationId))) continue;
+      // Ids are fixed a moment before the engine creates their evacuations.
+      const exists = await this.deps.service.status(evacuationId).then(
+        () => true,
+        () => false,
+      );
+      if (exists) await this.follow(evacuationId);
     }
+    if (!FINAL_CAMPAIGN_STATES.includes(campaign.state)) return;
+    if (await this.deps.kv.claim(`progress:campaign-ended:${id}`, '1')) {
+      const text = campaignEndedText(campaign);
+      await this.deps.outbox.post(this.deps.channel, { text, blocks: [section(text)] });
+    }
+    await this.deps.kv.remove(CAMPAIGNS, id);
   }
 
   private async handle(event: FerryEvent, followed: Followed): Promise<void> {

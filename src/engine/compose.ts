@@ -11,6 +11,7 @@ import {
 } from './config.js';
 import type { Driver } from './drivers/driver.js';
 import { driverKinds, driverSections } from './drivers/index.js';
+import type { Evacuation } from './model.js';
 
 export { createDriver } from './drivers/index.js';
 
@@ -23,6 +24,7 @@ import {
   MemoryAdmissionGate,
   MemoryApprovals,
   MemoryAudit,
+  MemoryCampaigns,
   MemoryControl,
   MemoryStore,
 } from './store/memory/index.js';
@@ -34,6 +36,7 @@ import {
   RedisAdmissionGate,
   RedisApprovals,
   RedisAudit,
+  RedisCampaigns,
   type RedisClient,
   type RedisConfig,
   RedisControl,
@@ -95,9 +98,16 @@ export function createLocalEngine(options: {
     control: new MemoryControl(),
     audit: new MemoryAudit(),
     admission: new MemoryAdmissionGate(),
+    campaigns: new MemoryCampaigns(),
   };
-  const launcher = new InProcessLauncher(runnerDeps(config, driver, clock, ports, options.log));
-  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via ?? 'cli' });
+  // The runner tells the service when an evacuation ends (campaigns advance there): bound late,
+  // the service needs the launcher first.
+  let service: EngineService | undefined;
+  const onEnded = (evacuation: Evacuation) => service!.evacuationEnded(evacuation);
+  const launcher = new InProcessLauncher(
+    runnerDeps(config, driver, clock, ports, { log: options.log, onEnded }),
+  );
+  service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via ?? 'cli' });
   return { service, launcher, ...ports };
 }
 
@@ -122,6 +132,7 @@ export interface DurableEngine {
   approvals: RedisApprovals;
   control: RedisControl;
   audit: RedisAudit;
+  campaigns: RedisCampaigns;
   launcher: BullLauncher;
   redis: RedisClient;
   /** Starts a worker in this process that runs evacuations (several at once). */
@@ -159,6 +170,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     control: new RedisControl(redis, prefix),
     audit: new RedisAudit(redis, prefix),
     admission: new RedisAdmissionGate(redis, prefix),
+    campaigns: new RedisCampaigns(redis, prefix),
   };
   const launcher = new BullLauncher({
     redis,
@@ -176,7 +188,10 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     redis,
     startWorker: () =>
       launcher.startWorker({
-        ...runnerDeps(config, driver, clock, ports, log),
+        ...runnerDeps(config, driver, clock, ports, {
+          log,
+          onEnded: (evacuation) => service.evacuationEnded(evacuation),
+        }),
         store: ports.store,
         name: options.workerName,
       }),

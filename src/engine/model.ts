@@ -295,6 +295,8 @@ export interface EvacuationRequest {
   avoid?: string[];
   /** A single-VM migration: move only this instance (optionally to a chosen host); the source stays enabled. */
   only?: { instance: string; to?: string };
+  /** The campaign this evacuation is a step of: its end advances that campaign. */
+  campaign?: string;
 }
 
 export interface Evacuation {
@@ -309,6 +311,48 @@ export interface Evacuation {
 /** Whether an evacuation holds its source host while open: a single-VM migration does not. */
 export function holdsHost(evacuation: Evacuation): boolean {
   return !evacuation.request.only;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns: hosts drained a step at a time, in planCampaign's order, advanced by the engine
+
+export type CampaignState = 'running' | 'paused' | 'completed' | 'stopped' | 'aborted';
+
+export const FINAL_CAMPAIGN_STATES: readonly CampaignState[] = ['completed', 'stopped', 'aborted'];
+
+/** One host of a campaign step: its evacuation once the step started, and how that ended. */
+export interface CampaignHost {
+  host: string;
+  evacuationId?: string;
+  outcome?: EvacuationState;
+  /** Why the host's evacuation could not start, or what it left behind. */
+  cause?: string;
+}
+
+export interface Campaign {
+  /** Stable id, e.g. `camp-cmp-001-20261124T0200`; a step's evacuation is `${id}-${host}`. */
+  id: string;
+  requestedBy: string;
+  reason?: string;
+  maintenance: boolean;
+  /** Hosts drained at once in a step. */
+  parallel: number;
+  /** Go on after a step that ended aborted, failed or partial (default: stop and say why). */
+  continueOnPartial: boolean;
+  /** Whether each step's VMs are kept off the hosts later steps drain (planCampaign's order). */
+  avoidLater: boolean;
+  state: CampaignState;
+  /** In planCampaign's order; `current` is the step running (or the last one run). */
+  steps: { hosts: CampaignHost[] }[];
+  current: number;
+  /** Why the campaign stopped or was aborted, in an operator's words. */
+  stoppedBecause?: string;
+  /** When the first step starts (epoch ms). */
+  startsAt: number;
+  createdAt: number;
+  endedAt?: number;
+  /** Bumped by every save: a save succeeds only over the version it read (compare-and-set). */
+  version: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import type {
   ApprovalDecision,
   ApprovalOutcome,
   ApprovalRequest,
+  Campaign,
   Evacuation,
   EvacuationRequest,
   FerryEvent,
@@ -92,6 +93,18 @@ export type CreateResult =
   | { created: false; taken: true }
   | { created: false; holder: string };
 
+/** Durable campaign records, written by compare-and-set so that two processes advancing one campaign never both win. */
+export interface CampaignStore {
+  /**
+   * Saves `campaign` if the stored one has version `campaign.version - 1` (version 1: only if no
+   * campaign has that id); false when another save came first.
+   */
+  save(campaign: Campaign): Promise<boolean>;
+  load(id: string): Promise<Campaign | undefined>;
+  /** Every campaign, newest first. */
+  list(): Promise<Campaign[]>;
+}
+
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */
 export interface ApprovalGate {
   request(approval: ApprovalRequest): Promise<void>;
@@ -172,10 +185,31 @@ export interface FerryService {
     requestedBy: string;
     reason?: string;
   }): Promise<{ id: string }>;
+  /**
+   * A rolling campaign: the hosts in planCampaign's order, `parallel` at a time, the first step
+   * at `when`, each next one started by the engine when the step before ended well. A step that
+   * ended aborted, failed or partial stops it (unless `continueOnPartial`). `control` pauses,
+   * resumes or aborts a whole campaign by its id.
+   */
+  campaign(request: {
+    hosts: string[];
+    parallel?: number;
+    continueOnPartial?: boolean;
+    /** `planned` (default): planCampaign's order; `given`: as listed, no care for later hosts. */
+    order?: 'planned' | 'given';
+    requestedBy: string;
+    reason?: string;
+    maintenance: boolean;
+    when?: Schedule;
+  }): Promise<Campaign>;
+  campaignStatus(id: string): Promise<Campaign>;
+  /** Every campaign, newest first. */
+  campaigns(): Promise<Campaign[]>;
   /** Hosts and instances as the driver sees them now (for `/ferry hosts`). */
   fleet(): Promise<Fleet>;
   status(id: string): Promise<Evacuation>;
   list(): Promise<Evacuation[]>;
+  /** Pause, resume or abort an evacuation, a migration or a whole campaign, by its id. */
   control(id: string, command: ControlCommand, by: string): Promise<void>;
   /** Moves a scheduled evacuation that has not started to another time. */
   reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }>;

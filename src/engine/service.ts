@@ -1,5 +1,6 @@
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
+import { type CampaignRequest, Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
@@ -8,6 +9,7 @@ import {
   type ApprovalDecision,
   type ApprovalOutcome,
   type ApprovalRequest,
+  type Campaign,
   type Evacuation,
   type EvacuationRequest,
   type FerryEvent,
@@ -21,6 +23,7 @@ import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
   AuditLog,
+  CampaignStore,
   ControlChannel,
   ControlCommand,
   EngineStore,
@@ -40,6 +43,7 @@ export interface EngineServiceDeps {
   config: Pick<CoreConfig, 'policy' | 'windows' | 'timezone'>;
   driver: Driver;
   store: EngineStore;
+  campaigns: CampaignStore;
   approvals: ApprovalStore;
   control: ControlChannel;
   launcher: Launcher;
@@ -50,7 +54,17 @@ export interface EngineServiceDeps {
 }
 
 export class EngineService implements FerryService {
-  constructor(private readonly deps: EngineServiceDeps) {}
+  private readonly campaignRecords: Campaigns;
+
+  constructor(private readonly deps: EngineServiceDeps) {
+    this.campaignRecords = new Campaigns({
+      campaigns: deps.campaigns,
+      evacuations: deps.store,
+      clock: deps.clock,
+      startEvacuation: (step) => this.startStep(step),
+      controlEvacuation: (id, command, by) => this.control(id, command, by),
+    });
+  }
 
   async fleet(): Promise<Fleet> {
     return this.deps.driver.inventory();
@@ -82,7 +96,7 @@ export class EngineService implements FerryService {
       avoid: request.avoid,
     });
     const id = await this.create(
-      this.idBase('evac', request.source, startsAt),
+      { base: this.idBase('evac', request.source, startsAt) },
       (id) => ({
         id,
         source: request.source,
@@ -117,7 +131,7 @@ export class EngineService implements FerryService {
       );
     const now = this.deps.clock.now();
     const id = await this.create(
-      this.idBase('mig', request.instance, now),
+      { base: this.idBase('mig', request.instance, now) },
       (id) => ({
         id,
         source: instance.host,
@@ -133,6 +147,33 @@ export class EngineService implements FerryService {
     return { id };
   }
 
+  async campaign(request: CampaignRequest & { when?: Schedule }): Promise<Campaign> {
+    const fleet = await this.deps.driver.inventory();
+    const now = this.deps.clock.now();
+    const { startsAt } = this.when(now, request.when ?? { kind: 'now' });
+    const campaign = await this.campaignRecords.start(
+      this.idBase('camp', request.hosts[0] ?? 'none', startsAt),
+      request,
+      fleet,
+      startsAt,
+    );
+    await this.audit(request.requestedBy, 'campaign', campaign.id, request.hosts.join(','));
+    return campaign;
+  }
+
+  campaignStatus(id: string): Promise<Campaign> {
+    return this.campaignRecords.get(id);
+  }
+
+  campaigns(): Promise<Campaign[]> {
+    return this.campaignRecords.list();
+  }
+
+  /** An evacuation has ended: its campaign, if any, goes on. The runner calls this on every path. */
+  async evacuationEnded(evacuation: Evacuation): Promise<void> {
+    await this.campaignRecords.evacuationEnded(evacuation);
+  }
+
   async status(id: string): Promise<Evacuation> {
     const evacuation = await this.deps.store.loadEvacuation(id);
     if (!evacuation)
@@ -145,6 +186,11 @@ export class EngineService implements FerryService {
   }
 
   async control(id: string, command: ControlCommand, by: string): Promise<void> {
+    if (await this.deps.campaigns.load(id)) {
+      await this.campaignRecords.control(id, command, by);
+      await this.audit(by, command, id);
+      return;
+    }
     const evacuation = await this.status(id);
     const { state } = evacuation;
     if (FINAL_EVACUATION_STATES.includes(state))
@@ -242,12 +288,12 @@ export class EngineService implements FerryService {
   }
 
   /**
-   * Stores the evacuation under the first free id from `base` and takes its host, each try one
-   * atomic step in the store: two requests at once never share an id, and the second for a
-   * host is told who holds it.
+   * Stores the evacuation under the first free id from `base` (or exactly `base`, for a
+   * campaign's step) and takes its host, each try one atomic step in the store: two requests at
+   * once never share an id, and the second for a host is told who holds it.
    */
   private async create(
-    base: string,
+    id: { base: string; exact?: boolean },
     request: (id: string) => EvacuationRequest,
     plan: Plan,
     startsAt: number,
@@ -255,28 +301,57 @@ export class EngineService implements FerryService {
   ): Promise<string> {
     const scheduled = startsAt > now;
     for (let n = 1; ; n++) {
-      const id = n === 1 ? base : `${base}-${n}`;
+      const candidate = n === 1 ? id.base : `${id.base}-${n}`;
       const evacuation: Evacuation = {
-        request: request(id),
+        request: request(candidate),
         state: scheduled ? 'scheduled' : 'planned',
         plan,
         migrations: [],
       };
       const events: FerryEvent[] = scheduled
-        ? [{ evacuationId: id, at: now, type: 'evacuation.scheduled', startsAt }]
+        ? [{ evacuationId: candidate, at: now, type: 'evacuation.scheduled', startsAt }]
         : [];
       const result = await this.deps.store.create(evacuation, events);
-      if (!result.created && 'taken' in result) continue;
+      if (!result.created && 'taken' in result) {
+        if (!id.exact) continue;
+        // A campaign step started before (by a process that may have died before launching it):
+        // launching again is a no-op for a launched one.
+        const existing = await this.deps.store.loadEvacuation(candidate);
+        if (existing && (existing.state === 'planned' || existing.state === 'scheduled'))
+          await this.deps.launcher.launch(candidate, startsAt);
+        return candidate;
+      }
       if (!result.created) throw await this.heldBy(evacuation.request.source, result.holder);
-      await this.audit(
-        evacuation.request.requestedBy,
-        evacuation.request.only ? 'migrate' : 'evacuate',
-        id,
-        evacuation.request.reason,
-      );
-      await this.deps.launcher.launch(id, startsAt);
-      return id;
+      const { requestedBy, only, reason } = evacuation.request;
+      await this.audit(requestedBy, only ? 'migrate' : 'evacuate', candidate, reason);
+      await this.deps.launcher.launch(candidate, startsAt);
+      return candidate;
     }
+  }
+
+  /** A campaign's step: one host's evacuation under the id the campaign fixed for it. */
+  private async startStep(step: StepRequest): Promise<void> {
+    const fleet = await this.deps.driver.inventory();
+    requireHost(fleet, step.source);
+    const plan = planEvacuation(fleet, step.source, this.deps.config.policy, {
+      now: step.startsAt,
+      avoid: step.avoid,
+    });
+    await this.create(
+      { base: step.id, exact: true },
+      (id) => ({
+        id,
+        source: step.source,
+        requestedBy: step.requestedBy,
+        reason: step.reason,
+        maintenance: step.maintenance,
+        avoid: step.avoid,
+        campaign: step.campaign,
+      }),
+      plan,
+      step.startsAt,
+      this.deps.clock.now(),
+    );
   }
 
   /** The refusal a second requester gets: who holds the host, and what to do. */
@@ -297,6 +372,7 @@ export class EngineService implements FerryService {
         { evacuationId: request.id, at: now, type: 'evacuation.finished', state: 'cancelled', stayed: [] },
       ],
     });
+    await this.evacuationEnded((await this.deps.store.loadEvacuation(request.id)) ?? evacuation);
   }
 
   private async audit(who: string, action: string, target: string, detail?: string): Promise<void> {

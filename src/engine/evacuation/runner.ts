@@ -44,6 +44,11 @@ export interface RunnerDeps {
   admission?: AdmissionGate;
   /** Called after every committed step (the durable worker extends its job lock here). */
   onStep?: (evacuation: Evacuation) => Promise<void>;
+  /**
+   * Called once an evacuation has ended (again on a re-run after a crash, so it must be
+   * idempotent): the campaign it belongs to goes on from here.
+   */
+  onEnded?: (evacuation: Evacuation) => Promise<void>;
 }
 
 /** What a runner needs, from the config and the ports: one place for the in-process and durable engines. */
@@ -52,7 +57,7 @@ export function runnerDeps(
   driver: Driver,
   clock: Clock,
   ports: Pick<RunnerDeps, 'store' | 'approvals' | 'control' | 'admission'>,
-  log?: (line: string) => void,
+  hooks: Pick<RunnerDeps, 'log' | 'onEnded'> = {},
 ): RunnerDeps {
   const { store, approvals, control, admission } = ports;
   return {
@@ -61,10 +66,11 @@ export function runnerDeps(
     approvals,
     control,
     admission,
+    onEnded: hooks.onEnded,
     clock,
     policy: config.policy,
     reenableAfterMaintenance: config.maintenance.reenable,
-    log,
+    log: hooks.log,
   };
 }
 
@@ -92,6 +98,7 @@ export async function runEvacuation(id: string, deps: RunnerDeps): Promise<Evacu
     if (!FINAL_EVACUATION_STATES.includes(evacuation.state) && evacuation.state !== 'maintenance')
       await deps.clock.sleep(deps.policy.sampleIntervalS * 1000);
   }
+  await deps.onEnded?.(evacuation);
   return evacuation;
 }
 
@@ -267,7 +274,8 @@ const NO_EXCLUSION: AdmissionGate = { exclusive: (fn) => fn() };
  */
 export async function abandonEvacuation(id: string, cause: string, deps: RunnerDeps): Promise<void> {
   const current = await deps.store.loadEvacuation(id);
-  if (!current || FINAL_EVACUATION_STATES.includes(current.state)) return;
+  if (!current) return;
+  if (FINAL_EVACUATION_STATES.includes(current.state)) return deps.onEnded?.(current);
   const evacuation = structuredClone(current);
   const now = deps.clock.now();
   const events: FerryEvent[] = [];
@@ -296,6 +304,7 @@ export async function abandonEvacuation(id: string, cause: string, deps: RunnerD
     stayed: stayedBehind(evacuation),
   });
   await deps.store.commit({ evacuation, migrations: changed, events });
+  await deps.onEnded?.(evacuation);
 }
 
 /** A move gets a new destination this many times at most before it fails. */

@@ -2,6 +2,7 @@
 export { MemoryAdmissionGate } from './admission.js';
 export { MemoryApprovals } from './approvals.js';
 export { MemoryAudit } from './audit.js';
+export { MemoryCampaigns } from './campaigns.js';
 export { MemoryControl } from './control.js';
 export { InProcessLauncher } from './launcher.js';
 export { MemoryStore } from './store.js';

@@ -11,16 +11,21 @@ export class InProcessLauncher implements Launcher {
   private readonly running = new Map<string, Promise<Evacuation | undefined>>();
   /** The latest launch of each evacuation: an earlier one that wakes up later does nothing. */
   private readonly generation = new Map<string, number>();
+  /** Evacuations whose run has begun in this process. */
+  private readonly started = new Set<string>();
 
   constructor(private readonly deps: RunnerDeps) {}
 
   async launch(evacuationId: string, startsAt: number): Promise<void> {
+    // Launched again (a campaign step started twice) while it already runs here: a no-op.
+    if (this.started.has(evacuationId)) return;
     const mine = (this.generation.get(evacuationId) ?? 0) + 1;
     this.generation.set(evacuationId, mine);
     const run = (async () => {
       const wait = startsAt - this.deps.clock.now();
       if (wait > 0) await this.deps.clock.sleep(wait);
       if (this.generation.get(evacuationId) !== mine) return undefined;
+      this.started.add(evacuationId);
       try {
         return await runEvacuation(evacuationId, this.deps);
       } catch (err) {

@@ -2,6 +2,7 @@
 export { RedisAdmissionGate } from './admission.js';
 export { type ApprovalTime, RedisApprovals } from './approvals.js';
 export { RedisAudit } from './audit.js';
+export { RedisCampaigns } from './campaigns.js';
 export {
   connect,
   type RedisClient,

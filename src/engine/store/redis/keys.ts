@@ -14,7 +14,10 @@
  * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
  * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
  * | P:control:<evacuationId>            | string | latest {command, by}                          |
- * | P:hostlock:<host>                   | string | id of the evacuation holding the host         |
+ * | P:hostlock:<host>                   | string | id of the open evacuation holding the host    |
+ * | P:campaign:<id>                     | string | Campaign JSON (compare-and-set by version)    |
+ * | P:campaigns                         | zset   | campaign ids, score = creation order          |
+ * | P:campaigns:seq                     | string | counter behind that order                     |
  * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
  * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
  * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
@@ -62,6 +65,18 @@ export class Keys {
 
   control(evacuationId: string): string {
     return `${this.prefix}:control:${evacuationId}`;
+  }
+
+  campaign(id: string): string {
+    return `${this.prefix}:campaign:${id}`;
+  }
+
+  campaignIndex(): string {
+    return `${this.prefix}:campaigns`;
+  }
+
+  campaignSeq(): string {
+    return `${this.prefix}:campaigns:seq`;
   }
 
   hostLock(host: string): string {

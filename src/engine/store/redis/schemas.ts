@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type {
   ApprovalDecision,
   ApprovalRequest,
+  Campaign,
   Evacuation,
   FerryEvent,
   FerryEventType,
@@ -162,6 +163,34 @@ export const approvalDecisionSchema = z.looseObject({
   decidedAt: num,
 });
 
+const evacuationStates = evacuationSchema.shape.state;
+
+export const campaignSchema = z.looseObject({
+  id: text,
+  requestedBy: text,
+  maintenance: z.boolean(),
+  parallel: num,
+  continueOnPartial: z.boolean(),
+  avoidLater: z.boolean(),
+  state: z.enum(['running', 'paused', 'completed', 'stopped', 'aborted']),
+  steps: z.array(
+    z.looseObject({
+      hosts: z.array(
+        z.looseObject({
+          host: text,
+          evacuationId: text.optional(),
+          outcome: evacuationStates.optional(),
+          cause: text.optional(),
+        }),
+      ),
+    }),
+  ),
+  current: num,
+  startsAt: num,
+  createdAt: num,
+  version: num,
+});
+
 export const controlSchema = z.strictObject({
   command: z.enum(['pause', 'resume', 'abort'] satisfies ControlCommand[]),
   by: text,
@@ -185,6 +214,7 @@ interface Stored {
   decision: ApprovalDecision;
   control: { command: ControlCommand; by: string };
   audit: AuditEntry;
+  campaign: Campaign;
 }
 
 const schemas: Record<keyof Stored, z.ZodType> = {
@@ -195,6 +225,7 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   decision: approvalDecisionSchema,
   control: controlSchema,
   audit: auditEntrySchema,
+  campaign: campaignSchema,
 };
 
 /** Parses a stored JSON string as `kind`; `where` names the key in the error. */
