@@ -18,7 +18,8 @@ export type Command =
   | { name: 'campaign'; hosts: string[]; when: Schedule; reason?: string }
   | { name: 'reschedule'; id: string; when: Schedule }
   | { name: 'status'; id?: string }
-  | { name: 'pause' | 'resume' | 'abort' | 'report'; id: string };
+  | { name: 'pause' | 'resume' | 'abort' | 'report'; id: string }
+  | { name: 'maintenance'; answer: 'done' | 'retry'; id: string };
 
 export type CommandName = Command['name'];
 export type { Verb };
@@ -74,6 +75,7 @@ const commandSchema: z.ZodType<Command> = z.discriminatedUnion('name', [
   z.strictObject({ name: z.literal('reschedule'), id, when: schedule }),
   z.strictObject({ name: z.literal('status'), id: id.optional() }),
   z.strictObject({ name: z.enum(['pause', 'resume', 'abort', 'report']), id }),
+  z.strictObject({ name: z.literal('maintenance'), answer: z.enum(['done', 'retry']), id }),
 ]);
 
 /** Splits on whitespace; Slack HTML-escapes &, < and > in command text, so undo that first. */
@@ -192,6 +194,12 @@ function buildRaw(verb: Verb, args: string[], context: ParseContext): unknown {
     case 'report':
       if (args.length !== 1) return `${verb} needs exactly one evacuation ID`;
       return { name: verb, id: args[0] };
+    case 'maintenance': {
+      const answer = args[0]?.toLowerCase();
+      if ((answer !== 'done' && answer !== 'retry') || args.length !== 2)
+        return 'maintenance takes "done ID" (it was done) or "retry ID" (run it again)';
+      return { name: verb, answer, id: args[1] };
+    }
   }
 }
 

@@ -143,6 +143,14 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       const done = { pause: 'paused', resume: 'resumed', abort: 'aborting' }[command.name];
       return { message: noteMessage(`${code(command.id)} ${done} by ${who(user)}`), inChannel: true };
     }
+    case 'maintenance': {
+      await service.maintenance(command.id, command.answer, user);
+      const what = command.answer === 'done' ? 'marked done' : 'will run again';
+      return {
+        message: noteMessage(`Maintenance of ${code(command.id)} ${what} (${who(user)})`),
+        inChannel: true,
+      };
+    }
     case 'reschedule': {
       const { startsAt } = await service.reschedule(command.id, command.when, user);
       return {

@@ -24,6 +24,7 @@ export const COMMAND_ROLE: Record<CommandName, Role | undefined> = {
   resume: 'operator',
   abort: 'operator',
   reschedule: 'operator',
+  maintenance: 'operator',
 };
 
 /** Membership of a Slack user group (usergroups.users.list). */

@@ -306,6 +306,19 @@ export interface Evacuation {
   migrations: Migration[];
   startedAt?: number;
   endedAt?: number;
+  /**
+   * The maintenance step, marked durably before its command runs: a mark without an outcome
+   * found after a takeover means the command may have run, and it is never run again unasked.
+   */
+  maintenanceRun?: MaintenanceRun;
+}
+
+export interface MaintenanceRun {
+  /** 1 for the first run, +1 for each retry an operator asked for. */
+  attempt: number;
+  startedAt: number;
+  /** `unknown`: a process died while it ran; the host stays disabled until an operator says. */
+  outcome?: 'ok' | 'failed' | 'unknown';
 }
 
 /** Whether an evacuation holds its source host while open: a single-VM migration does not. */
@@ -407,7 +420,8 @@ export type FerryEvent = EventBase &
     | { type: 'host.disabled'; host: string; reason: string }
     | { type: 'host.enabled'; host: string }
     | { type: 'maintenance.started'; host: string }
-    | { type: 'maintenance.finished'; host: string; ok: boolean; output?: string }
+    | { type: 'maintenance.finished'; host: string; ok: boolean; output?: string; by?: string }
+    | { type: 'maintenance.unknown'; host: string; attempt: number; cause: string }
     | {
         type: 'migration.started';
         migrationId: string;

@@ -127,10 +127,24 @@ export interface ApprovalStore extends ApprovalGate {
 /** Operator commands for a running evacuation (pause / resume / abort from any replica). */
 export type ControlCommand = 'pause' | 'resume' | 'abort';
 
+/** An operator's answer to a maintenance whose outcome is unknown: it was done, or run it again. */
+export type MaintenanceAnswer = 'done' | 'retry';
+
 export interface ControlChannel {
   /** The latest command for an evacuation, with who gave it. */
   current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined>;
   set(evacuationId: string, command: ControlCommand, by: string): Promise<void>;
+  /** The operator's answer about maintenance attempt `attempt`, if any. */
+  maintenanceAnswer(
+    evacuationId: string,
+    attempt: number,
+  ): Promise<{ answer: MaintenanceAnswer; by: string } | undefined>;
+  answerMaintenance(
+    evacuationId: string,
+    attempt: number,
+    answer: MaintenanceAnswer,
+    by: string,
+  ): Promise<void>;
 }
 
 /**
@@ -211,6 +225,11 @@ export interface FerryService {
   list(): Promise<Evacuation[]>;
   /** Pause, resume or abort an evacuation, a migration or a whole campaign, by its id. */
   control(id: string, command: ControlCommand, by: string): Promise<void>;
+  /**
+   * Answers an evacuation whose maintenance outcome is unknown (a worker died while it ran):
+   * `done` (an operator checked the host: it was done) or `retry` (run the command again).
+   */
+  maintenance(id: string, answer: MaintenanceAnswer, by: string): Promise<void>;
   /** Moves a scheduled evacuation that has not started to another time. */
   reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }>;
   /** Records an approver's decision: the first wins; the requester may not approve their own request. */

@@ -29,6 +29,7 @@ import type {
   EngineStore,
   FerryService,
   Launcher,
+  MaintenanceAnswer,
   Schedule,
 } from './ports.js';
 
@@ -207,6 +208,17 @@ export class EngineService implements FerryService {
     if (state === 'maintenance' || state === 'restoring')
       throw new ConflictError(`${id} is in maintenance; it cannot be ${command}d now`);
     await this.deps.control.set(id, command, by);
+  }
+
+  async maintenance(id: string, answer: MaintenanceAnswer, by: string): Promise<void> {
+    const evacuation = await this.status(id);
+    const run = evacuation.maintenanceRun;
+    if (evacuation.state !== 'maintenance' || run?.outcome !== 'unknown')
+      throw new ConflictError(
+        `${id} is ${evacuation.state}${run?.outcome ? ` (maintenance ${run.outcome})` : ''}: only a maintenance whose outcome is unknown takes done or retry`,
+      );
+    await this.deps.control.answerMaintenance(id, run.attempt, answer, by);
+    await this.audit(by, `maintenance ${answer}`, id, `attempt ${run.attempt}`);
   }
 
   async reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }> {

@@ -36,6 +36,8 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
       return event.ok
         ? `${at} 🔧 maintenance done on ${event.host}`
         : `${at} 🔧 maintenance failed on ${event.host}`;
+    case 'maintenance.unknown':
+      return `${at} ⚠️ maintenance outcome unknown on ${code(event.host)} (${escapeMrkdwn(event.cause)}); the host stays disabled until an operator answers \`maintenance done ${event.evacuationId}\` or \`maintenance retry ${event.evacuationId}\``;
     case 'evacuation.finished':
       return `${at} 🏁 finished: ${event.state}${event.stayed.length > 0 ? `, ${plural(event.stayed.length, 'VM')} stayed` : ''}`;
     default:

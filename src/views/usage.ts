@@ -16,6 +16,7 @@ export const USAGE = {
   resume: 'resume ID',
   abort: 'abort ID',
   report: 'report ID',
+  maintenance: 'maintenance done|retry ID',
 } as const;
 
 export type Verb = keyof typeof USAGE;
@@ -35,6 +36,7 @@ export const SUMMARY: Record<Verb, string> = {
   resume: 'continue a paused evacuation',
   abort: 'abort running migrations (VMs stay on their source) and stop',
   report: 'the post-mortem of a finished evacuation',
+  maintenance: 'answer a maintenance whose outcome is unknown: it was done, or run it again',
 };
 
 /** Time syntax shown with errors about `at` and `in`. */

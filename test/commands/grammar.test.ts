@@ -24,6 +24,17 @@ describe('the /ferry grammar', () => {
     expect(parse('reschedule evac-1 in 2h because')).toMatchObject({ ok: false });
   });
 
+  it('answers a maintenance of unknown outcome with maintenance done|retry ID', () => {
+    expect(parse('maintenance done evac-1')).toEqual({
+      ok: true,
+      command: { name: 'maintenance', answer: 'done', id: 'evac-1' },
+    });
+    expect(parse('maintenance RETRY evac-1')).toMatchObject({ ok: true, command: { answer: 'retry' } });
+    const wrong = parse('maintenance maybe evac-1');
+    expect(wrong).toMatchObject({ ok: false, usage: '/ferry maintenance done|retry ID' });
+    expect(parse('maintenance done')).toMatchObject({ ok: false });
+  });
+
   it('reads every command in its documented form', () => {
     expect(parse('')).toEqual({ ok: true, command: { name: 'help' } });
     expect(parse('help evacuate')).toEqual({ ok: true, command: { name: 'help', topic: 'evacuate' } });

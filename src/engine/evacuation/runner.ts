@@ -357,23 +357,64 @@ async function conclude(
   return events;
 }
 
-/** Runs the configured maintenance on the drained host, then gives it back to the scheduler. */
+/**
+ * Runs the configured maintenance on the drained host at most once, then gives it back to the
+ * scheduler. The run is marked in the store before the command starts; a mark without an
+ * outcome, found by a process taking over, means the command may have run (or may still run):
+ * ferry reports "maintenance outcome unknown", keeps the host disabled, and waits for an
+ * operator's `maintenance done` or `maintenance retry`.
+ */
 async function maintain(current: Evacuation, deps: RunnerDeps): Promise<Evacuation> {
   const evacuation = structuredClone(current);
-  const host = evacuation.request.source;
+  const { id, source: host } = evacuation.request;
   const events: FerryEvent[] = [];
-  const at = () => ({ evacuationId: evacuation.request.id, at: deps.clock.now() });
+  const at = () => ({ evacuationId: id, at: deps.clock.now() });
   if (evacuation.state === 'maintenance') {
-    const result = await deps.driver
-      .runMaintenance(host)
-      .catch((err: unknown) => ({ ok: false, output: toFerryError(err).userMessage }));
-    events.push({ ...at(), type: 'maintenance.finished', host, ok: result.ok, output: result.output });
-    if (!result.ok) {
-      transition(evacuation, 'failed');
-      evacuation.endedAt = deps.clock.now();
-      events.push({ ...at(), type: 'evacuation.finished', state: 'failed', stayed: [] });
+    const mark = evacuation.maintenanceRun;
+    if (mark && mark.outcome === undefined) {
+      evacuation.maintenanceRun = { ...mark, outcome: 'unknown' };
+      const cause = 'the process running it stopped before it reported; it may have run';
+      events.push({ ...at(), type: 'maintenance.unknown', host, attempt: mark.attempt, cause });
       await deps.store.commit({ evacuation, events });
       return evacuation;
+    }
+    let answeredBy: string | undefined;
+    if (mark?.outcome === 'unknown') {
+      const answer = await deps.control.maintenanceAnswer(id, mark.attempt);
+      if (!answer) {
+        await deps.onStep?.(evacuation);
+        await deps.clock.sleep(deps.policy.sampleIntervalS * 1000);
+        return evacuation;
+      }
+      if (answer.answer === 'done') {
+        evacuation.maintenanceRun = { ...mark, outcome: 'ok' };
+        answeredBy = answer.by;
+        events.push({
+          ...at(),
+          type: 'maintenance.finished',
+          host,
+          ok: true,
+          output: `confirmed done by ${answer.by}`,
+          by: answer.by,
+        });
+      }
+    }
+    if (!answeredBy) {
+      evacuation.maintenanceRun = { attempt: (mark?.attempt ?? 0) + 1, startedAt: deps.clock.now() };
+      // Durable before the command: a takeover finds the mark and never runs it a second time.
+      await deps.store.commit({ evacuation });
+      const result = await deps.driver
+        .runMaintenance(host)
+        .catch((err: unknown) => ({ ok: false, output: toFerryError(err).userMessage }));
+      evacuation.maintenanceRun.outcome = result.ok ? 'ok' : 'failed';
+      events.push({ ...at(), type: 'maintenance.finished', host, ok: result.ok, output: result.output });
+      if (!result.ok) {
+        transition(evacuation, 'failed');
+        evacuation.endedAt = deps.clock.now();
+        events.push({ ...at(), type: 'evacuation.finished', state: 'failed', stayed: [] });
+        await deps.store.commit({ evacuation, events });
+        return evacuation;
+      }
     }
     transition(evacuation, 'restoring');
   }

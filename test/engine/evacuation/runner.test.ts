@@ -103,6 +103,46 @@ describe('an evacuation on the simulator', () => {
     expect((await driver.inventory()).hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(true);
   });
 
+  it('runs maintenance at most once: after a takeover mid-maintenance it waits for an operator', async () => {
+    const f = quiet(fleet());
+    const { service, launcher, driver, store, approvals, control, clock, policy } = setup({
+      fleet: { ...f, instances: f.instances.filter((i) => i.migratable) },
+    });
+    let runs = 0;
+    const run = driver.runMaintenance.bind(driver);
+    driver.runMaintenance = (host) => {
+      runs++;
+      return run(host);
+    };
+    const { id } = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: true });
+    const done = (await launcher.finished(id))!;
+    expect(runs).toBe(1);
+    // A worker died while the command ran: the mark is there, the outcome is not.
+    const { endedAt: _, ...open } = done;
+    await store.commit({
+      evacuation: { ...open, state: 'maintenance', maintenanceRun: { attempt: 1, startedAt: clock.now() } },
+    });
+    const deps = { driver, store, approvals, control, clock, policy };
+    await driver.setSchedulable('hv1', false, 'draining');
+    const takeover = runEvacuation(id, deps);
+    let events: FerryEvent[] = [];
+    while (!events.some((e) => e.type === 'maintenance.unknown')) {
+      await clock.sleep(1000);
+      events = await store.events(id);
+    }
+    await clock.sleep(600_000);
+    expect(runs).toBe(1);
+    expect((await service.status(id)).state).toBe('maintenance');
+    expect((await driver.inventory()).hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(false);
+    await expect(service.maintenance('nope', 'done', 'U_BOB')).rejects.toThrow(/no evacuation/);
+    await service.maintenance(id, 'retry', 'U_BOB');
+    expect((await takeover).state).toBe('completed');
+    expect(runs).toBe(2);
+    await expect(service.maintenance(id, 'retry', 'U_BOB')).rejects.toThrow(
+      /only a maintenance whose outcome is unknown/,
+    );
+  });
+
   it('asks a second person before post-copy, and never lets the requester approve', async () => {
     const { service, launcher, store, clock } = setup({
       policy: { allowAutoConverge: false, stallTimeoutS: 30 },

@@ -1,4 +1,4 @@
-import type { ControlChannel, ControlCommand } from '../../ports.js';
+import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../ports.js';
 
 /** Operator commands in process: the latest one per evacuation. */
 export class MemoryControl implements ControlChannel {
@@ -10,5 +10,17 @@ export class MemoryControl implements ControlChannel {
 
   async set(evacuationId: string, command: ControlCommand, by: string): Promise<void> {
     this.commands.set(evacuationId, { command, by });
+  }
+
+  private readonly answers = new Map<string, { answer: MaintenanceAnswer; by: string }>();
+
+  async maintenanceAnswer(evacuationId: string, attempt: number) {
+    return this.answers.get(`${evacuationId}#${attempt}`);
+  }
+
+  async answerMaintenance(evacuationId: string, attempt: number, answer: MaintenanceAnswer, by: string) {
+    const key = `${evacuationId}#${attempt}`;
+    // The first answer stands: two operators answering at once do not get a retry and a done.
+    if (!this.answers.has(key)) this.answers.set(key, { answer, by });
   }
 }

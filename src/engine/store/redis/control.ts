@@ -1,4 +1,4 @@
-import type { ControlChannel, ControlCommand } from '../../ports.js';
+import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
 import { decode } from './schemas.js';
@@ -25,5 +25,20 @@ export class RedisControl implements ControlChannel {
 
   async set(evacuationId: string, command: ControlCommand, by: string): Promise<void> {
     await this.redis.set(this.keys.control(evacuationId), JSON.stringify({ command, by }));
+  }
+
+  async maintenanceAnswer(evacuationId: string, attempt: number) {
+    const key = this.keys.maintenanceAnswer(evacuationId, attempt);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('maintenanceAnswer', raw, key);
+  }
+
+  /** SET NX: the first answer to an attempt stands, whichever replica records it. */
+  async answerMaintenance(evacuationId: string, attempt: number, answer: MaintenanceAnswer, by: string) {
+    await this.redis.set(
+      this.keys.maintenanceAnswer(evacuationId, attempt),
+      JSON.stringify({ answer, by }),
+      'NX',
+    );
   }
 }

@@ -14,6 +14,7 @@
  * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
  * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
  * | P:control:<evacuationId>            | string | latest {command, by}                          |
+ * | P:maintenance:<evacuationId>:<n>    | string | operator's answer to attempt n (first wins)   |
  * | P:hostlock:<host>                   | string | id of the open evacuation holding the host    |
  * | P:campaign:<id>                     | string | Campaign JSON (compare-and-set by version)    |
  * | P:campaigns                         | zset   | campaign ids, score = creation order          |
@@ -77,6 +78,10 @@ export class Keys {
 
   campaignSeq(): string {
     return `${this.prefix}:campaigns:seq`;
+  }
+
+  maintenanceAnswer(evacuationId: string, attempt: number): string {
+    return `${this.prefix}:maintenance:${evacuationId}:${attempt}`;
   }
 
   hostLock(host: string): string {

@@ -131,6 +131,7 @@ const EVENT_TYPES = [
   'host.enabled',
   'maintenance.started',
   'maintenance.finished',
+  'maintenance.unknown',
   'migration.started',
   'migration.progress',
   'migration.tuned',
@@ -196,6 +197,8 @@ export const controlSchema = z.strictObject({
   by: text,
 });
 
+export const maintenanceAnswerSchema = z.strictObject({ answer: z.enum(['done', 'retry']), by: text });
+
 export const auditEntrySchema = z.looseObject({
   at: num,
   who: text,
@@ -215,6 +218,7 @@ interface Stored {
   control: { command: ControlCommand; by: string };
   audit: AuditEntry;
   campaign: Campaign;
+  maintenanceAnswer: { answer: 'done' | 'retry'; by: string };
 }
 
 const schemas: Record<keyof Stored, z.ZodType> = {
@@ -226,6 +230,7 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   control: controlSchema,
   audit: auditEntrySchema,
   campaign: campaignSchema,
+  maintenanceAnswer: maintenanceAnswerSchema,
 };
 
 /** Parses a stored JSON string as `kind`; `where` names the key in the error. */
