@@ -205,17 +205,7 @@ export interface FerryService {
    * ended aborted, failed or partial stops it (unless `continueOnPartial`). `control` pauses,
    * resumes or aborts a whole campaign by its id.
    */
-  campaign(request: {
-    hosts: string[];
-    parallel?: number;
-    continueOnPartial?: boolean;
-    /** `planned` (default): planCampaign's order; `given`: as listed, no care for later hosts. */
-    order?: 'planned' | 'given';
-    requestedBy: string;
-    reason?: string;
-    maintenance: boolean;
-    when?: Schedule;
-  }): Promise<Campaign>;
+  campaign(request: CampaignRequest & { when?: Schedule }): Promise<Campaign>;
   campaignStatus(id: string): Promise<Campaign>;
   /** Every campaign, newest first. */
   campaigns(): Promise<Campaign[]>;
@@ -242,6 +232,24 @@ export interface FerryService {
     approvalId: string,
   ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined>;
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+}
+
+/** What a campaign is asked to do (FerryService.campaign). */
+export interface CampaignRequest {
+  hosts: string[];
+  /** Hosts drained at once in a step (default 1). */
+  parallel?: number;
+  /** Go on after a step that ended aborted, failed or partial (default: stop and say why). */
+  continueOnPartial?: boolean;
+  /**
+   * `planned` (default): planCampaign's order, each step's VMs kept off the hosts still to come.
+   * `given`: the hosts in the order given and no such care (what a naive script does; the
+   * bench's baselines).
+   */
+  order?: 'planned' | 'given';
+  requestedBy: string;
+  reason?: string;
+  maintenance: boolean;
 }
 
 /** When an evacuation should start. */

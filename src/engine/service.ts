@@ -1,6 +1,6 @@
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
-import { type CampaignRequest, Campaigns, type StepRequest } from './campaign/campaigns.js';
+import { Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
@@ -23,6 +23,7 @@ import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
   AuditLog,
+  CampaignRequest,
   CampaignStore,
   ControlChannel,
   ControlCommand,

@@ -10,7 +10,7 @@ import {
   type Fleet,
 } from '../model.js';
 import { planCampaign } from '../planning/campaign.js';
-import type { CampaignStore, ControlCommand, EngineStore } from '../ports.js';
+import type { CampaignRequest, CampaignStore, ControlCommand, EngineStore } from '../ports.js';
 
 /**
  * Rolling campaigns as an engine record: hosts drained a step at a time in planCampaign's order
@@ -46,22 +46,6 @@ export interface StepRequest {
   startsAt: number;
   /** The hosts later steps drain: VMs go there only when nothing else has room. */
   avoid: string[];
-}
-
-export interface CampaignRequest {
-  hosts: string[];
-  /** Hosts drained at once in a step (default 1). */
-  parallel?: number;
-  continueOnPartial?: boolean;
-  /**
-   * `planned` (default): planCampaign's order, each step's VMs kept off the hosts still to come.
-   * `given`: the hosts in the order given and no such care (what a naive script does; the
-   * bench's baselines).
-   */
-  order?: 'planned' | 'given';
-  requestedBy: string;
-  reason?: string;
-  maintenance: boolean;
 }
 
 /** How an evacuation that ended counts for its campaign. */
