@@ -14,8 +14,8 @@ import {
   MemoryAdmissionGate,
   MemoryApprovals,
   MemoryAudit,
+  MemoryCampaigns,
   MemoryControl,
-  MemoryLocks,
   MemoryStore,
 } from '../../../../src/engine/store/memory/index.js';
 import { NovaStub, novaTestConfig, type StubServerSpec } from '../../../support/nova-stub.js';
@@ -449,9 +449,9 @@ describe('the engine draining a Nova compute host (loopback Nova + Keystone)', (
       store: new MemoryStore(),
       approvals: new MemoryApprovals(),
       control: new MemoryControl(),
-      locks: new MemoryLocks(),
       audit: new MemoryAudit(),
       admission: new MemoryAdmissionGate(),
+      campaigns: new MemoryCampaigns(),
     };
     const process = () => {
       const driver = createNovaDriver(config, clock);
