@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// The `ferry` command: runs the TypeScript CLI through tsx's loader (no build step).
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// The `ferry` command: compiled JavaScript from dist/ (`npm run build`), plain node.
+await import('../dist/cli/main.js');

@@ -1,12 +1,10 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { slackConfigSchema } from './commands/config.js';
 import { createStandaloneBot, tokensFromEnv } from './commands/standalone.js';
 import { loadConfig } from './engine/compose.js';
 import { parseSection } from './engine/config.js';
-import { ConfigError, toFerryError } from './engine/errors.js';
+import { ConfigError } from './engine/errors.js';
 import { connect, redisConfigSchema } from './engine/store/redis/index.js';
+import { isEntry, programArgs, runMain } from './entry.js';
 
 /**
  * The standalone bot, `ferry-bot --config ferry.yaml` (or `npm run bot -- --config FILE`, or
@@ -19,35 +17,20 @@ import { connect, redisConfigSchema } from './engine/store/redis/index.js';
 
 const USAGE = 'usage: ferry-bot --config FILE [--redis redis://HOST:PORT]  (or FERRY_CONFIG, REDIS_URL)';
 
-export interface RunningBot {
-  stop(): Promise<void>;
-}
-
 /** Loads the config and starts the Slack app with ferry mounted (its engine and worker inside). */
 export async function startBot(
   argv: string[],
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
-): Promise<RunningBot> {
-  let values: { config?: string; redis?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { config: { type: 'string' }, redis: { type: 'string' }, help: { type: 'boolean' } },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new ConfigError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
-  if (values.help) throw new ConfigError(USAGE);
-  const path = values.config ?? env.FERRY_CONFIG;
-  if (!path) throw new ConfigError(`no config file: pass --config FILE or set FERRY_CONFIG\n${USAGE}`);
+): Promise<{ stop(): Promise<void> }> {
+  const args = programArgs(argv, env, USAGE);
+  const path = args.config;
   const config = loadConfig(path);
   if (!config.slack)
     throw new ConfigError(`${path} has no slack: section; the bot needs one (see README, "Slack app")`);
   const slack = parseSection(slackConfigSchema, config.slack, path, 'slack');
   const tokens = tokensFromEnv(env, slack.mode);
-  const url = values.redis ?? env.REDIS_URL;
+  const url = args.redis;
   const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
   // Sentinel and Cluster need a client (ferry opens its own duplicate of it); a URL is enough
   // otherwise, and ferry connects only after Slack accepted the token.
@@ -80,41 +63,4 @@ export async function startBot(
   }
 }
 
-function isEntry(): boolean {
-  try {
-    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
-  const log = (line: string) => console.error(`ferry: ${line}`);
-  startBot(process.argv.slice(2), process.env, log).then(
-    (bot) => {
-      const shutdown = (signal: string) => {
-        log(`${signal}: stopping`);
-        bot.stop().then(
-          () => process.exit(0),
-          (err) => {
-            log(`stopping failed: ${toFerryError(err).message}`);
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-    },
-    (err) => {
-      const error = toFerryError(err);
-      log(
-        error.code === 'INTERNAL'
-          ? err instanceof Error
-            ? (err.stack ?? err.message)
-            : String(err)
-          : error.userMessage,
-      );
-      process.exit(error.code === 'CONFIG_INVALID' ? 2 : 1);
-    },
-  );
-}
+if (isEntry(import.meta.url)) runMain(startBot);

@@ -1,0 +1,86 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, toFerryError } from './engine/errors.js';
+
+/** What the bot and the worker share as programs: "am I the entry point", and running until a signal. */
+
+/** True when the module at `url` is the program node was started with (not imported by a test). */
+export function isEntry(url: string): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(url));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a long-running program, stops it cleanly on SIGINT / SIGTERM, and turns a failure to
+ * start into one line on stderr: exit 2 for a bad config or arguments, 1 for anything else.
+ */
+export function runMain(
+  start: (
+    argv: string[],
+    env: NodeJS.ProcessEnv,
+    log: (line: string) => void,
+  ) => Promise<{ stop(): Promise<void> }>,
+): void {
+  const log = (line: string) => console.error(`ferry: ${line}`);
+  start(process.argv.slice(2), process.env, log).then(
+    (running) => {
+      const shutdown = (signal: string) => {
+        log(`${signal}: stopping`);
+        running.stop().then(
+          () => process.exit(0),
+          (err) => {
+            log(`stopping failed: ${toFerryError(err).message}`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    },
+    (err) => {
+      const error = toFerryError(err);
+      log(
+        error.code === 'INTERNAL'
+          ? err instanceof Error
+            ? (err.stack ?? err.message)
+            : String(err)
+          : error.userMessage,
+      );
+      process.exit(error.code === 'CONFIG_INVALID' ? 2 : 1);
+    },
+  );
+}
+
+/** What the bot and the worker take: `--config FILE` (or FERRY_CONFIG), `--redis URL`, `--name NAME`. */
+export interface ProgramArgs {
+  config: string;
+  redis?: string;
+  name?: string;
+}
+
+/** Parses a program's arguments; a ConfigError (exit 2) with `usage` for anything unexpected or missing. */
+export function programArgs(argv: string[], env: NodeJS.ProcessEnv, usage: string): ProgramArgs {
+  let values: { config?: string; redis?: string; name?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        redis: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new ConfigError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  }
+  if (values.help) throw new ConfigError(usage);
+  const config = values.config ?? env.FERRY_CONFIG;
+  if (!config) throw new ConfigError(`no config file: pass --config FILE or set FERRY_CONFIG\n${usage}`);
+  return { config, redis: values.redis ?? env.REDIS_URL, name: values.name };
+}
