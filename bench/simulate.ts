@@ -69,14 +69,16 @@ export async function drainOnSim(options: {
     options.seed,
   );
   const start = clock.now();
-  let campaign = await service.campaign({
+  // The same path as a Confirm click: preview, then confirm exactly that.
+  const issued = await service.preview({
     hosts: [...options.sources],
-    order: options.avoidRest ? 'planned' : 'given',
-    continueOnPartial: true,
+    campaign: { order: options.avoidRest ? 'planned' : 'given', continueOnPartial: true },
     requestedBy: REQUESTER,
     reason: 'bench',
     maintenance: options.maintenance,
   });
+  const { id } = await service.confirm({ planId: issued.id, nonce: issued.nonce }, REQUESTER);
+  let campaign = await service.campaignStatus(id);
   while (!FINAL_CAMPAIGN_STATES.includes(campaign.state)) {
     await clock.sleep(1_000);
     campaign = await service.campaignStatus(campaign.id);

@@ -126,12 +126,14 @@ async function evacuate(
   io: Io,
 ): Promise<number> {
   const { clock, service, store, launcher } = engine(config, options);
-  const { id } = await service.evacuate({
-    source: host,
+  // The same path as a Confirm click: the plan is issued, then exactly that plan runs.
+  const issued = await service.preview({
+    hosts: [host],
     requestedBy: 'cli',
     maintenance: config.maintenance.command !== undefined,
     when: when(options),
   });
+  const { id } = await service.confirm({ planId: issued.id, nonce: issued.nonce }, 'cli');
   const printing = options.json ? Promise.resolve() : follow(id, store, launcher, clock, config.timezone, io);
   await launcher.finished(id);
   await printing;
@@ -152,15 +154,16 @@ async function campaign(
   io: Io,
 ): Promise<number> {
   const { clock, service, store, launcher } = engine(config, options);
-  let record = await service.campaign({
+  const issued = await service.preview({
     hosts,
-    parallel: options.parallel,
-    continueOnPartial: options['continue-on-partial'],
+    campaign: { parallel: options.parallel, continueOnPartial: options['continue-on-partial'] },
     requestedBy: 'cli',
     // A campaign maintains each host and gives it back, so later hosts' VMs can land on it.
     maintenance: true,
     when: when(options),
   });
+  const { id } = await service.confirm({ planId: issued.id, nonce: issued.nonce }, 'cli');
+  let record = await service.campaignStatus(id);
   const printing = new Map<string, Promise<void>>();
   for (;;) {
     for (const step of record.steps)

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type App, webApi } from '@slack/bolt';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../engine/clock.js';
@@ -298,8 +297,6 @@ function assemble(app: App, parts: Parts) {
     timezone: parts.timezone,
     now,
     maintenance: parts.maintenance,
-    claim: (key) => kv.claim(key, String(Date.now())),
-    newNonce: () => randomBytes(12).toString('base64url'),
     follow: (id) => progress.follow(id),
     followCampaign: (id) => progress.followCampaign(id),
     showDecision: (request, decision) => approvals.decided(request, decision),

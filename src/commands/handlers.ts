@@ -1,4 +1,4 @@
-import { FerryError, ForbiddenError, toFerryError } from '../engine/errors.js';
+import { FerryError, ForbiddenError, PlanRefusedError, toFerryError } from '../engine/errors.js';
 import type { ApprovalDecision, ApprovalRequest, FerryEvent } from '../engine/model.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
 import type { FerryService } from '../engine/ports.js';
@@ -12,7 +12,7 @@ import {
 import { code, type Message } from '../views/blocks.js';
 import { campaignMessage } from '../views/campaign.js';
 import { time, who, withCommand } from '../views/format.js';
-import { planDecided, planPreview, scheduleText } from '../views/plan.js';
+import { type PlanConfirm, planDecided, planPreview, planRefusedText, scheduleText } from '../views/plan.js';
 import { progressMessage } from '../views/progress.js';
 import {
   errorMessage,
@@ -50,9 +50,6 @@ export interface SurfaceDeps {
   now: () => number;
   /** Run the configured maintenance command after draining. */
   maintenance: boolean;
-  /** Single-use marks for buttons: true when this call is the first to claim `key`. */
-  claim: (key: string) => Promise<boolean>;
-  newNonce: () => string;
   /** Starts the live progress message of an evacuation. */
   follow: (evacuationId: string) => Promise<void>;
   /** Shows a campaign's evacuations as the engine starts them, and its end. */
@@ -99,19 +96,23 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       };
     case 'evacuate':
     case 'campaign': {
-      const hosts = command.name === 'evacuate' ? [command.host] : command.hosts;
-      const window = command.when.kind === 'window' ? command.when.name : undefined;
-      const plans = [];
-      for (const host of hosts) plans.push(await service.plan(host, { window }));
-      const confirm: ConfirmPayload = {
-        v: 1,
-        nonce: deps.newNonce(),
-        requestedBy: user,
-        hosts,
+      const issued = await service.preview({
+        hosts: command.name === 'evacuate' ? [command.host] : command.hosts,
+        ...(command.name === 'campaign' ? { campaign: {} } : {}),
         when: command.when,
-        ...(command.reason ? { reason: command.reason } : {}),
+        requestedBy: user,
+        reason: command.reason,
+        maintenance: deps.maintenance,
+      });
+      const { request } = issued;
+      const confirm: PlanConfirm = {
+        ticket: { v: 2, planId: issued.id, nonce: issued.nonce },
+        requestedBy: request.requestedBy,
+        when: request.when,
+        reason: request.reason,
+        expiresAt: issued.expiresAt,
       };
-      return { message: planPreview(plans, { timezone, confirm, command: typed }) };
+      return { message: planPreview(issued.plans, { timezone, confirm, command: typed }) };
     }
     case 'migrate': {
       const { id } = await service.migrate({
@@ -230,10 +231,19 @@ function parsePayload<T>(
   return parsed.data;
 }
 
-function planTitle(payload: ConfirmPayload): string {
-  return payload.hosts.length === 1
-    ? `Plan: drain ${payload.hosts[0]}`
-    : `Campaign: ${payload.hosts.join(', ')}`;
+function planTitle(hosts: readonly string[]): string {
+  return hosts.length === 1 ? `Plan: drain ${hosts[0]}` : `Campaign: ${hosts.join(', ')}`;
+}
+
+/** Runs a Confirm or Cancel in the engine; a ticket it refuses is told in the clicker's words. */
+async function usePlan<T>(verb: 'confirm' | 'cancel', deps: SurfaceDeps, use: () => Promise<T>): Promise<T> {
+  try {
+    return await use();
+  } catch (err) {
+    if (err instanceof PlanRefusedError)
+      throw new ForbiddenError(planRefusedText(err.refusal, verb, deps.timezone));
+    throw err;
+  }
 }
 
 async function confirm(
@@ -242,24 +252,16 @@ async function confirm(
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
-  if (user !== payload.requestedBy)
-    throw new ForbiddenError(`only ${who(payload.requestedBy)}, who asked for this plan, may confirm it`);
   await deps.roles.require(user, 'operator', 'start an evacuation');
-  if (!(await deps.claim(`plan:${payload.nonce}`)))
-    throw new ForbiddenError('this plan was already confirmed or cancelled; nothing more was done');
-  const request = { requestedBy: user, reason: payload.reason, maintenance: deps.maintenance };
-  let id: string;
-  if (payload.hosts.length > 1) {
-    ({ id } = await deps.service.campaign({ hosts: payload.hosts, when: payload.when, ...request }));
-    await deps.followCampaign(id);
-  } else {
-    ({ id } = await deps.service.evacuate({ source: payload.hosts[0]!, when: payload.when, ...request }));
-    await deps.follow(id);
-  }
-  const when = scheduleText(payload.when, deps.timezone);
+  const ticket = { planId: payload.planId, nonce: payload.nonce };
+  const started = await usePlan('confirm', deps, () => deps.service.confirm(ticket, user));
+  const { id, plan } = started;
+  if (started.kind === 'campaign') await deps.followCampaign(id);
+  else await deps.follow(id);
+  const when = scheduleText(plan.request.when, deps.timezone);
   await respond({
     message: planDecided(
-      planTitle(payload),
+      planTitle(plan.request.hosts),
       `✅ Confirmed by ${who(user)} at ${time(deps.now(), deps.timezone)}: ${code(id)} starts ${when}. Progress in <#${deps.progressChannel}>.`,
     ),
     replaceOriginal: true,
@@ -272,14 +274,12 @@ async function cancel(
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
-  if (user !== payload.requestedBy)
-    throw new ForbiddenError(`only ${who(payload.requestedBy)}, who asked for this plan, may cancel it`);
   // Only an operator can have asked for a plan: anyone else's "cancel" is forged.
   await deps.roles.require(user, 'operator', 'cancel a plan');
-  if (!(await deps.claim(`plan:${payload.nonce}`)))
-    throw new ForbiddenError('this plan was already confirmed or cancelled');
+  const ticket = { planId: payload.planId, nonce: payload.nonce };
+  const plan = await usePlan('cancel', deps, () => deps.service.discard(ticket, user));
   await respond({
-    message: planDecided(planTitle(payload), `Cancelled by ${who(user)}; nothing was started.`),
+    message: planDecided(planTitle(plan.request.hosts), `Cancelled by ${who(user)}; nothing was started.`),
     replaceOriginal: true,
   });
 }

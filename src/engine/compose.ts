@@ -26,6 +26,7 @@ import {
   MemoryAudit,
   MemoryCampaigns,
   MemoryControl,
+  MemoryPlans,
   MemoryStore,
 } from './store/memory/index.js';
 import {
@@ -40,6 +41,7 @@ import {
   type RedisClient,
   type RedisConfig,
   RedisControl,
+  RedisPlans,
   RedisStore,
   redisConfigSchema,
 } from './store/redis/index.js';
@@ -99,6 +101,7 @@ export function createLocalEngine(options: {
     audit: new MemoryAudit(),
     admission: new MemoryAdmissionGate(),
     campaigns: new MemoryCampaigns(),
+    plans: new MemoryPlans(),
   };
   // The runner tells the service when an evacuation ends (campaigns advance there): bound late,
   // the service needs the launcher first.
@@ -133,6 +136,7 @@ export interface DurableEngine {
   control: RedisControl;
   audit: RedisAudit;
   campaigns: RedisCampaigns;
+  plans: RedisPlans;
   launcher: BullLauncher;
   redis: RedisClient;
   /** Starts a worker in this process that runs evacuations (several at once). */
@@ -171,6 +175,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     audit: new RedisAudit(redis, prefix),
     admission: new RedisAdmissionGate(redis, prefix),
     campaigns: new RedisCampaigns(redis, prefix),
+    plans: new RedisPlans(redis, prefix),
   };
   const launcher = new BullLauncher({
     redis,

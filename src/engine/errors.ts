@@ -3,6 +3,7 @@
  * `retryable` to decide whether trying again can help. Never throw strings.
  */
 
+import type { PlanRefusal } from './ports.js';
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'INPUT_INVALID'
@@ -64,6 +65,16 @@ export class ConflictError extends FerryError {
 export class ForbiddenError extends FerryError {
   constructor(message: string) {
     super('FORBIDDEN', message);
+  }
+}
+
+/** A Confirm or Cancel whose ticket ferry did not issue to this user, or that expired or was used: `refusal` says which. */
+export class PlanRefusedError extends ForbiddenError {
+  constructor(
+    readonly refusal: PlanRefusal,
+    message: string,
+  ) {
+    super(message);
   }
 }
 

@@ -297,6 +297,8 @@ export interface EvacuationRequest {
   only?: { instance: string; to?: string };
   /** The campaign this evacuation is a step of: its end advances that campaign. */
   campaign?: string;
+  /** The issued plan an operator confirmed, when it came from one. */
+  planId?: string;
 }
 
 export interface Evacuation {
@@ -319,6 +321,24 @@ export interface MaintenanceRun {
   startedAt: number;
   /** `unknown`: a process died while it ran; the host stays disabled until an operator says. */
   outcome?: 'ok' | 'failed' | 'unknown';
+}
+
+/**
+ * Hosts other open evacuations drain, for planning `except`: `draining` ones (started) are no
+ * destinations; `later` ones (not started) are used only when nothing else has room.
+ */
+export function otherDrains(
+  evacuations: readonly Evacuation[],
+  except?: string,
+): { draining: string[]; later: string[] } {
+  const open = evacuations.filter(
+    (e) => e.request.id !== except && holdsHost(e) && !FINAL_EVACUATION_STATES.includes(e.state),
+  );
+  const notStarted = (e: Evacuation) => e.state === 'planned' || e.state === 'scheduled';
+  return {
+    draining: open.filter((e) => !notStarted(e)).map((e) => e.request.source),
+    later: open.filter(notStarted).map((e) => e.request.source),
+  };
 }
 
 /** Whether an evacuation holds its source host while open: a single-VM migration does not. */
@@ -414,6 +434,8 @@ export type FerryEvent = EventBase &
   (
     | { type: 'evacuation.planned'; plan: Plan; requestedBy: string; reason?: string }
     | { type: 'evacuation.scheduled'; startsAt: number }
+    /** The confirmed plan changed at the start: a move failed re-validation against fresh inventory. */
+    | { type: 'plan.revised'; instance: string; from?: string; to?: string; why: string }
     | { type: 'evacuation.started' }
     | { type: 'evacuation.paused'; by: string }
     | { type: 'evacuation.resumed'; by: string }

@@ -105,6 +105,73 @@ export interface CampaignStore {
   list(): Promise<Campaign[]>;
 }
 
+/**
+ * A plan ferry showed one person, kept until it is confirmed, cancelled or expires: Confirm
+ * carries only its id and nonce, and runs exactly what is stored here.
+ */
+export interface IssuedPlan {
+  id: string;
+  /** Single-use secret issued to `issuedTo` with the id: a button ferry did not issue cannot carry it. */
+  nonce: string;
+  issuedTo: string;
+  issuedAt: number;
+  expiresAt: number;
+  request: PlanRequest;
+  /** One plan per host, in the order asked. */
+  plans: Plan[];
+  /** What the plans assumed about the fleet: the start re-validates every move against fresh inventory. */
+  assumed: FleetFacts;
+}
+
+/** What a preview is asked for: one host (an evacuation) or several (a campaign). */
+export interface PlanRequest {
+  hosts: string[];
+  when: Schedule;
+  requestedBy: string;
+  reason?: string;
+  maintenance: boolean;
+  /** Hosts to keep VMs off unless nothing else fits. */
+  avoid?: string[];
+  /** A rolling campaign over `hosts` with these options (implied by several hosts); absent: one host's evacuation. */
+  campaign?: Pick<CampaignRequest, 'parallel' | 'continueOnPartial' | 'order'>;
+}
+
+/** The fleet as a plan saw it: the drained hosts' instances and every host's room and state. */
+export interface FleetFacts {
+  at: number;
+  hosts: { name: string; schedulable: boolean; vcpus: number; memoryBytes: number }[];
+  instances: { name: string; host: string; vcpus: number; memoryBytes: number; migratable: boolean }[];
+}
+
+/** What a Confirm or Cancel click carries: nothing but these two. */
+export interface PlanTicket {
+  planId: string;
+  nonce: string;
+}
+
+/** Why a ticket was refused: each has its own message and audit entry. */
+export type PlanRefusal =
+  | { why: 'unknown' }
+  | { why: 'nonce' }
+  | { why: 'user'; issuedTo: string }
+  | { why: 'expired'; expiresAt: number }
+  | { why: 'used'; use: PlanUse; by: string; at: number };
+
+export type PlanUse = 'confirmed' | 'cancelled';
+
+/** Issued plans, each usable once: claiming checks the nonce, the user and the expiry, and marks it used, in one atomic step. */
+export interface PlanStore {
+  issue(plan: IssuedPlan): Promise<void>;
+  get(id: string): Promise<IssuedPlan | undefined>;
+  /** The plan, if `ticket` is its nonce, `by` is who it was issued to, `at` is before its expiry and nobody used it; else why not. */
+  claim(
+    ticket: PlanTicket,
+    by: string,
+    at: number,
+    use: PlanUse,
+  ): Promise<{ ok: true; plan: IssuedPlan } | ({ ok: false } & PlanRefusal)>;
+}
+
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */
 export interface ApprovalGate {
   request(approval: ApprovalRequest): Promise<void>;
@@ -173,6 +240,8 @@ export interface AuditEntry {
   /** `slack`, `cli`, ... */
   via: string;
   detail?: string;
+  /** Set when the attempt was refused: why. Nothing was done. */
+  refused?: string;
 }
 
 export interface AuditLog {
@@ -188,7 +257,20 @@ export interface AuditLog {
 export interface FerryService {
   /** A plan preview for draining a host: moves, predictions, blockers. Acts on nothing. */
   plan(host: string, options?: { window?: string }): Promise<Plan>;
-  /** Queues an evacuation; `when` absent means now. Conflicts name the running evacuation. */
+  /**
+   * Plans draining one host (an evacuation) or several (a campaign) and keeps the plan for
+   * `requestedBy` alone to confirm, once, before it expires. Acts on nothing.
+   */
+  preview(request: Omit<PlanRequest, 'when'> & { when?: Schedule }): Promise<IssuedPlan>;
+  /**
+   * Runs exactly the stored plan `ticket` names (an evacuation carrying its moves, or the
+   * campaign). A nonce ferry did not issue, another user's, an expired or used one is refused,
+   * and the refusal audited.
+   */
+  confirm(ticket: PlanTicket, by: string): Promise<Confirmed>;
+  /** Withdraws an issued plan unused; refused like `confirm`. */
+  discard(ticket: PlanTicket, by: string): Promise<IssuedPlan>;
+  /** Previews and confirms in one go (the CLI, the bench, tests): the same path as a Confirm click. */
   evacuate(
     request: Omit<EvacuationRequest, 'id' | 'window'> & { when?: Schedule; window?: string },
   ): Promise<{ id: string; startsAt: number }>;
@@ -232,6 +314,14 @@ export interface FerryService {
     approvalId: string,
   ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined>;
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+}
+
+/** What a confirmed plan started. */
+export interface Confirmed {
+  kind: 'evacuation' | 'campaign';
+  id: string;
+  startsAt: number;
+  plan: IssuedPlan;
 }
 
 /** What a campaign is asked to do (FerryService.campaign). */

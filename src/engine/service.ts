@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { TZDate } from '@date-fns/tz';
 import { format } from 'date-fns';
 import { Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError } from './errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, PlanRefusedError } from './errors.js';
 import {
   type ApprovalDecision,
   type ApprovalOutcome,
@@ -16,23 +17,33 @@ import {
   FINAL_EVACUATION_STATES,
   type Fleet,
   type MaintenanceWindow,
+  otherDrains,
   type Plan,
 } from './model.js';
 import { planEvacuation, planMigration } from './planning/plan.js';
+import { fleetFacts } from './planning/revalidate.js';
 import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
   AuditLog,
   CampaignRequest,
   CampaignStore,
+  Confirmed,
   ControlChannel,
   ControlCommand,
   EngineStore,
   FerryService,
+  IssuedPlan,
   Launcher,
   MaintenanceAnswer,
+  PlanRefusal,
+  PlanRequest,
+  PlanStore,
+  PlanTicket,
+  PlanUse,
   Schedule,
 } from './ports.js';
+import { formatClock } from './words.js';
 
 /**
  * The engine's one face to the Slack commands and the CLI. It validates what people ask for
@@ -46,6 +57,8 @@ export interface EngineServiceDeps {
   driver: Driver;
   store: EngineStore;
   campaigns: CampaignStore;
+  /** Previews awaiting Confirm. */
+  plans: PlanStore;
   approvals: ApprovalStore;
   control: ControlChannel;
   launcher: Launcher;
@@ -53,7 +66,14 @@ export interface EngineServiceDeps {
   clock: Clock;
   /** Where requests come from, for the audit log (`slack`, `cli`). */
   via: string;
+  /** How long a preview may be confirmed, engine ms (default PLAN_TTL_MS). */
+  planTtlMs?: number;
+  /** Plan ids and nonces (default: random); tests inject their own. */
+  newSecret?: (bytes: number) => string;
 }
+
+/** A preview is confirmable this long: long enough to read it, short enough that the fleet it assumed is still there. */
+export const PLAN_TTL_MS = 15 * 60_000;
 
 export class EngineService implements FerryService {
   private readonly campaignRecords: Campaigns;
@@ -73,44 +93,92 @@ export class EngineService implements FerryService {
   }
 
   async plan(host: string, options: { window?: string } = {}): Promise<Plan> {
+    const when: Schedule = options.window ? { kind: 'window', name: options.window } : { kind: 'now' };
+    return (await this.draft([host], when))[0]!;
+  }
+
+  async preview(request: Omit<PlanRequest, 'when'> & { when?: Schedule }): Promise<IssuedPlan> {
+    if (request.hosts.length === 0) throw new InputError('name at least one host');
+    if (new Set(request.hosts).size !== request.hosts.length)
+      throw new InputError(`a host is named twice: ${request.hosts.join(', ')}`);
+    const when = request.when ?? { kind: 'now' };
     const fleet = await this.deps.driver.inventory();
-    requireHost(fleet, host);
-    const window = options.window ? this.window(options.window) : undefined;
-    return planEvacuation(fleet, host, this.deps.config.policy, {
-      now: window ? Math.max(window.start, this.deps.clock.now()) : this.deps.clock.now(),
-      window,
-    });
+    const now = this.deps.clock.now();
+    const plans = await this.draft(request.hosts, when, request.avoid, fleet);
+    const secret = this.deps.newSecret ?? ((bytes: number) => randomBytes(bytes).toString('base64url'));
+    const issued: IssuedPlan = {
+      id: `plan-${secret(9)}`,
+      nonce: secret(18),
+      issuedTo: request.requestedBy,
+      issuedAt: now,
+      expiresAt: now + (this.deps.planTtlMs ?? PLAN_TTL_MS),
+      request: { ...request, when },
+      // The EvacuationPlan's extras (timeline, deferred) are the preview's; what runs is a Plan.
+      plans: plans.map(({ deferred: _d, timeline: _t, ...plan }) => plan),
+      assumed: fleetFacts(fleet, request.hosts, now),
+    };
+    await this.deps.plans.issue(issued);
+    return issued;
+  }
+
+  async confirm(ticket: PlanTicket, by: string): Promise<Confirmed> {
+    const issued = await this.claim(ticket, by, 'confirmed');
+    const { request } = issued;
+    const base = {
+      requestedBy: request.requestedBy,
+      reason: request.reason,
+      maintenance: request.maintenance,
+    };
+    if (request.campaign || request.hosts.length > 1) {
+      const campaign = await this.campaign({
+        ...base,
+        ...request.campaign,
+        hosts: request.hosts,
+        when: request.when,
+      });
+      return { kind: 'campaign', id: campaign.id, startsAt: campaign.startsAt, plan: issued };
+    }
+    const plan = issued.plans[0]!;
+    const now = this.deps.clock.now();
+    const { startsAt } = this.when(now, request.when);
+    const id = await this.create(
+      { base: this.idBase('evac', plan.source, startsAt) },
+      (id) => ({
+        ...base,
+        id,
+        source: plan.source,
+        window: plan.window,
+        avoid: request.avoid,
+        planId: issued.id,
+      }),
+      plan,
+      startsAt,
+      now,
+    );
+    return { kind: 'evacuation', id, startsAt, plan: issued };
+  }
+
+  async discard(ticket: PlanTicket, by: string): Promise<IssuedPlan> {
+    const issued = await this.claim(ticket, by, 'cancelled');
+    await this.audit(by, 'cancel plan', issued.id, issued.request.hosts.join(','));
+    return issued;
   }
 
   async evacuate(
     request: Omit<EvacuationRequest, 'id' | 'window'> & { when?: Schedule; window?: string },
   ): Promise<{ id: string; startsAt: number }> {
-    const fleet = await this.deps.driver.inventory();
-    requireHost(fleet, request.source);
-    const now = this.deps.clock.now();
-    const { startsAt, window } = this.when(
-      now,
-      request.when ?? (request.window ? { kind: 'window', name: request.window } : { kind: 'now' }),
-    );
-    const plan = planEvacuation(fleet, request.source, this.deps.config.policy, {
-      now: startsAt,
-      window,
-      avoid: request.avoid,
+    const { source, window, when, requestedBy, reason, maintenance, avoid } = request;
+    const issued = await this.preview({
+      requestedBy,
+      reason,
+      maintenance,
+      avoid,
+      hosts: [source],
+      when: when ?? (window ? { kind: 'window', name: window } : { kind: 'now' }),
     });
-    const id = await this.create(
-      { base: this.idBase('evac', request.source, startsAt) },
-      (id) => ({
-        id,
-        source: request.source,
-        requestedBy: request.requestedBy,
-        reason: request.reason,
-        maintenance: request.maintenance,
-        window,
-        avoid: request.avoid,
-      }),
-      plan,
-      startsAt,
-      now,
+    const { id, startsAt } = await this.confirm(
+      { planId: issued.id, nonce: issued.nonce },
+      request.requestedBy,
     );
     return { id, startsAt };
   }
@@ -272,6 +340,55 @@ export class EngineService implements FerryService {
     return this.deps.store.events(evacuationId, after);
   }
 
+  /**
+   * Plans draining each of `hosts` from `when` on the fleet as it is (read now unless given),
+   * keeping off hosts other open evacuations drain. Acts on nothing.
+   */
+  private async draft(
+    hosts: readonly string[],
+    when: Schedule,
+    avoid: readonly string[] = [],
+    fleet?: Fleet,
+  ) {
+    const seen = fleet ?? (await this.deps.driver.inventory());
+    for (const host of hosts) requireHost(seen, host);
+    const { startsAt, window } = this.when(this.deps.clock.now(), when);
+    const { draining, later } = otherDrains(await this.deps.store.listEvacuations());
+    return hosts.map((host) =>
+      planEvacuation(seen, host, this.deps.config.policy, {
+        now: startsAt,
+        window,
+        avoid: [...avoid, ...later],
+        draining,
+      }),
+    );
+  }
+
+  /** Uses `ticket` once for `use`, or refuses it (audited) with what went wrong. */
+  private async claim(ticket: PlanTicket, by: string, use: PlanUse): Promise<IssuedPlan> {
+    const claimed = await this.deps.plans.claim(ticket, by, this.deps.clock.now(), use);
+    if (claimed.ok) return claimed.plan;
+    const why = this.refusalText(claimed);
+    await this.refused(by, use === 'confirmed' ? 'confirm' : 'cancel plan', ticket.planId, why);
+    throw new PlanRefusedError(claimed, `${why}; nothing was done`);
+  }
+
+  private refusalText(refusal: PlanRefusal): string {
+    const zone = this.deps.config.timezone;
+    switch (refusal.why) {
+      case 'unknown':
+        return 'ferry issued no such plan (or it was discarded long ago)';
+      case 'nonce':
+        return 'this button does not carry the nonce ferry issued with the plan';
+      case 'user':
+        return `this plan was issued to ${refusal.issuedTo}; only they may confirm or cancel it`;
+      case 'expired':
+        return `this plan expired at ${formatClock(refusal.expiresAt, zone)}; ask for a fresh one`;
+      case 'used':
+        return `this plan was already ${refusal.use} by ${refusal.by} at ${formatClock(refusal.at, zone)}`;
+    }
+  }
+
   private window(name: string): MaintenanceWindow {
     return nextWindow(findWindow(this.deps.config.windows, name), this.deps.clock.now());
   }
@@ -346,9 +463,11 @@ export class EngineService implements FerryService {
   private async startStep(step: StepRequest): Promise<void> {
     const fleet = await this.deps.driver.inventory();
     requireHost(fleet, step.source);
+    const { draining, later } = otherDrains(await this.deps.store.listEvacuations(), step.id);
     const plan = planEvacuation(fleet, step.source, this.deps.config.policy, {
       now: step.startsAt,
-      avoid: step.avoid,
+      avoid: [...(step.avoid ?? []), ...later],
+      draining,
     });
     await this.create(
       { base: step.id, exact: true },
@@ -386,6 +505,18 @@ export class EngineService implements FerryService {
       ],
     });
     await this.evacuationEnded((await this.deps.store.loadEvacuation(request.id)) ?? evacuation);
+  }
+
+  /** An attempt that was refused: audited as refused, with why, never as done. */
+  private async refused(who: string, action: string, target: string, why: string): Promise<void> {
+    await this.deps.audit.append({
+      at: this.deps.clock.now(),
+      who,
+      action,
+      target,
+      via: this.deps.via,
+      refused: why,
+    });
   }
 
   private async audit(who: string, action: string, target: string, detail?: string): Promise<void> {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { NAME_PATTERN } from '../engine/model.js';
 
 /**
  * The buttons ferry puts in messages: action ids and the zod schemas of their values. A click's
@@ -16,23 +15,14 @@ export const ACTION = {
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
-const name = z.string().regex(NAME_PATTERN);
-const user = z.string().regex(/^[UW][A-Z0-9]{2,20}$/);
-const when = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('now') }),
-  z.strictObject({ kind: z.literal('at'), at: z.number().int() }),
-  z.strictObject({ kind: z.literal('in'), ms: z.number().int().positive() }),
-  z.strictObject({ kind: z.literal('window'), name }),
-]);
-
-/** What Confirm starts, who may press it, and a single-use nonce against replays. */
+/**
+ * Confirm and Cancel carry only the issued plan's id and its nonce: what runs, who may press
+ * it, until when and whether it was used are in the engine's store, never in the button.
+ */
 export const confirmPayloadSchema = z.strictObject({
-  v: z.literal(1),
+  v: z.literal(2),
+  planId: z.string().regex(/^plan-[A-Za-z0-9_-]{8,64}$/),
   nonce: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
-  requestedBy: user,
-  hosts: z.array(name).min(1).max(50),
-  when,
-  reason: z.string().max(300).optional(),
 });
 export type ConfirmPayload = z.infer<typeof confirmPayloadSchema>;
 

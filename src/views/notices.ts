@@ -12,6 +12,17 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
   switch (event.type) {
     case 'evacuation.scheduled':
       return `${at} 🗓️ scheduled to start ${time(event.startsAt, timezone)}`;
+    case 'plan.revised': {
+      const change =
+        event.from && event.to
+          ? `${code(event.from)} → ${code(event.to)}`
+          : event.to
+            ? `→ ${code(event.to)}`
+            : event.from
+              ? `no longer to ${code(event.from)}`
+              : 'changed';
+      return `${at} 🔁 plan changed at the start: ${code(event.instance)} ${change} — ${escapeMrkdwn(event.why)}`;
+    }
     case 'evacuation.started':
       return `${at} ▶️ started`;
     case 'evacuation.paused':

@@ -1,6 +1,6 @@
 import type { Move, Plan } from '../engine/model.js';
 import { RISKY_STRATEGIES } from '../engine/model.js';
-import type { Schedule } from '../engine/ports.js';
+import type { PlanRefusal, Schedule } from '../engine/ports.js';
 import { ACTION, type ConfirmPayload, encodePayload } from './actions.js';
 import {
   actions,
@@ -17,7 +17,7 @@ import {
   section,
   textLength,
 } from './blocks.js';
-import { bytes, duration, rate, time, who } from './format.js';
+import { bytes, clockTime, duration, rate, time, who } from './format.js';
 import { DEFAULT_COMMAND } from './usage.js';
 
 /** The plan preview: what draining a host would do, before anything moves. */
@@ -27,10 +27,19 @@ const RESERVED_CHARS = 400;
 /** Characters kept for each "… and N more lines" note. */
 const NOTE_CHARS = 40;
 
+/** An issued plan as the preview shows it: its ticket (the buttons' value) and what it asks. */
+export interface PlanConfirm {
+  ticket: ConfirmPayload;
+  requestedBy: string;
+  when: Schedule;
+  reason?: string;
+  expiresAt: number;
+}
+
 export interface PlanViewOptions {
   timezone: string;
-  /** Present for `evacuate` and `campaign`: the requester gets Confirm / Cancel. */
-  confirm?: ConfirmPayload;
+  /** Present for `evacuate` and `campaign`: the issued plan; its requester gets Confirm / Cancel. */
+  confirm?: PlanConfirm;
   /** The command as users type it (`/ferry`, or `/ops ferry` in a host bot). */
   command?: string;
 }
@@ -92,7 +101,7 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
     const reason = confirm.reason ? ` — “${escapeMrkdwn(confirm.reason)}”` : '';
     blocks.push(
       context(
-        `Requested by ${who(confirm.requestedBy)}, to start ${scheduleText(confirm.when, options.timezone)}${reason}`,
+        `Requested by ${who(confirm.requestedBy)}, to start ${scheduleText(confirm.when, options.timezone)}${reason} · confirm by ${clockTime(confirm.expiresAt, options.timezone)}`,
       ),
     );
   }
@@ -124,8 +133,8 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
     blocks.push(
       actions(
         'ferry.plan',
-        button('Confirm', ACTION.confirm, encodePayload(confirm), 'primary'),
-        button('Cancel', ACTION.cancel, encodePayload(confirm)),
+        button('Confirm', ACTION.confirm, encodePayload(confirm.ticket), 'primary'),
+        button('Cancel', ACTION.cancel, encodePayload(confirm.ticket)),
       ),
     );
   } else if (single) {
@@ -144,4 +153,19 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
 /** What the preview turns into once its requester pressed Confirm or Cancel. */
 export function planDecided(title: string, outcome: string): Message {
   return message(`${escapeMrkdwn(title)}: ${outcome}`, [section(`*${escapeMrkdwn(title)}*\n${outcome}`)]);
+}
+
+/** Why a Confirm or Cancel did nothing, in the words of the person who clicked. */
+export function planRefusedText(refusal: PlanRefusal, verb: 'confirm' | 'cancel', timezone: string): string {
+  switch (refusal.why) {
+    case 'unknown':
+    case 'nonce':
+      return 'ferry did not issue this plan to anyone; nothing was done';
+    case 'user':
+      return `only ${who(refusal.issuedTo)}, who asked for this plan, may ${verb} it; nothing was done`;
+    case 'expired':
+      return `this plan expired at ${clockTime(refusal.expiresAt, timezone)}; nothing was done. Ask for a fresh one`;
+    case 'used':
+      return `this plan was already ${refusal.use} by ${who(refusal.by)} at ${clockTime(refusal.at, timezone)}; nothing more was done`;
+  }
 }

@@ -65,7 +65,7 @@ describe('a campaign from Slack', () => {
     expect(on('cmp-002')).toEqual([]);
     expect(on('cmp-003').sort()).toEqual(['api-01', 'cache-01', 'db-01', 'web-01', 'web-02']);
     // One campaign through the engine; the engine, not Slack, started each host's drain.
-    expect(engine.calls.filter((c) => c === 'campaign')).toHaveLength(1);
+    expect(engine.calls.filter((c) => c === 'confirm')).toHaveLength(1);
     expect(engine.calls.filter((c) => c === 'evacuate')).toHaveLength(0);
   });
 });

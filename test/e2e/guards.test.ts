@@ -10,7 +10,7 @@ import { textOf } from './story.js';
  * forging or replaying a button, changes nothing — the engine is never called — and is told why.
  */
 
-const { alice, bob, mallory } = USERS;
+const { alice, bob, carol, mallory } = USERS;
 
 describe('who may do what, end to end', () => {
   let harness: Harness | undefined;
@@ -40,18 +40,27 @@ describe('who may do what, end to end', () => {
     ).toContain('only ferry operators');
 
     const where = { channel: CHANNELS.ops, ts: '1764000000.000001', text: 'x', blocks: [] };
-    const confirm = (requestedBy: string) =>
-      encodePayload({
-        v: 1,
-        nonce: 'forged-nonce-1',
-        requestedBy,
-        hosts: ['cmp-001'],
-        when: { kind: 'now' },
-      });
+    const ticket = encodePayload({ v: 2, planId: 'plan-forged123', nonce: 'forged-nonce-1' });
+    // The old button shape, values and all: a start in 285 years, a host twice, control characters.
+    const valued = JSON.stringify({
+      v: 1,
+      nonce: 'forged-nonce-1',
+      requestedBy: alice,
+      hosts: ['cmp-001', 'cmp-001'],
+      when: { kind: 'at', at: Date.UTC(2311, 0, 1) },
+      reason: 'x\u0007y',
+    });
+    const withValues = JSON.stringify({
+      v: 2,
+      planId: 'plan-forged123',
+      nonce: 'forged-nonce-1',
+      hosts: ['cmp-001'],
+    });
     const forged: Array<[string, string, string]> = [
-      [ACTION.confirm, confirm(alice), 'only @U0ALICE, who asked for this plan, may confirm it'],
-      [ACTION.confirm, confirm(mallory), 'only ferry operators may start an evacuation'],
-      [ACTION.cancel, confirm(mallory), 'only ferry operators may cancel a plan'],
+      [ACTION.confirm, ticket, 'only ferry operators may start an evacuation'],
+      [ACTION.cancel, ticket, 'only ferry operators may cancel a plan'],
+      [ACTION.confirm, valued, 'not what ferry sent'],
+      [ACTION.confirm, withValues, 'not what ferry sent'],
       [
         ACTION.approve,
         encodePayload({ v: 1, approvalId: 'evac-x:db-01:approval-1' }),
@@ -76,11 +85,14 @@ describe('who may do what, end to end', () => {
     const preview = await slack.waitFor('the preview', () => slack.answers(delivery.responseUrl!)[0]);
     const snapshot = { ...preview, blocks: structuredClone(preview.blocks) };
 
-    // Bob (an approver, not the requester) cannot confirm alice's plan.
-    const bobs = await slack.click(bob, snapshot, 'Confirm');
-    const refusal = await slack.waitFor('bob’s refusal', () => slack.answers(bobs.responseUrl!)[0]);
+    // Carol (an operator, not the requester) cannot confirm alice's plan; bob (no operator) neither.
+    const carols = await slack.click(carol, snapshot, 'Confirm');
+    const refusal = await slack.waitFor('carol’s refusal', () => slack.answers(carols.responseUrl!)[0]);
     expect(textOf(refusal)).toContain('only @U0ALICE, who asked for this plan, may confirm it');
-    expect(engine.calls.filter((c) => c === 'evacuate')).toEqual([]);
+    const bobs = await slack.click(bob, snapshot, 'Confirm');
+    const bobsRefusal = await slack.waitFor('bob’s refusal', () => slack.answers(bobs.responseUrl!)[0]);
+    expect(textOf(bobsRefusal)).toContain('only ferry operators may start an evacuation');
+    expect(await engine.service.list()).toEqual([]);
 
     await slack.click(alice, snapshot, 'Confirm');
     await slack.waitFor('the confirmation', () => textOf(preview).includes('Confirmed by @U0ALICE'));
@@ -89,7 +101,21 @@ describe('who may do what, end to end', () => {
     const replayed = await slack.waitFor('the replay’s answer', () =>
       slack.answers(replay.responseUrl!).find((m) => m.visibleTo === alice),
     );
-    expect(textOf(replayed)).toContain('this plan was already confirmed or cancelled');
-    expect(engine.calls.filter((c) => c === 'evacuate')).toHaveLength(1);
+    expect(textOf(replayed)).toContain('this plan was already confirmed by @U0ALICE');
+    expect(await engine.service.list()).toHaveLength(1);
+
+    // A ticket ferry never issued, from an operator: refused by the engine.
+    const forged = {
+      ...snapshot,
+      blocks: JSON.parse(
+        JSON.stringify(snapshot.blocks).replace(/plan-[A-Za-z0-9_-]+/g, 'plan-neverissued1'),
+      ),
+    };
+    const forgery = await slack.click(alice, forged, 'Confirm');
+    const forgedAnswer = await slack.waitFor('the forgery’s answer', () =>
+      slack.answers(forgery.responseUrl!).find((m) => m.visibleTo === alice),
+    );
+    expect(textOf(forgedAnswer)).toContain('ferry did not issue this plan');
+    expect(await engine.service.list()).toHaveLength(1);
   });
 });

@@ -67,7 +67,7 @@ describe.each(['socket', 'http'] as const)('a host bot with ferry mounted (%s mo
     expect(textOf(preview)).toContain('Plan: drain cmp-002');
     await slack.click(alice, preview, 'Confirm');
     await slack.waitFor('the confirmation', () => textOf(preview).includes('Confirmed by @U0ALICE'));
-    expect(engine.calls.filter((c) => c === 'evacuate')).toHaveLength(1);
+    expect(engine.calls.filter((c) => c === 'confirm')).toHaveLength(1);
     const help = await slack.slash(alice, 'ferry help', CHANNELS.ops, { command: '/ops' });
     const helpText = textOf(await slack.waitFor('ferry’s help', () => slack!.answers(help.responseUrl!)[0]));
     expect(helpText).toContain('/ops ferry evacuate HOST');

@@ -51,7 +51,7 @@ describe.each(['socket', 'http'] as const)('the whole story in %s mode', (mode) 
       textOf(confirmable).includes('Confirmed by @U0ALICE'),
     );
     expect(textOf(confirmable)).not.toContain('[ Confirm ]');
-    expect(engine.calls.filter((c) => c === 'evacuate')).toHaveLength(1);
+    expect(engine.calls.filter((c) => c === 'confirm')).toHaveLength(1);
     const id = evacuationId(textOf(confirmable));
 
     // One progress message, updated in place.

@@ -285,12 +285,11 @@ export function story(p: Plan, options: { failEvery?: number; rejectEvery?: numb
   return events;
 }
 
-/** What an evacuate command puts on its Confirm button. */
+/** What an evacuate command's preview shows, with the ticket its Confirm button carries. */
 export const confirm = {
-  v: 1 as const,
-  nonce: 'nonce-12345678',
+  ticket: { v: 2 as const, planId: 'plan-abcdefgh12', nonce: 'nonce-12345678' },
   requestedBy: 'U0ALICE',
-  hosts: ['cmp-042'],
   when: { kind: 'now' as const },
   reason: 'kernel upgrade',
+  expiresAt: T0 + 15 * 60_000,
 };

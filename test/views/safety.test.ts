@@ -176,7 +176,7 @@ describe('message size', () => {
 
     const campaign = planPreview(
       Array.from({ length: 12 }, () => plan(40)),
-      { timezone, confirm: { ...confirm, hosts: ['a', 'b'] } },
+      { timezone, confirm },
     );
     expect(limitViolations(campaign)).toEqual([]);
     expect(

@@ -19,7 +19,7 @@ describe('views', () => {
     await expect(messageToText(message, names)).toMatchFileSnapshot('__snapshots__/plan-preview.txt');
     const buttons = message.blocks.flatMap((b) => (b.type === 'actions' ? b.elements : []));
     expect(buttons.map((b) => b.action_id)).toEqual([ACTION.confirm, ACTION.cancel]);
-    expect(confirmPayloadSchema.parse(JSON.parse(buttons[0]!.value))).toEqual(confirm);
+    expect(confirmPayloadSchema.parse(JSON.parse(buttons[0]!.value))).toEqual(confirm.ticket);
     expect(limitViolations(message)).toEqual([]);
   });
 

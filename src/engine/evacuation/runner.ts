@@ -14,9 +14,10 @@ import {
   type Host,
   isActiveMigration,
   type Migration,
-  type Plan,
+  otherDrains,
 } from '../model.js';
-import { planEvacuation, planMigration } from '../planning/plan.js';
+import { planMigration } from '../planning/plan.js';
+import { revalidatePlan } from '../planning/revalidate.js';
 import { admit } from '../planning/schedule.js';
 import type { AdmissionGate, ApprovalGate, ControlChannel, EngineStore, MigrationRecord } from '../ports.js';
 import { abortMigration, dropPending, type StepContext, startMigration, watchMigration } from './watch.js';
@@ -112,7 +113,11 @@ function transition(evacuation: Evacuation, to: EvacuationState): void {
   evacuation.state = to;
 }
 
-/** Plans against the fleet as it is now (a scheduled evacuation's preview may be stale), disables the source. */
+/**
+ * Starts the stored plan (the one the operator confirmed; never planned again here): each move is
+ * re-validated against the fleet as it is now, only the moves that fail are placed again, and
+ * each change is an event. Then the source is disabled.
+ */
 async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation> {
   const evacuation = structuredClone(current);
   const { request } = evacuation;
@@ -120,20 +125,13 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const fleet = await deps.driver.inventory();
   // Hosts other evacuations drain are no destinations, even if not yet disabled; hosts they will
   // drain later are used only when nothing else has room (their VMs would move twice).
-  const others = (await deps.store.listEvacuations()).filter(
-    (e) => e.request.id !== request.id && !e.request.only && !FINAL_EVACUATION_STATES.includes(e.state),
-  );
-  const notStarted = (e: Evacuation) => e.state === 'planned' || e.state === 'scheduled';
-  const draining = others.filter((e) => !notStarted(e)).map((e) => e.request.source);
-  const later = others.filter(notStarted).map((e) => e.request.source);
-  const plan: Plan = request.only
-    ? planMigration(fleet, request.only.instance, deps.policy, { to: request.only.to })
-    : planEvacuation(fleet, request.source, deps.policy, {
-        now,
-        window: request.window,
-        avoid: [...(request.avoid ?? []), ...later],
-        draining,
-      });
+  const { draining, later } = otherDrains(await deps.store.listEvacuations(), request.id);
+  const { plan, changes } = revalidatePlan(evacuation.plan, fleet, deps.policy, {
+    draining,
+    avoid: [...(request.avoid ?? []), ...later],
+    pinned: request.only?.to !== undefined,
+    only: request.only?.instance,
+  });
   const records: MigrationRecord[] = plan.moves.map((move) => ({
     move,
     migration: {
@@ -153,6 +151,7 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const base = { evacuationId: request.id, at: now };
   const events: FerryEvent[] = [
     { ...base, type: 'evacuation.planned', plan, requestedBy: request.requestedBy, reason: request.reason },
+    ...changes.map((change): FerryEvent => ({ ...base, type: 'plan.revised', ...change })),
     { ...base, type: 'evacuation.started' },
   ];
   if (!request.only) {

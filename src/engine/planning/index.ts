@@ -15,6 +15,7 @@ export {
   planEvacuation,
   planMigration,
 } from './plan.js';
+export { fleetFacts, type PlanChange, type RevalidateOptions, revalidatePlan } from './revalidate.js';
 export {
   type AdmissionInput,
   type AdmissionPolicy,

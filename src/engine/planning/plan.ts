@@ -107,6 +107,10 @@ export function planEvacuation(
 export interface MigrationOptions {
   /** Destination chosen by the operator; validated. Default: the planner's choice. */
   to?: string;
+  /** Hosts used only when nothing else has room (the planner's choice only). */
+  avoid?: readonly string[];
+  /** Hosts other evacuations are draining: never destinations (the planner's choice only). */
+  draining?: readonly string[];
 }
 
 /**
@@ -137,7 +141,11 @@ export function planMigration(
     checkDestination(fleet, inst, source, hosts, options.to);
     placement = { instance, from: inst.host, to: options.to };
   } else {
-    const placed = placeInstances(fleet, [inst.host], { instances: [instance] });
+    const placed = placeInstances(fleet, [inst.host], {
+      instances: [instance],
+      avoid: options.avoid,
+      draining: options.draining,
+    });
     placement = placed.placements[0];
     blockers.push(...placed.blockers);
   }
@@ -151,11 +159,12 @@ export function planMigration(
   };
 }
 
-function checkDestination(
+/** Throws, saying why, unless `inst` may move from `source` to `to` on `fleet` as it is. */
+export function checkDestination(
   fleet: Fleet,
   inst: Instance,
   source: Host,
-  hosts: Map<string, Host>,
+  hosts: ReadonlyMap<string, Host>,
   to: string,
 ): void {
   const dest = hosts.get(to);

@@ -5,4 +5,5 @@ export { MemoryAudit } from './audit.js';
 export { MemoryCampaigns } from './campaigns.js';
 export { MemoryControl } from './control.js';
 export { InProcessLauncher } from './launcher.js';
+export { MemoryPlans } from './plans.js';
 export { MemoryStore } from './store.js';

@@ -22,4 +22,5 @@ export {
   type EvacuationJobData,
   type WorkerDeps,
 } from './launcher.js';
+export { RedisPlans } from './plans.js';
 export { type Fence, RedisStore } from './store.js';

@@ -19,6 +19,8 @@
  * | P:campaign:<id>                     | string | Campaign JSON (compare-and-set by version)    |
  * | P:campaigns                         | zset   | campaign ids, score = creation order          |
  * | P:campaigns:seq                     | string | counter behind that order                     |
+ * | P:plan:<id>                         | string | IssuedPlan JSON (a preview awaiting Confirm)  |
+ * | P:plan:<id>:used                    | string | {use, by, at}: its nonce is spent (first wins)|
  * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
  * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
  * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
@@ -86,6 +88,14 @@ export class Keys {
 
   hostLock(host: string): string {
     return `${this.prefix}:hostlock:${host}`;
+  }
+
+  plan(id: string): string {
+    return `${this.prefix}:plan:${id}`;
+  }
+
+  planUsed(id: string): string {
+    return `${this.prefix}:plan:${id}:used`;
   }
 
   audit(): string {

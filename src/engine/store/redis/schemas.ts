@@ -7,7 +7,7 @@ import type {
   FerryEvent,
   FerryEventType,
 } from '../../model.js';
-import type { AuditEntry, ControlCommand, MigrationRecord } from '../../ports.js';
+import type { AuditEntry, ControlCommand, IssuedPlan, MigrationRecord, PlanUse } from '../../ports.js';
 import { StoredStateError } from './errors.js';
 
 /**
@@ -124,6 +124,7 @@ export const migrationRecordSchema = z.looseObject({
 const EVENT_TYPES = [
   'evacuation.planned',
   'evacuation.scheduled',
+  'plan.revised',
   'evacuation.started',
   'evacuation.paused',
   'evacuation.resumed',
@@ -199,6 +200,28 @@ export const controlSchema = z.strictObject({
 
 export const maintenanceAnswerSchema = z.strictObject({ answer: z.enum(['done', 'retry']), by: text });
 
+export const issuedPlanSchema = z.looseObject({
+  id: text,
+  nonce: text,
+  issuedTo: text,
+  issuedAt: num,
+  expiresAt: num,
+  request: z.looseObject({
+    hosts: z.array(text).min(1),
+    when: z.looseObject({ kind: z.enum(['now', 'at', 'in', 'window']) }),
+    requestedBy: text,
+    maintenance: z.boolean(),
+  }),
+  plans: z.array(planSchema).min(1),
+  assumed: z.looseObject({
+    at: num,
+    hosts: z.array(z.looseObject({ name: text })),
+    instances: z.array(z.looseObject({ name: text, host: text })),
+  }),
+});
+
+export const planUseSchema = z.strictObject({ use: z.enum(['confirmed', 'cancelled']), by: text, at: num });
+
 export const auditEntrySchema = z.looseObject({
   at: num,
   who: text,
@@ -206,6 +229,7 @@ export const auditEntrySchema = z.looseObject({
   target: text,
   via: text,
   detail: text.optional(),
+  refused: text.optional(),
 });
 
 /** What each schema's value is in the engine's own types. */
@@ -219,6 +243,8 @@ interface Stored {
   audit: AuditEntry;
   campaign: Campaign;
   maintenanceAnswer: { answer: 'done' | 'retry'; by: string };
+  plan: IssuedPlan;
+  planUse: { use: PlanUse; by: string; at: number };
 }
 
 const schemas: Record<keyof Stored, z.ZodType> = {
@@ -231,6 +257,8 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   audit: auditEntrySchema,
   campaign: campaignSchema,
   maintenanceAnswer: maintenanceAnswerSchema,
+  plan: issuedPlanSchema,
+  planUse: planUseSchema,
 };
 
 /** Parses a stored JSON string as `kind`; `where` names the key in the error. */

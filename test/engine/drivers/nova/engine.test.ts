@@ -16,6 +16,7 @@ import {
   MemoryAudit,
   MemoryCampaigns,
   MemoryControl,
+  MemoryPlans,
   MemoryStore,
 } from '../../../../src/engine/store/memory/index.js';
 import { NovaStub, novaTestConfig, type StubServerSpec } from '../../../support/nova-stub.js';
@@ -452,6 +453,7 @@ describe('the engine draining a Nova compute host (loopback Nova + Keystone)', (
       audit: new MemoryAudit(),
       admission: new MemoryAdmissionGate(),
       campaigns: new MemoryCampaigns(),
+      plans: new MemoryPlans(),
     };
     const process = () => {
       const driver = createNovaDriver(config, clock);

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../../src/engine/clock.js';
+import { createDurableEngine, loadConfig } from '../../../../src/engine/compose.js';
+import { createSimDriver } from '../../../../src/engine/drivers/sim/index.js';
 import type { ApprovalDecision } from '../../../../src/engine/model.js';
+import { redisConfigSchema } from '../../../../src/engine/store/redis/config.js';
 import { RedisApprovals, RedisStore } from '../../../../src/engine/store/redis/index.js';
 import { type RedisServer, startRedis } from '../../../support/redis.js';
 import { hosts, vms } from './harness.js';
@@ -42,6 +46,8 @@ ${vms('hv1', 4, 2)}
 
 interface Race {
   prefix: string;
+  /** The racers' config file (the fleet and this race's Redis prefix). */
+  file: string;
   /**
    * Starts one racer per entry, runs `before` once all are ready, releases them together, and
    * returns each one's answer line.
@@ -58,6 +64,7 @@ function race(): Race {
   writeFileSync(file, `${FLEET}\nredis:\n  prefix: "${prefix}"\n`);
   return {
     prefix,
+    file,
     async run(racers, before) {
       const barrier = `${prefix}:barrier`;
       const children: Child[] = racers.map((r) =>
@@ -102,6 +109,44 @@ describe('races between replicas', { timeout: 120_000 }, () => {
       expect(line).toContain(
         `refused CONFLICT hv1 is already being evacuated by ${winner.id} (requested by ${by})`,
       );
+  });
+
+  it('starts one evacuation when the same preview is confirmed by four clicks at once', async () => {
+    const r = race();
+    const config = loadConfig(r.file);
+    const engine = createDurableEngine({
+      config: { ...config, redis: redisConfigSchema.parse({ ...config.redis, url: server.url }) },
+      driver: createSimDriver(config, systemClock),
+      clock: systemClock,
+      via: 'test',
+    });
+    try {
+      const issued = await engine.service.preview({
+        hosts: ['hv1'],
+        requestedBy: 'U_ALICE',
+        maintenance: false,
+      });
+      const { done, refused } = answers(
+        await r.run(
+          Array.from({ length: 4 }, () => ({
+            action: 'confirm',
+            subject: `${issued.id}:${issued.nonce}`,
+            by: 'U_ALICE',
+          })),
+        ),
+      );
+      expect(done).toHaveLength(1);
+      expect(refused).toHaveLength(3);
+      for (const line of refused)
+        expect(line).toMatch(/^refused FORBIDDEN this plan was already confirmed by U_ALICE/);
+      const stored = await new RedisStore(redis, r.prefix).listEvacuations();
+      expect(stored.map((e) => e.request.id)).toEqual([(done[0] as { id: string }).id]);
+      expect(stored[0]!.request.planId).toBe(issued.id);
+      const refusals = (await engine.audit.entries()).filter((e) => e.refused);
+      expect(refusals).toHaveLength(3);
+    } finally {
+      await engine.close();
+    }
   });
 
   it('reserves a distinct id for each of five migrations asked at once, and none holds the host', async () => {

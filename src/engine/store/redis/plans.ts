@@ -1,0 +1,81 @@
+import type { IssuedPlan, PlanStore, PlanTicket, PlanUse } from '../../ports.js';
+import type { RedisClient } from './config.js';
+import { Keys } from './keys.js';
+import { decode } from './schemas.js';
+import { LuaScript } from './script.js';
+
+/** How long an issued plan and the mark of its use are kept past its expiry (wall ms): refusals can name who used it. */
+const KEEP_AFTER_EXPIRY_MS = 24 * 3600_000;
+
+/**
+ * Claims a plan's nonce once, in one step: KEYS[1] the plan, KEYS[2] its used-mark; ARGV the
+ * nonce, the user, the engine time, the mark's JSON, its TTL. Returns `{'ok', plan}`,
+ * `{'unknown'}`, `{'nonce'}`, `{'user', plan}`, `{'used', mark}` or `{'expired', plan}`.
+ */
+const CLAIM = new LuaScript(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'unknown'} end
+local ok, plan = pcall(cjson.decode, raw)
+if not ok or type(plan) ~= 'table' or type(plan.expiresAt) ~= 'number' then
+  return redis.error_reply('FERRY_STORED ' .. KEYS[1] .. ' is not an issued plan')
+end
+if plan.nonce ~= ARGV[1] then return {'nonce'} end
+if plan.issuedTo ~= ARGV[2] then return {'user', raw} end
+local used = redis.call('GET', KEYS[2])
+if used then return {'used', used} end
+if tonumber(ARGV[3]) >= plan.expiresAt then return {'expired', raw} end
+if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return {'used', redis.call('GET', KEYS[2])}
+end
+return {'ok', raw}
+`);
+
+/** Issued plans in Redis; a claim is one script, so two Confirm clicks on two replicas start one evacuation. */
+export class RedisPlans implements PlanStore {
+  private readonly keys: Keys;
+
+  constructor(
+    private readonly redis: RedisClient,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  async issue(plan: IssuedPlan): Promise<void> {
+    await this.redis.set(this.keys.plan(plan.id), JSON.stringify(plan), 'PX', keepMs(plan), 'NX');
+  }
+
+  async get(id: string): Promise<IssuedPlan | undefined> {
+    const key = this.keys.plan(id);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('plan', raw, key);
+  }
+
+  async claim(ticket: PlanTicket, by: string, at: number, use: PlanUse) {
+    const key = this.keys.plan(ticket.planId);
+    const [code, raw] = (await CLAIM.run(
+      this.redis,
+      [key, this.keys.planUsed(ticket.planId)],
+      [ticket.nonce, by, at, JSON.stringify({ use, by, at }), KEEP_AFTER_EXPIRY_MS],
+    )) as [string, string | undefined];
+    const plan = () => decode('plan', raw ?? '', key);
+    switch (code) {
+      case 'ok':
+        return { ok: true, plan: plan() } as const;
+      case 'user':
+        return { ok: false, why: 'user', issuedTo: plan().issuedTo } as const;
+      case 'expired':
+        return { ok: false, why: 'expired', expiresAt: plan().expiresAt } as const;
+      case 'used':
+        return { ok: false, why: 'used', ...decode('planUse', raw ?? '', `${key}:used`) } as const;
+      case 'nonce':
+        return { ok: false, why: 'nonce' } as const;
+      default:
+        return { ok: false, why: 'unknown' } as const;
+    }
+  }
+}
+
+function keepMs(plan: IssuedPlan): number {
+  return Math.max(0, plan.expiresAt - plan.issuedAt) + KEEP_AFTER_EXPIRY_MS;
+}
