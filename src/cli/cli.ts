@@ -137,7 +137,7 @@ async function evacuate(
   const printing = options.json ? Promise.resolve() : follow(id, store, launcher, clock, config.timezone, io);
   await launcher.finished(id);
   await printing;
-  const report = postMortem(await store.events(id));
+  const report = postMortem(await store.events(id), await service.audit(id));
   if (options.json) io.out(JSON.stringify(reportJson(report), null, 2));
   else io.out(`\n${messageToText(postMortemMessage(report, { timezone: config.timezone }))}`);
   return succeeded([report]) ? 0 : 1;

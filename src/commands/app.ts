@@ -6,7 +6,7 @@ import { parseSection } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
 import { AuthError, ConfigError, toFerryError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
-import type { FerryService } from '../engine/ports.js';
+import type { AuditEntry, FerryService } from '../engine/ports.js';
 import type { RedisClient } from '../engine/store/redis/index.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
@@ -53,7 +53,9 @@ const optionsSchema = z.strictObject({
   timezone: z.string().min(1).optional(),
   maintenance: z.boolean().optional(),
   /** The post-mortem; ferry's own when absent. */
-  report: z.custom<(events: FerryEvent[]) => PostMortemView>((v) => typeof v === 'function').optional(),
+  report: z
+    .custom<(events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView>((v) => typeof v === 'function')
+    .optional(),
   /** Engine time (an accelerated clock in the demo). */
   now: z.custom<() => number>((v) => typeof v === 'function').optional(),
   /** How often event streams are read, ms. */
@@ -160,7 +162,8 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
     maintenance: options.maintenance ?? config?.maintenance.command !== undefined,
     command: options.command === false ? undefined : options.command,
     invokedAs,
-    report: options.report ?? ((events) => reportView(events, { timezone, command: invokedAs })),
+    report:
+      options.report ?? ((events, audit) => reportView(events, { timezone, command: invokedAs }, audit)),
     now: options.now ?? (() => Date.now()),
     pollMs: options.pollMs,
     log,
@@ -232,7 +235,7 @@ interface Parts {
   maintenance: boolean;
   command?: string;
   invokedAs: string;
-  report: (events: FerryEvent[]) => PostMortemView;
+  report: (events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView;
   now: () => number;
   pollMs: number;
   log: (line: string) => void;
@@ -300,7 +303,7 @@ function assemble(app: App, parts: Parts) {
     follow: (id) => progress.follow(id),
     followCampaign: (id) => progress.followCampaign(id),
     showDecision: (request, decision) => approvals.decided(request, decision),
-    report: (events) => report(events).message,
+    report: (events, audit) => report(events, audit).message,
     progressChannel: slack.progressChannel,
     log,
   };

@@ -17,7 +17,7 @@ export type Command =
   | { name: 'migrate'; instance: string; to?: string; reason?: string }
   | { name: 'campaign'; hosts: string[]; when: Schedule; reason?: string }
   | { name: 'reschedule'; id: string; when: Schedule }
-  | { name: 'status'; id?: string }
+  | { name: 'status' | 'audit'; id?: string }
   | { name: 'pause' | 'resume' | 'abort' | 'report'; id: string }
   | { name: 'maintenance'; answer: 'done' | 'retry'; id: string };
 
@@ -73,7 +73,7 @@ const commandSchema: z.ZodType<Command> = z.discriminatedUnion('name', [
     reason,
   }),
   z.strictObject({ name: z.literal('reschedule'), id, when: schedule }),
-  z.strictObject({ name: z.literal('status'), id: id.optional() }),
+  z.strictObject({ name: z.enum(['status', 'audit']), id: id.optional() }),
   z.strictObject({ name: z.enum(['pause', 'resume', 'abort', 'report']), id }),
   z.strictObject({ name: z.literal('maintenance'), answer: z.enum(['done', 'retry']), id }),
 ]);
@@ -186,7 +186,8 @@ function buildRaw(verb: Verb, args: string[], context: ParseContext): unknown {
       return { name: verb, id: args[0], when: when.schedule };
     }
     case 'status':
-      if (args.length > 1) return 'status takes at most one ID';
+    case 'audit':
+      if (args.length > 1) return `${verb} takes at most one ID`;
       return { name: verb, id: args[0] };
     case 'pause':
     case 'resume':

@@ -1,7 +1,7 @@
 import { FerryError, ForbiddenError, PlanRefusedError, toFerryError } from '../engine/errors.js';
 import type { ApprovalDecision, ApprovalRequest, FerryEvent } from '../engine/model.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
-import type { FerryService } from '../engine/ports.js';
+import type { AuditEntry, FerryService } from '../engine/ports.js';
 import {
   ACTION,
   type ApprovalPayload,
@@ -9,6 +9,7 @@ import {
   type ConfirmPayload,
   confirmPayloadSchema,
 } from '../views/actions.js';
+import { auditMessage } from '../views/audit.js';
 import { code, type Message } from '../views/blocks.js';
 import { campaignMessage } from '../views/campaign.js';
 import { time, who, withCommand } from '../views/format.js';
@@ -23,7 +24,7 @@ import {
   usageError,
 } from '../views/replies.js';
 import { type Command, parseCommand } from './grammar.js';
-import { COMMAND_ROLE, type Roles } from './roles.js';
+import { COMMAND_ROLE, type Role, type Roles } from './roles.js';
 
 /**
  * What `/ferry` and ferry's buttons do, after Bolt has acknowledged them: parse, authorise, call
@@ -56,7 +57,7 @@ export interface SurfaceDeps {
   followCampaign: (campaignId: string) => Promise<void>;
   /** Shows a decision on the approval request's message. */
   showDecision: (request: ApprovalRequest, decision: ApprovalDecision) => Promise<void>;
-  report: (events: FerryEvent[]) => Message;
+  report: (events: FerryEvent[], audit?: AuditEntry[]) => Message;
   progressChannel: string;
   log?: (line: string) => void;
 }
@@ -74,10 +75,60 @@ export async function runCommand(
   });
   if (!parsed.ok) return respond({ message: usageError(parsed.error, parsed.usage) });
   await guarded(deps, respond, async () => {
-    const role = COMMAND_ROLE[parsed.command.name];
-    if (role) await deps.roles.require(input.user, role, `run ${deps.command} ${parsed.command.name}`);
-    await respond(await execute(parsed.command, input.user, deps));
+    const { command } = parsed;
+    const role = COMMAND_ROLE[command.name];
+    if (role)
+      await authorise(
+        deps,
+        input.user,
+        role,
+        `run ${deps.command} ${command.name}`,
+        command.name,
+        subject(command),
+      );
+    await respond(await execute(command, input.user, deps));
   });
+}
+
+/** What a command acts on, for the audit: its id, host(s) or VM. */
+function subject(command: Command): string {
+  if ('id' in command && command.id) return command.id;
+  if ('host' in command) return command.host;
+  if ('hosts' in command) return command.hosts.join(',');
+  if ('instance' in command) return command.instance;
+  return '';
+}
+
+/** Requires `role` of `user`; a refusal is recorded in the audit (who, what, why) before it is told. */
+async function authorise(
+  deps: SurfaceDeps,
+  user: string,
+  role: Role | readonly Role[],
+  doing: string,
+  action: string,
+  target: string,
+): Promise<void> {
+  try {
+    await deps.roles.require(user, role, doing);
+  } catch (err) {
+    await refused(deps, user, action, target, err);
+  }
+}
+
+/** Records `user`'s refused attempt, then throws the refusal on. */
+async function refused(
+  deps: SurfaceDeps,
+  user: string,
+  action: string,
+  target: string,
+  err: unknown,
+): Promise<never> {
+  const why = toFerryError(err).userMessage;
+  // The refusal stands even when the audit cannot be written; the log says so.
+  await deps.service
+    .recordRefusal({ who: user, action, target, why })
+    .catch((e: unknown) => deps.log?.(`audit of a refusal failed: ${toFerryError(e).message}`));
+  throw err;
 }
 
 async function execute(command: Command, user: string, deps: SurfaceDeps): Promise<Reply> {
@@ -161,6 +212,8 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
         inChannel: true,
       };
     }
+    case 'audit':
+      return { message: auditMessage(await service.audit(command.id), { timezone, id: command.id }) };
     case 'report': {
       const evacuation = await service.status(command.id);
       if (!FINAL_EVACUATION_STATES.includes(evacuation.state))
@@ -169,7 +222,7 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
             `${code(command.id)} is still ${evacuation.state}; its report comes when it ends. Now: ${code(`${typed} status ${command.id}`)}`,
           ),
         };
-      return { message: deps.report(await service.events(command.id)) };
+      return { message: deps.report(await service.events(command.id), await service.audit(command.id)) };
     }
   }
 }
@@ -192,10 +245,14 @@ export async function runAction(
   respond: Respond,
 ): Promise<void> {
   await guarded(deps, respond, async () => {
+    const parse = <T>(schema: Parameters<typeof parsePayload<T>>[0]) =>
+      parsePayload(schema, input.value).catch((err: unknown) =>
+        refused(deps, input.user, input.actionId, 'button', err),
+      );
     switch (input.actionId) {
       case ACTION.confirm:
       case ACTION.cancel: {
-        const payload = parsePayload(confirmPayloadSchema, input.value);
+        const payload = await parse(confirmPayloadSchema);
         return input.actionId === ACTION.confirm
           ? confirm(payload, input.user, deps, respond)
           : cancel(payload, input.user, deps, respond);
@@ -203,22 +260,28 @@ export async function runAction(
       case ACTION.approve:
       case ACTION.reject:
         return decide(
-          parsePayload(approvalPayloadSchema, input.value),
+          await parse(approvalPayloadSchema),
           input.actionId === ACTION.approve ? 'approved' : 'rejected',
           input.user,
           deps,
           respond,
         );
       default:
-        throw new ForbiddenError('that button is not one of ferry’s; nothing was done');
+        return refused(
+          deps,
+          input.user,
+          input.actionId.slice(0, 60),
+          'button',
+          new ForbiddenError('that button is not one of ferry’s; nothing was done'),
+        );
     }
   });
 }
 
-function parsePayload<T>(
+async function parsePayload<T>(
   schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
   value: unknown,
-): T {
+): Promise<T> {
   let json: unknown;
   try {
     json = typeof value === 'string' ? JSON.parse(value) : undefined;
@@ -252,7 +315,7 @@ async function confirm(
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
-  await deps.roles.require(user, 'operator', 'start an evacuation');
+  await authorise(deps, user, 'operator', 'start an evacuation', 'confirm', payload.planId);
   const ticket = { planId: payload.planId, nonce: payload.nonce };
   const started = await usePlan('confirm', deps, () => deps.service.confirm(ticket, user));
   const { id, plan } = started;
@@ -275,7 +338,7 @@ async function cancel(
   respond: Respond,
 ): Promise<void> {
   // Only an operator can have asked for a plan: anyone else's "cancel" is forged.
-  await deps.roles.require(user, 'operator', 'cancel a plan');
+  await authorise(deps, user, 'operator', 'cancel a plan', 'cancel plan', payload.planId);
   const ticket = { planId: payload.planId, nonce: payload.nonce };
   const plan = await usePlan('cancel', deps, () => deps.service.discard(ticket, user));
   await respond({
@@ -291,19 +354,20 @@ async function decide(
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
-  await deps.roles.require(user, 'approver', 'approve or reject a switchover');
-  const approval = await deps.service.approval(payload.approvalId);
-  if (!approval) throw new ForbiddenError('ferry has no such approval request; nothing was done');
+  const target = payload.approvalId;
+  await authorise(deps, user, 'approver', 'approve or reject a switchover', outcome, target);
+  const refuse = (why: string) => refused(deps, user, outcome, target, new ForbiddenError(why));
+  const approval = await deps.service.approval(target);
+  if (!approval) return refuse('ferry has no such approval request; nothing was done');
   const { request } = approval;
   if (approval.decision) {
     await deps.showDecision(request, approval.decision);
-    throw new ForbiddenError(alreadyDecided(approval.decision, deps.timezone));
+    return refuse(alreadyDecided(approval.decision, deps.timezone));
   }
   if (user === request.requestedBy)
-    throw new ForbiddenError(
-      'you asked for this evacuation, so another approver must decide; nothing was done',
-    );
-  const decision = await deps.service.decide(payload.approvalId, outcome, user);
+    return refuse('you asked for this evacuation, so another approver must decide; nothing was done');
+  // From here the engine records the decision, or its refusal, itself.
+  const decision = await deps.service.decide(target, outcome, user);
   await deps.showDecision(request, decision);
   // The engine's first-decision-wins may have kept an earlier one.
   if (decision.decidedBy !== user || decision.outcome !== outcome)

@@ -1,5 +1,5 @@
 import { type FerryEvent, FINAL_CAMPAIGN_STATES } from '../engine/model.js';
-import type { FerryService } from '../engine/ports.js';
+import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
 import { campaignEndedText } from '../views/campaign.js';
 import { noticeFor } from '../views/notices.js';
@@ -35,7 +35,7 @@ export interface ProgressDeps {
   /** Engine time, for "updated at" and elapsed durations. */
   now: () => number;
   /** The post-mortem for a finished evacuation's events: the message, and thread pages of its full table. */
-  report: (events: FerryEvent[]) => PostMortemView;
+  report: (events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView;
   /** How often event streams are read, wall ms. */
   pollMs: number;
   log?: (line: string) => void;
@@ -168,7 +168,7 @@ export class ProgressPublisher {
     if (notice) await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts);
     if (event.type === 'evacuation.finished') {
       const all = await service.events(event.evacuationId);
-      const report = this.deps.report(all);
+      const report = this.deps.report(all, await service.audit(event.evacuationId));
       const ts = await outbox.post(followed.channel, report.message);
       for (const page of report.thread) await outbox.post(followed.channel, page, ts);
     }

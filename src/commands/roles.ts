@@ -10,8 +10,8 @@ import type { CommandName } from './grammar.js';
 
 export type Role = 'operator' | 'approver';
 
-/** The role each command needs; undefined means anyone in the workspace. */
-export const COMMAND_ROLE: Record<CommandName, Role | undefined> = {
+/** The role each command needs (any one of a list); undefined means anyone in the workspace. */
+export const COMMAND_ROLE: Record<CommandName, Role | readonly Role[] | undefined> = {
   help: undefined,
   hosts: undefined,
   status: undefined,
@@ -25,6 +25,7 @@ export const COMMAND_ROLE: Record<CommandName, Role | undefined> = {
   abort: 'operator',
   reschedule: 'operator',
   maintenance: 'operator',
+  audit: ['operator', 'approver'],
 };
 
 /** Membership of a Slack user group (usergroups.users.list). */
@@ -60,16 +61,20 @@ export class Roles {
    * Throws a ForbiddenError that says which role is needed, unless `user` holds it; when a
    * group could not be read, it says so (the role may be there, ferry cannot tell).
    */
-  async require(user: string, role: Role, doing: string): Promise<void> {
-    const result = await this.check(user, role);
-    if (result.ok) return;
-    if (result.unreadable.length > 0)
+  async require(user: string, role: Role | readonly Role[], doing: string): Promise<void> {
+    const roles: readonly Role[] = typeof role === 'string' ? [role] : role;
+    const unreadable: string[] = [];
+    for (const r of roles) {
+      const result = await this.check(user, r);
+      if (result.ok) return;
+      unreadable.push(...result.unreadable);
+    }
+    const words = roles.map((r) => ROLE_WORDS[r]).join(' or ');
+    if (unreadable.length > 0)
       throw new ForbiddenError(
-        `only ${ROLE_WORDS[role]} may ${doing}, and ferry could not read the user group ${result.unreadable.join(', ')} to check; try again later, or ask an admin to list you by user id`,
+        `only ${words} may ${doing}, and ferry could not read the user group ${unreadable.join(', ')} to check; try again later, or ask an admin to list you by user id`,
       );
-    throw new ForbiddenError(
-      `only ${ROLE_WORDS[role]} may ${doing}; ask one of them, or an admin to add you`,
-    );
+    throw new ForbiddenError(`only ${words} may ${doing}; ask one of them, or an admin to add you`);
   }
 
   private async check(user: string, role: Role): Promise<{ ok: true } | { ok: false; unreadable: string[] }> {

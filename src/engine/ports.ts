@@ -314,6 +314,13 @@ export interface FerryService {
     approvalId: string,
   ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined>;
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+  /** Records an attempt refused before it reached the engine (no role, a forged button): who, what, why. */
+  recordRefusal(attempt: { who: string; action: string; target: string; why: string }): Promise<void>;
+  /**
+   * The audit trail in the order it was written: all of it, or what concerns one evacuation,
+   * migration or campaign (its approvals and the plan it was confirmed from included).
+   */
+  audit(id?: string): Promise<AuditEntry[]>;
 }
 
 /** What a confirmed plan started. */

@@ -9,6 +9,7 @@ import type {
   Strategy,
   SwitchoverKind,
 } from './model.js';
+import type { AuditEntry } from './ports.js';
 import { formatRate } from './words.js';
 
 /**
@@ -61,10 +62,18 @@ export interface PostMortem {
   maintenance?: { ok: boolean; output?: string };
   hostReenabled: boolean;
   recommendations: string[];
+  /** From the audit trail, when given: how many actions were done, and every refused attempt. */
+  audit?: {
+    done: number;
+    refused: { at: number; who: string; action: string; target: string; why: string }[];
+  };
 }
 
-/** Builds the post-mortem of one evacuation from its events (in stream order). */
-export function postMortem(events: readonly FerryEvent[]): PostMortem {
+/**
+ * Builds the post-mortem of one evacuation from its events (in stream order) and, when given,
+ * its audit trail (what people did to it, and what they were refused).
+ */
+export function postMortem(events: readonly FerryEvent[], audit?: readonly AuditEntry[]): PostMortem {
   let plan: Plan | undefined;
   const facts = new Map<string, MigrationFacts>();
   const approvals = new Map<string, ApprovalFacts>();
@@ -191,6 +200,7 @@ export function postMortem(events: readonly FerryEvent[]): PostMortem {
     migrations,
     approvals: approvalList,
     recommendations: recommend(migrations, approvalList, report.blockers, durationMs, plan),
+    ...(audit && { audit: auditSummary(audit) }),
   };
 }
 
@@ -275,4 +285,13 @@ function recommend(
       `took ${Math.round(durationMs / 1000)} s against ${Math.round(plan.predictedMakespanMs / 1000)} s planned: the dirty rates or link speeds in the inventory may be stale`,
     );
   return out;
+}
+
+function auditSummary(entries: readonly AuditEntry[]): NonNullable<PostMortem['audit']> {
+  return {
+    done: entries.filter((e) => e.refused === undefined).length,
+    refused: entries.flatMap(({ at, who, action, target, refused }) =>
+      refused === undefined ? [] : [{ at, who, action, target, why: refused }],
+    ),
+  };
 }

@@ -5,7 +5,14 @@ import { Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
 import type { Driver } from './drivers/driver.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError, PlanRefusedError } from './errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InputError,
+  NotFoundError,
+  PlanRefusedError,
+  toFerryError,
+} from './errors.js';
 import {
   type ApprovalDecision,
   type ApprovalOutcome,
@@ -25,6 +32,7 @@ import { fleetFacts } from './planning/revalidate.js';
 import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
+  AuditEntry,
   AuditLog,
   CampaignRequest,
   CampaignStore,
@@ -70,6 +78,19 @@ export interface EngineServiceDeps {
   planTtlMs?: number;
   /** Plan ids and nonces (default: random); tests inject their own. */
   newSecret?: (bytes: number) => string;
+}
+
+/** A decision that did nothing because an earlier one (or the expiry) stands: refused, not an error for the caller. */
+class DecisionStandsError extends Error {
+  readonly why: string;
+
+  constructor(readonly standing: ApprovalDecision) {
+    super('decision stands');
+    this.why =
+      standing.outcome === 'expired'
+        ? 'the request had expired; the VM stayed on its source'
+        : `already ${standing.outcome} by ${standing.decidedBy}`;
+  }
 }
 
 /** A preview is confirmable this long: long enough to read it, short enough that the fleet it assumed is still there. */
@@ -160,7 +181,7 @@ export class EngineService implements FerryService {
 
   async discard(ticket: PlanTicket, by: string): Promise<IssuedPlan> {
     const issued = await this.claim(ticket, by, 'cancelled');
-    await this.audit(by, 'cancel plan', issued.id, issued.request.hosts.join(','));
+    await this.done(by, 'cancel plan', issued.id, issued.request.hosts.join(','));
     return issued;
   }
 
@@ -227,7 +248,7 @@ export class EngineService implements FerryService {
       fleet,
       startsAt,
     );
-    await this.audit(request.requestedBy, 'campaign', campaign.id, request.hosts.join(','));
+    await this.done(request.requestedBy, 'campaign', campaign.id, request.hosts.join(','));
     return campaign;
   }
 
@@ -256,55 +277,66 @@ export class EngineService implements FerryService {
   }
 
   async control(id: string, command: ControlCommand, by: string): Promise<void> {
-    if (await this.deps.campaigns.load(id)) {
-      await this.campaignRecords.control(id, command, by);
-      await this.audit(by, command, id);
-      return;
-    }
-    const evacuation = await this.status(id);
-    const { state } = evacuation;
-    if (FINAL_EVACUATION_STATES.includes(state))
-      throw new ConflictError(`${id} has already ended (${state})`);
-    await this.audit(by, command, id);
-    if (state === 'planned' || state === 'scheduled') {
-      if (command !== 'abort') throw new ConflictError(`${id} has not started yet; only abort cancels it`);
-      await this.cancel(evacuation);
-      return;
-    }
-    if (command === 'pause' && state !== 'draining')
-      throw new ConflictError(`${id} is ${state}; only a draining evacuation can be paused`);
-    if (command === 'resume' && state !== 'paused') throw new ConflictError(`${id} is ${state}, not paused`);
-    if (state === 'maintenance' || state === 'restoring')
-      throw new ConflictError(`${id} is in maintenance; it cannot be ${command}d now`);
-    await this.deps.control.set(id, command, by);
+    await this.attempt(by, command, id, async () => {
+      if (await this.deps.campaigns.load(id)) {
+        await this.campaignRecords.control(id, command, by);
+        return;
+      }
+      const evacuation = await this.status(id);
+      const { state } = evacuation;
+      if (FINAL_EVACUATION_STATES.includes(state))
+        throw new ConflictError(`${id} has already ended (${state})`);
+      if (state === 'planned' || state === 'scheduled') {
+        if (command !== 'abort') throw new ConflictError(`${id} has not started yet; only abort cancels it`);
+        await this.cancel(evacuation);
+        return;
+      }
+      if (command === 'pause' && state !== 'draining')
+        throw new ConflictError(`${id} is ${state}; only a draining evacuation can be paused`);
+      if (command === 'resume' && state !== 'paused')
+        throw new ConflictError(`${id} is ${state}, not paused`);
+      if (state === 'maintenance' || state === 'restoring')
+        throw new ConflictError(`${id} is in maintenance; it cannot be ${command}d now`);
+      await this.deps.control.set(id, command, by);
+    });
   }
 
   async maintenance(id: string, answer: MaintenanceAnswer, by: string): Promise<void> {
-    const evacuation = await this.status(id);
-    const run = evacuation.maintenanceRun;
-    if (evacuation.state !== 'maintenance' || run?.outcome !== 'unknown')
-      throw new ConflictError(
-        `${id} is ${evacuation.state}${run?.outcome ? ` (maintenance ${run.outcome})` : ''}: only a maintenance whose outcome is unknown takes done or retry`,
-      );
-    await this.deps.control.answerMaintenance(id, run.attempt, answer, by);
-    await this.audit(by, `maintenance ${answer}`, id, `attempt ${run.attempt}`);
+    await this.attempt(by, `maintenance ${answer}`, id, async () => {
+      const evacuation = await this.status(id);
+      const run = evacuation.maintenanceRun;
+      if (evacuation.state !== 'maintenance' || run?.outcome !== 'unknown')
+        throw new ConflictError(
+          `${id} is ${evacuation.state}${run?.outcome ? ` (maintenance ${run.outcome})` : ''}: only a maintenance whose outcome is unknown takes done or retry`,
+        );
+      await this.deps.control.answerMaintenance(id, run.attempt, answer, by);
+      return `attempt ${run.attempt}`;
+    });
   }
 
   async reschedule(id: string, when: Schedule, by: string): Promise<{ startsAt: number }> {
-    const evacuation = await this.status(id);
-    if (evacuation.state !== 'scheduled' && evacuation.state !== 'planned')
-      throw new ConflictError(
-        `${id} is ${evacuation.state}: only an evacuation that has not started can be rescheduled`,
-      );
-    const now = this.deps.clock.now();
-    const { startsAt, window } = this.when(now, when);
-    await this.deps.launcher.cancel(id);
-    await this.deps.store.commit({
-      evacuation: { ...evacuation, state: 'scheduled', request: { ...evacuation.request, window } },
-      events: [{ evacuationId: id, at: now, type: 'evacuation.scheduled', startsAt }],
+    let startsAt = 0;
+    await this.attempt(by, 'reschedule', id, async () => {
+      const evacuation = await this.status(id);
+      if (evacuation.state !== 'scheduled' && evacuation.state !== 'planned')
+        throw new ConflictError(
+          `${id} is ${evacuation.state}: only an evacuation that has not started can be rescheduled`,
+        );
+      const now = this.deps.clock.now();
+      const next = this.when(now, when);
+      startsAt = next.startsAt;
+      await this.deps.launcher.cancel(id);
+      await this.deps.store.commit({
+        evacuation: {
+          ...evacuation,
+          state: 'scheduled',
+          request: { ...evacuation.request, window: next.window },
+        },
+        events: [{ evacuationId: id, at: now, type: 'evacuation.scheduled', startsAt }],
+      });
+      await this.deps.launcher.launch(id, startsAt);
+      return new Date(startsAt).toISOString();
     });
-    await this.audit(by, 'reschedule', id, new Date(startsAt).toISOString());
-    await this.deps.launcher.launch(id, startsAt);
     return { startsAt };
   }
 
@@ -313,19 +345,25 @@ export class EngineService implements FerryService {
     outcome: Exclude<ApprovalOutcome, 'expired'>,
     by: string,
   ): Promise<ApprovalDecision> {
-    const request = await this.deps.approvals.get(approvalId);
-    if (!request) throw new NotFoundError(`no approval request ${approvalId}`);
-    if (request.requestedBy === by)
-      throw new ForbiddenError('you requested this migration: a second person must approve or reject it');
-    const standing = await this.deps.approvals.record({
-      approvalId,
-      outcome,
-      decidedBy: by,
-      decidedAt: this.deps.clock.now(),
+    let standing: ApprovalDecision | undefined;
+    await this.attempt(by, outcome, approvalId, async () => {
+      const request = await this.deps.approvals.get(approvalId);
+      if (!request) throw new NotFoundError(`no approval request ${approvalId}`);
+      if (request.requestedBy === by)
+        throw new ForbiddenError('you requested this migration: a second person must approve or reject it');
+      standing = await this.deps.approvals.record({
+        approvalId,
+        outcome,
+        decidedBy: by,
+        decidedAt: this.deps.clock.now(),
+      });
+      // The first decision (or the expiry) stands: a later one did nothing, and says so.
+      if (standing.decidedBy !== by || standing.outcome !== outcome) throw new DecisionStandsError(standing);
+      return request.instance;
+    }).catch((err: unknown) => {
+      if (!(err instanceof DecisionStandsError)) throw err;
     });
-    if (standing.decidedBy === by && standing.outcome === outcome)
-      await this.audit(by, outcome, approvalId, request.instance);
-    return standing;
+    return standing!;
   }
 
   async approval(
@@ -338,6 +376,18 @@ export class EngineService implements FerryService {
 
   async events(evacuationId: string, after?: number): Promise<FerryEvent[]> {
     return this.deps.store.events(evacuationId, after);
+  }
+
+  async recordRefusal(attempt: { who: string; action: string; target: string; why: string }): Promise<void> {
+    await this.refused(attempt.who, attempt.action, attempt.target, attempt.why);
+  }
+
+  async audit(id?: string): Promise<AuditEntry[]> {
+    const all = await this.deps.audit.entries();
+    if (id === undefined) return all;
+    const planId = (await this.deps.store.loadEvacuation(id))?.request.planId;
+    // A migration's and an approval's ids start with their evacuation's: `evac-…:db-01:approval-1`.
+    return all.filter((e) => e.target === id || e.target.startsWith(`${id}:`) || e.target === planId);
   }
 
   /**
@@ -453,7 +503,7 @@ export class EngineService implements FerryService {
       }
       if (!result.created) throw await this.heldBy(evacuation.request.source, result.holder);
       const { requestedBy, only, reason } = evacuation.request;
-      await this.audit(requestedBy, only ? 'migrate' : 'evacuate', candidate, reason);
+      await this.done(requestedBy, only ? 'migrate' : 'evacuate', candidate, reason);
       await this.deps.launcher.launch(candidate, startsAt);
       return candidate;
     }
@@ -507,27 +557,38 @@ export class EngineService implements FerryService {
     await this.evacuationEnded((await this.deps.store.loadEvacuation(request.id)) ?? evacuation);
   }
 
-  /** An attempt that was refused: audited as refused, with why, never as done. */
-  private async refused(who: string, action: string, target: string, why: string): Promise<void> {
-    await this.deps.audit.append({
-      at: this.deps.clock.now(),
-      who,
-      action,
-      target,
-      via: this.deps.via,
-      refused: why,
-    });
+  /**
+   * Runs `who`'s `action` on `target`: audited as done (with the detail `work` returns) once it
+   * succeeded, or as refused, with the reason, when it threw; never as done before it was.
+   */
+  private async attempt(
+    who: string,
+    action: string,
+    target: string,
+    work: () => Promise<string | undefined>,
+  ): Promise<void> {
+    let detail: string | undefined;
+    try {
+      detail = (await work()) ?? undefined;
+    } catch (err) {
+      const why = err instanceof DecisionStandsError ? err.why : toFerryError(err).userMessage;
+      await this.refused(who, action, target, why);
+      throw err;
+    }
+    await this.done(who, action, target, detail);
   }
 
-  private async audit(who: string, action: string, target: string, detail?: string): Promise<void> {
-    await this.deps.audit.append({
-      at: this.deps.clock.now(),
-      who,
-      action,
-      target,
-      via: this.deps.via,
-      detail,
-    });
+  /** An attempt that was refused: audited as refused, with why, never as done. */
+  private refused(who: string, action: string, target: string, why: string): Promise<void> {
+    return this.record({ who, action, target, refused: why });
+  }
+
+  private done(who: string, action: string, target: string, detail?: string): Promise<void> {
+    return this.record({ who, action, target, detail });
+  }
+
+  private async record(entry: Omit<AuditEntry, 'at' | 'via'>): Promise<void> {
+    await this.deps.audit.append({ ...entry, at: this.deps.clock.now(), via: this.deps.via });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { FerryEvent, Strategy } from '../engine/model.js';
+import type { AuditEntry } from '../engine/ports.js';
 import { type MigrationFacts, type PostMortem, postMortem } from '../engine/report.js';
 import {
   type Block,
@@ -14,7 +15,7 @@ import {
   packLines,
   section,
 } from './blocks.js';
-import { bytes, duration, plural, time, who, withCommand } from './format.js';
+import { bytes, clockTime, duration, plural, time, who, withCommand } from './format.js';
 import { DEFAULT_COMMAND } from './usage.js';
 
 /**
@@ -50,6 +51,7 @@ const BUDGET = {
   failures: { blocks: 5, chars: 2400 },
   approvals: { blocks: 3, chars: 1400 },
   recommendations: { blocks: 3, chars: 1200 },
+  audit: { blocks: 3, chars: 1200 },
 } as const;
 
 /** A thread page of the full table: a few sections, well inside one message's limits. */
@@ -347,6 +349,17 @@ export function postMortemView(pm: PostMortem, options: PostMortemViewOptions): 
   if (approvals.length > 0) blocks.push(divider());
   part(blocks, `Approvals (${approvals.length})`, approvals, BUDGET.approvals, 'approvals');
 
+  if (pm.audit) {
+    const { done, refused } = pm.audit;
+    blocks.push(divider());
+    const lines = refused.map(
+      (r) =>
+        `⛔ ${clockTime(r.at, options.timezone)} ${who(r.who)} ${escapeMrkdwn(r.action)} ${code(r.target)}: ${escapeMrkdwn(r.why)}`,
+    );
+    const head = `${plural(done, 'action')} done, ${refused.length} refused · all of it: ${code(`${options.command ?? DEFAULT_COMMAND} audit ${pm.evacuationId}`)}`;
+    part(blocks, 'Audit', [head, ...lines], BUDGET.audit, 'refusals');
+  }
+
   blocks.push(divider());
   const recommendations =
     pm.recommendations.length > 0
@@ -383,8 +396,12 @@ function tablePages(sorted: MigrationFacts[]): Message[] {
 }
 
 /** The post-mortem straight from an evacuation's event stream. */
-export function reportView(events: readonly FerryEvent[], options: PostMortemViewOptions): PostMortemView {
-  return postMortemView(postMortem(events), options);
+export function reportView(
+  events: readonly FerryEvent[],
+  options: PostMortemViewOptions,
+  audit?: readonly AuditEntry[],
+): PostMortemView {
+  return postMortemView(postMortem(events, audit), options);
 }
 
 /** The post-mortem message straight from an evacuation's event stream. */

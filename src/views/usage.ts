@@ -16,6 +16,7 @@ export const USAGE = {
   resume: 'resume ID',
   abort: 'abort ID',
   report: 'report ID',
+  audit: 'audit [ID]',
   maintenance: 'maintenance done|retry ID',
 } as const;
 
@@ -36,6 +37,7 @@ export const SUMMARY: Record<Verb, string> = {
   resume: 'continue a paused evacuation',
   abort: 'abort running migrations (VMs stay on their source) and stop',
   report: 'the post-mortem of a finished evacuation',
+  audit: 'who did what, and every refused attempt (who, what, why); of one evacuation with its ID',
   maintenance: 'answer a maintenance whose outcome is unknown: it was done, or run it again',
 };
 

@@ -9,8 +9,8 @@ import { textOf } from './story.js';
 
 /**
  * Thousands of random and hostile command texts and button payloads, from a fixed seed, through
- * the real Bolt app: none crashes it, none reaches the engine (the spy has no engine behind it and
- * counts every call), and every one gets a private answer that says what was wrong.
+ * the real Bolt app: none crashes it, none reaches the engine but to audit a refusal (the spy has no
+ * engine behind it and counts every call), and every one gets a private answer that says what was wrong.
  */
 
 const COMMANDS = 1500;
@@ -219,7 +219,8 @@ describe('fuzzing the Slack surface', () => {
       expect(text, input).toMatch(HELPFUL);
       expect(reply!.text, input).not.toMatch(/<!(channel|here|everyone)/);
     }
-    expect(spy.calls).toEqual([]);
+    // Only the audit of refused attempts (no role, forged buttons) reaches the engine.
+    expect(spy.calls.filter((c) => c !== 'recordRefusal')).toEqual([]);
     expect(slack.messages.filter((m) => !m.visibleTo)).toEqual([]);
   }, 120_000);
 });

@@ -7,7 +7,8 @@ import { textOf } from './story.js';
 
 /**
  * Roles and buttons over the real Bolt app: someone outside the configured roles, and anyone
- * forging or replaying a button, changes nothing — the engine is never called — and is told why.
+ * forging or replaying a button, changes nothing — the engine is never called but to record the
+ * refusal in the audit — and is told why.
  */
 
 const { alice, bob, carol, mallory } = USERS;
@@ -19,7 +20,7 @@ describe('who may do what, end to end', () => {
     harness = undefined;
   });
 
-  it('refuses a non-member’s commands and forged buttons without calling the engine', async () => {
+  it('refuses a non-member’s commands and forged buttons, calling the engine only to audit the refusals', async () => {
     const spy = spyService();
     harness = await startHarness({ mode: 'socket', service: spy.service });
     const { slack } = harness;
@@ -73,7 +74,8 @@ describe('who may do what, end to end', () => {
       const delivery = await slack.sendAction(mallory, where, { block_id: 'b', action_id: actionId, value });
       expect(await answer(delivery)).toContain(says);
     }
-    expect(spy.calls).toEqual([]);
+    // Nothing reached the engine but the audit entry of each refusal (the three commands, every button).
+    expect(spy.calls).toEqual(Array(3 + forged.length).fill('recordRefusal'));
     expect(slack.messages.filter((m) => !m.visibleTo)).toEqual([]);
   });
 

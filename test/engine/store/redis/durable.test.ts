@@ -195,9 +195,16 @@ describe('the durable engine', () => {
     expect(bob).toEqual(carol);
     const standing = await b.service.approval('evac-x:db-1:1');
     expect(standing?.decision).toEqual(bob);
-    // Only the decision that stood is in the audit log.
+    // Only the decision that stood is audited as done; the self-approval and the later click as refused.
     const audited = (await a.audit.entries()).filter((e) => e.target === 'evac-x:db-1:1');
-    expect(audited).toEqual([expect.objectContaining({ who: bob.decidedBy, action: bob.outcome })]);
+    expect(audited.filter((e) => !e.refused)).toEqual([
+      expect.objectContaining({ who: bob.decidedBy, action: bob.outcome }),
+    ]);
+    const loser = bob.decidedBy === 'U_BOB' ? 'U_CAROL' : 'U_BOB';
+    expect(audited.filter((e) => e.refused).map((e) => [e.who, e.refused])).toEqual([
+      ['U_ALICE', 'you requested this migration: a second person must approve or reject it'],
+      [loser, `already ${bob.outcome} by ${bob.decidedBy}`],
+    ]);
   });
 
   it('obeys pause, resume and abort given through another replica', async () => {

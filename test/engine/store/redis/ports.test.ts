@@ -317,7 +317,8 @@ describe('RedisControl and RedisAudit', () => {
   });
 
   it('appends who, what, when and from where, in order', async () => {
-    const audit = new RedisAudit(redis, freshPrefix());
+    const prefix = freshPrefix();
+    const audit = new RedisAudit(redis, prefix);
     await audit.append({
       at: 1,
       who: 'U_ALICE',
@@ -327,10 +328,22 @@ describe('RedisControl and RedisAudit', () => {
       detail: 'disk',
     });
     await audit.append({ at: 2, who: 'cli', action: 'abort', target: 'e1', via: 'cli' });
-    expect(await audit.entries()).toEqual([
+    await audit.append({
+      at: 3,
+      who: 'U_EVE',
+      action: 'abort',
+      target: 'e1',
+      via: 'slack',
+      refused: 'no role',
+    });
+    // Durable: another client (a restarted bot) reads the same trail, refusals apart from what was done.
+    const other = client(server.url);
+    expect(await new RedisAudit(other, prefix).entries()).toEqual([
       { at: 1, who: 'U_ALICE', action: 'evacuate', target: 'e1', via: 'slack', detail: 'disk' },
       { at: 2, who: 'cli', action: 'abort', target: 'e1', via: 'cli' },
+      { at: 3, who: 'U_EVE', action: 'abort', target: 'e1', via: 'slack', refused: 'no role' },
     ]);
+    other.disconnect();
   });
 });
 
