@@ -1,12 +1,41 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Test files that run QEMU or libvirt guests. Each TCG guest keeps a core busy, so these run one
+// file at a time, after the light files, instead of starving each other on a 2-core machine.
+const HEAVY = [
+  'test/engine/drivers/qemu/{engine,driver,guest}.test.ts',
+  'test/engine/drivers/libvirt/engine.test.ts',
+];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration tests start real redis-server, sshd and QEMU processes: keep them from starving
     // each other on a 2-core machine.
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'light',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...HEAVY],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'heavy',
+          include: HEAVY,
+          fileParallelism: false,
+          // The libvirt hosts (network namespaces) are shared by the files that need them:
+          // removed before the run if a crashed one left them, and after it.
+          globalSetup: ['test/support/netns/global-setup.ts'],
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -20,9 +20,19 @@ export interface GuestSpec {
   rateKib: number;
 }
 
+/** The guest's RAM: its region plus 8 MiB for the kernel. */
+export function guestRamMiB(spec: GuestSpec): number {
+  return spec.mib + 8;
+}
+
+/** The guest kernel's command line: what it dirties, how fast, and how often it reports. */
+export function guestCommandLine(spec: GuestSpec): string {
+  return `mib=${spec.mib} ratekib=${spec.rateKib} report=250`;
+}
+
 /** QEMU arguments for the test guest's machine: TCG, no devices, the multiboot kernel. */
 export function guestMachineArgs(spec: GuestSpec, memPath?: string): string[] {
-  const ramMiB = spec.mib + 8;
+  const ramMiB = guestRamMiB(spec);
   const args = [
     '-machine',
     'pc,accel=tcg',
@@ -35,7 +45,7 @@ export function guestMachineArgs(spec: GuestSpec, memPath?: string): string[] {
     '-kernel',
     buildGuest(),
     '-append',
-    `mib=${spec.mib} ratekib=${spec.rateKib} report=250`,
+    guestCommandLine(spec),
   ];
   if (memPath)
     args.push(

@@ -94,6 +94,15 @@ export function sampleFromDomJobInfo(
 ): ProgressSample {
   let status = STATUS[info.jobType.toLowerCase()];
   if (!status) throw new DriverReplyError(`virsh domjobinfo: unknown job type "${info.jobType}"`);
+  // libvirt reports the job before QEMU moves a page (while it connects to the destination and
+  // prepares the incoming domain): no sizes yet, which is setup, not a transfer that sends nothing.
+  const sized = [
+    info.memoryTotalBytes,
+    info.dataTotalBytes,
+    info.memoryRemainingBytes,
+    info.dataRemainingBytes,
+  ];
+  if (status === 'active' && sized.every((v) => v === undefined)) status = 'setup';
   if (status === 'active' && options.postcopy) status = 'postcopy-active';
   const sample: ProgressSample = {
     at,

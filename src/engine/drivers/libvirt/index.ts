@@ -5,6 +5,7 @@ import { sshConfigSchema } from '../../ssh/config.js';
 import { SshPool } from '../../ssh/pool.js';
 import { type DriverConfig, defineDriver } from '../driver.js';
 import { libvirtConfigSchema } from './config.js';
+import { migrationAddresses, withPolicyDefaults } from './defaults.js';
 import { LibvirtDriver } from './driver.js';
 
 const sections = { ssh: sshConfigSchema.optional(), libvirt: libvirtConfigSchema.optional() };
@@ -15,8 +16,9 @@ export function createLibvirtDriver(config: DriverConfig<typeof sections>, clock
   return new LibvirtDriver({
     fleet: fleetFromConfig(config),
     ssh: SshPool.fromConfig(config.ssh),
-    config: config.libvirt ?? libvirtConfigSchema.parse({}),
+    config: withPolicyDefaults(config.libvirt ?? libvirtConfigSchema.parse({}), config.policy),
     clock,
+    migrationAddress: migrationAddresses(config.libvirt, config.ssh),
     maintenance: config.maintenance,
   });
 }

@@ -4,10 +4,8 @@ import { parseDomJobInfo, sampleFromDomJobInfo } from '../../../../src/engine/dr
 import { DriverReplyError } from '../../../../src/engine/errors.js';
 import { GiB, MiB } from '../../../../src/engine/model.js';
 
-const inovex = readFileSync(
-  new URL('fixtures/virsh_domjobinfo_openstack_nonconverging_inovex132.txt', import.meta.url),
-  'utf8',
-);
+const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8');
+const inovex = fixture('virsh_domjobinfo_openstack_nonconverging_inovex132.txt');
 
 describe('virsh domjobinfo', () => {
   it('parses a real OpenStack migration that does not converge', () => {
@@ -55,5 +53,30 @@ describe('virsh domjobinfo', () => {
     expect(() => parseDomJobInfo("error: failed to get domain 'x'")).toThrow(DriverReplyError);
     expect(() => parseDomJobInfo('Job type: Unbounded\nMemory total: lots\n')).toThrow(DriverReplyError);
     expect(() => sampleFromDomJobInfo(parseDomJobInfo('Job type: Sideways\n'), 0)).toThrow(DriverReplyError);
+  });
+
+  it('calls a job without sizes yet setup: libvirt is still connecting to the destination', () => {
+    const setup = parseDomJobInfo(fixture('virsh11_domjobinfo_outgoing_setup_netns.txt'));
+    expect(setup).toEqual({ jobType: 'Unbounded', operation: 'Outgoing migration', elapsedMs: 114 });
+    expect(sampleFromDomJobInfo(setup, 0).status).toBe('setup');
+    const first = sampleFromDomJobInfo(
+      parseDomJobInfo(fixture('virsh11_domjobinfo_outgoing_postcopy_capable_netns.txt')),
+      0,
+    );
+    expect(first).toMatchObject({ status: 'active', iteration: 1, expectedDowntimeMs: 300 });
+    expect(first.remainingBytes).toBe(Math.round(28.277 * MiB));
+  });
+
+  it("reads the destination's record of a completed incoming migration (the source has none left)", () => {
+    const info = parseDomJobInfo(fixture('virsh11_domjobinfo_completed_incoming_netns.txt'));
+    expect(info).toMatchObject({ jobType: 'Completed', operation: 'Incoming migration', downtimeMs: 211 });
+    expect(sampleFromDomJobInfo(info, 0)).toMatchObject({
+      status: 'completed',
+      remainingBytes: 0,
+      transferredBytes: Math.round(32.545 * MiB),
+      totalBytes: Math.round(40.375 * MiB),
+      downtimeMs: 211,
+      iteration: 3,
+    });
   });
 });
