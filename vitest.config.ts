@@ -4,7 +4,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // file at a time, after the light files, instead of starving each other on a 2-core machine.
 const HEAVY = [
   'test/engine/drivers/qemu/{engine,driver,guest}.test.ts',
-  'test/engine/drivers/libvirt/engine.test.ts',
+  'test/engine/drivers/libvirt/{engine,topology}.test.ts',
 ];
 
 export default defineConfig({

@@ -29,7 +29,7 @@ import {
   UPLINK,
   writeHostFiles,
 } from './layout.js';
-import { type LinkState, nftScript, tcArgs } from './link.js';
+import { type LinkState, NFT_TABLE, nftScript, tcArgs } from './link.js';
 import { must, pidsInNetns, type RunResult, run, terminate } from './proc.js';
 import { type SshForwarders, startSshForwarders } from './ssh-forward.js';
 
@@ -60,6 +60,10 @@ export interface TopologyHost {
   hostKeyFingerprint(): string;
   /** Shapes what the host sends to the others (tc tbf); undefined removes the shaping. */
   shape(rateBytesPerS: number | undefined): Promise<void>;
+  /** What the host's shaper saw since it was set: bytes sent, and how often it held packets back. */
+  shaperStats(): Promise<{ sentBytes: number; overlimits: number; dropped: number }>;
+  /** Packets the loss and outage rules have dropped since they were last set. */
+  droppedPackets(): Promise<number>;
   /** Drops `pct` % of the packets on the host's link, each direction (nftables). */
   loss(pct: number): Promise<void>;
   /** Cuts (or restores) the host's link to the others entirely (nftables). */
@@ -340,6 +344,17 @@ function hostHandle(h: HostLayout, holderPid: number, keys: Pick<Keys, 'hostKey'
         throw new Error(`${h.name}: tc exited with ${r.code}: ${r.stderr.trim()}`);
       const state = linkState();
       writeFileSync(stateFile, JSON.stringify({ ...state, rateBytesPerS }));
+    },
+    async shaperStats() {
+      const text = await mustExec(['tc', '-s', 'qdisc', 'show', 'dev', UPLINK]);
+      const m = /Sent (\d+) bytes \d+ pkt \(dropped (\d+), overlimits (\d+)/.exec(text);
+      if (!m) throw new Error(`${h.name}: no qdisc statistics in: ${text}`);
+      return { sentBytes: Number(m[1]), dropped: Number(m[2]), overlimits: Number(m[3]) };
+    },
+    async droppedPackets() {
+      const r = await exec(['nft', 'list', 'table', 'inet', NFT_TABLE]);
+      if (r.code !== 0) return 0; // no fault was ever set
+      return [...r.stdout.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
     },
     loss: (pct) => faults({ lossPct: pct }),
     outage: (on) => faults({ outage: on }),
