@@ -45,7 +45,10 @@ export function stoppableClock(): Clock & { stop(): void } {
   };
 }
 
-/** Polls an evacuation's event stream until `pick` finds something, or throws after `timeoutMs`. */
+/**
+ * Polls an evacuation's event stream until `pick` finds something; throws after `timeoutMs`, or
+ * as soon as the evacuation has finished without it.
+ */
 export async function waitForEvent<T>(
   events: () => Promise<FerryEvent[]>,
   pick: (events: FerryEvent[]) => T | undefined,
@@ -56,8 +59,11 @@ export async function waitForEvent<T>(
     const all = await events();
     const found = pick(all);
     if (found !== undefined) return found;
-    if (Date.now() > deadline)
-      throw new Error(`not in the stream after ${timeoutMs} ms: ${all.map((e) => e.type).join(', ')}`);
+    const over = all.some((e) => e.type === 'evacuation.finished');
+    if (over || Date.now() > deadline)
+      throw new Error(
+        `not in the stream ${over ? 'of the finished evacuation' : `after ${timeoutMs} ms`}: ${all.map((e) => e.type).join(', ')}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
