@@ -5,12 +5,22 @@ import { join } from 'node:path';
 /**
  * Where the test topology lives and how its hosts are named and addressed. The names are fixed
  * (one topology per machine), so a run can find and remove what a crashed run left behind.
+ * FERRY_TOPOLOGY=<id> (1-4 letters or digits) names another one, for a second checkout on the
+ * same machine: without it, each run's clean-up would remove the other's hosts.
  */
-export const TOPOLOGY_DIR = '/tmp/ferry-netns';
+const ID = topologyId(process.env.FERRY_TOPOLOGY);
+export const TOPOLOGY_DIR = ID === 'lv' ? '/tmp/ferry-netns' : `/tmp/ferry-netns-${ID}`;
 /** QEMU capabilities as libvirt probed them: kept across runs (a cold probe costs 8-16 s). */
 export const CAPS_CACHE_DIR = '/var/tmp/ferry-libvirt-caps';
 /** Network namespaces of the topology: one per host and one for the switch (`ferrylv-sw`). */
-export const NETNS_PREFIX = 'ferrylv-';
+export const NETNS_PREFIX = `ferry${ID}-`;
+
+function topologyId(value: string | undefined): string {
+  if (value === undefined || value === '') return 'lv';
+  if (!/^[a-z0-9]{1,4}$/.test(value))
+    throw new Error(`FERRY_TOPOLOGY="${value}": 1-4 lower-case letters or digits`);
+  return value;
+}
 export const SWITCH_NETNS = `${NETNS_PREFIX}sw`;
 /** The host's end of its link (the switch's end is `p-NAME`). */
 export const UPLINK = 'eth0';

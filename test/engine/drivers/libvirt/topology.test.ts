@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NETNS_PREFIX } from '../../../support/netns/layout.js';
 import { run } from '../../../support/netns/proc.js';
 import { sharedTopology } from '../../../support/netns/shared.js';
 import type { Topology, TopologyHost } from '../../../support/netns/topology.js';
@@ -44,7 +45,8 @@ describe('the libvirt test topology (hosts in network namespaces)', () => {
     const addresses = (await run('ip', ['-o', 'addr'])).stdout;
     for (const h of topology.hosts) expect(addresses).not.toContain(h.address);
     const links = (await run('ip', ['-o', 'link'])).stdout;
-    expect(links).not.toMatch(/ferrylv-|p-hv\d/);
+    expect(links).not.toContain(NETNS_PREFIX);
+    for (const h of topology.hosts) expect(links).not.toContain(`p-${h.name}`);
     // ... and the runner cannot reach the hosts' addresses by itself.
     expect((await run('ip', ['route', 'get', topology.hosts[0]!.address])).stdout).not.toMatch(
       /dev (eth0|br0) +src 10\.77\./,
