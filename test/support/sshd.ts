@@ -23,6 +23,25 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
+/**
+ * sshd settings every test sshd shares: root by key only (no PAM, no passwords, key files in a
+ * temp dir whatever their modes), room for many sessions, nothing printed at login.
+ */
+export const SSHD_TEST_SETTINGS = [
+  'PubkeyAuthentication yes',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  'PermitRootLogin prohibit-password',
+  'UsePAM no',
+  'StrictModes no',
+  'X11Forwarding no',
+  'MaxSessions 64',
+  'MaxStartups 64',
+  'UseDNS no',
+  'PrintMotd no',
+  'PrintLastLog no',
+];
+
 function keygen(path: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path], { stdio: 'ignore' });
 }
@@ -49,21 +68,10 @@ export async function startSshd(): Promise<Sshd> {
       `HostKey ${hostKey}`,
       `PidFile ${join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password',
-      'UsePAM no',
-      'StrictModes no',
+      ...SSHD_TEST_SETTINGS,
       'AllowStreamLocalForwarding yes',
       // OpenSSH 9.2 refuses stream-local channels too when TCP forwarding is off.
       'AllowTcpForwarding yes',
-      'X11Forwarding no',
-      'MaxSessions 64',
-      'UseDNS no',
-      'PrintMotd no',
-      'PrintLastLog no',
-      'MaxStartups 64',
       'LogLevel ERROR',
       '',
     ].join('\n'),

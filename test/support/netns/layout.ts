@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SSHD_TEST_SETTINGS } from '../sshd.js';
 
 /**
  * Where the test topology lives and how its hosts are named and addressed. The names are fixed
@@ -146,18 +147,7 @@ export function writeHostFiles(h: HostLayout, hosts: readonly HostLayout[], keys
     // In the host's private /run.
     'PidFile /run/sshd.pid',
     `AuthorizedKeysFile ${join(keys.dir, 'authorized_keys')}`,
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin prohibit-password',
-    'UsePAM no',
-    'StrictModes no',
-    'X11Forwarding no',
-    'UseDNS no',
-    'PrintMotd no',
-    'PrintLastLog no',
-    'MaxSessions 64',
-    'MaxStartups 64',
+    ...SSHD_TEST_SETTINGS,
     'LogLevel INFO',
   ]);
 }

@@ -155,6 +155,34 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
   const outrunning = (instance: string, times = 2) =>
     waitForRate(serial('hv1', instance), (times * STUCK_CAP) / 1024);
 
+  /**
+   * Starts STUCK as `instance` on hv1, evacuates hv1 with post-copy or pause as the only way
+   * out, and returns once the engine has asked an approver.
+   */
+  async function escalated(instance: string, switchover: 'postcopy' | 'pause') {
+    await startGuestDomain(topology, host('hv1'), instance, STUCK);
+    await outrunning(instance);
+    const engine = engineFor(
+      configFor(instance, STUCK, {
+        policy: {
+          streamCapGbps: capGbps(STUCK_CAP),
+          downtimeSloMs: 100,
+          allowAutoConverge: false,
+          allowPostCopy: switchover === 'postcopy',
+          allowPause: switchover === 'pause',
+          completionTimeoutSPerGiB: 6,
+        },
+      }),
+    );
+    const { id, finished } = await engine.evacuate('hv1');
+    const requested = await waitForEvent(
+      () => engine.service.events(id),
+      (all) => ofType(all, 'approval.requested')[0],
+    );
+    expect(requested.approval).toMatchObject({ instance, kind: switchover, requestedBy: 'U_ALICE' });
+    return { engine, id, finished, approval: requested.approval };
+  }
+
   it('evacuates a converging guest by pre-copy over a shaped link: it runs on hv2, intact', async () => {
     await startGuestDomain(topology, host('hv1'), 'lv-calm', QUIET);
     const linkRate = 16 * MiB;
@@ -198,36 +226,14 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
   }, 150_000);
 
   it('switches a guest that cannot converge to post-copy once a second person approves: it arrives intact', async () => {
-    await startGuestDomain(topology, host('hv1'), 'lv-post', STUCK);
-    await outrunning('lv-post');
-    const engine = engineFor(
-      configFor('lv-post', STUCK, {
-        policy: {
-          streamCapGbps: capGbps(STUCK_CAP),
-          downtimeSloMs: 100,
-          allowAutoConverge: false,
-          allowPostCopy: true,
-          completionTimeoutSPerGiB: 6,
-        },
-      }),
-    );
-    const { id, finished } = await engine.evacuate('hv1');
-    const requested = await waitForEvent(
-      () => engine.service.events(id),
-      (all) => ofType(all, 'approval.requested')[0],
-    );
-    expect(requested.approval).toMatchObject({
-      instance: 'lv-post',
-      kind: 'postcopy',
-      requestedBy: 'U_ALICE',
-    });
+    const { engine, id, finished, approval } = await escalated('lv-post', 'postcopy');
     // Still migrating while the approver thinks: the incoming domain waits on hv2.
     expect(await definedOn('hv2', 'lv-post')).toBe(true);
     expect((await engine.service.status(id)).migrations[0]!.state).toBe('awaiting-approval');
-    await expect(engine.service.decide(requested.approval.id, 'approved', 'U_ALICE')).rejects.toBeInstanceOf(
+    await expect(engine.service.decide(approval.id, 'approved', 'U_ALICE')).rejects.toBeInstanceOf(
       ForbiddenError,
     );
-    await engine.service.decide(requested.approval.id, 'approved', 'U_BOB');
+    await engine.service.decide(approval.id, 'approved', 'U_BOB');
     expect((await finished).state).toBe('completed');
 
     const events = await engine.service.events(id);
@@ -240,27 +246,8 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
   }, 150_000);
 
   it('aborts on rejection: the guest goes on running on hv1, intact, and hv2 keeps nothing', async () => {
-    await startGuestDomain(topology, host('hv1'), 'lv-stuck', STUCK);
-    await outrunning('lv-stuck');
-    const engine = engineFor(
-      configFor('lv-stuck', STUCK, {
-        policy: {
-          streamCapGbps: capGbps(STUCK_CAP),
-          downtimeSloMs: 100,
-          allowAutoConverge: false,
-          allowPostCopy: false,
-          allowPause: true,
-          completionTimeoutSPerGiB: 6,
-        },
-      }),
-    );
-    const { id, finished } = await engine.evacuate('hv1');
-    const requested = await waitForEvent(
-      () => engine.service.events(id),
-      (all) => ofType(all, 'approval.requested')[0],
-    );
-    expect(requested.approval).toMatchObject({ instance: 'lv-stuck', kind: 'pause' });
-    await engine.service.decide(requested.approval.id, 'rejected', 'U_BOB');
+    const { engine, id, finished, approval } = await escalated('lv-stuck', 'pause');
+    await engine.service.decide(approval.id, 'rejected', 'U_BOB');
     expect((await finished).state).toBe('failed');
 
     const events = await engine.service.events(id);
@@ -277,27 +264,8 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
   }, 150_000);
 
   it('pauses a guest that cannot converge once approved: it arrives on hv2 and runs there, intact', async () => {
-    await startGuestDomain(topology, host('hv1'), 'lv-pause', STUCK);
-    await outrunning('lv-pause');
-    const engine = engineFor(
-      configFor('lv-pause', STUCK, {
-        policy: {
-          streamCapGbps: capGbps(STUCK_CAP),
-          downtimeSloMs: 100,
-          allowAutoConverge: false,
-          allowPostCopy: false,
-          allowPause: true,
-          completionTimeoutSPerGiB: 6,
-        },
-      }),
-    );
-    const { id, finished } = await engine.evacuate('hv1');
-    const requested = await waitForEvent(
-      () => engine.service.events(id),
-      (all) => ofType(all, 'approval.requested')[0],
-    );
-    expect(requested.approval).toMatchObject({ instance: 'lv-pause', kind: 'pause' });
-    await engine.service.decide(requested.approval.id, 'approved', 'U_BOB');
+    const { engine, id, finished, approval } = await escalated('lv-pause', 'pause');
+    await engine.service.decide(approval.id, 'approved', 'U_BOB');
     expect((await finished).state).toBe('completed');
 
     const events = await engine.service.events(id);
