@@ -430,7 +430,6 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
     const events = await engine.service.events(id);
     expectOneOfEach(events, 'lv-link', 'migration.failed');
     const cause = ofType(events, 'migration.failed')[0]!.cause;
-    console.log(`keepalive cause after ${Date.now() - cutAt} ms: ${cause}`);
     // virsh's own words, then ferry's check from hv1 of the path the migration took.
     expect(cause).toMatch(/^virsh migrate on hv1 failed: /);
     expect(cause).toMatch(/hv1 cannot reach the libvirtd of hv2 at qemu\+ssh:\/\/10\.77\.0\.12\/system/);
