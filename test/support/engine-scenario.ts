@@ -1,10 +1,9 @@
 import { expect, onTestFailed } from 'vitest';
 import type { Clock } from '../../src/engine/clock.js';
-import type { FerryConfig } from '../../src/engine/config.js';
+import { createLocalEngine, type FerryConfig } from '../../src/engine/compose.js';
 import type { Driver } from '../../src/engine/drivers/driver.js';
-import { createLocalEngine } from '../../src/engine/local.js';
+import { runEvacuation } from '../../src/engine/evacuation/runner.js';
 import type { Evacuation, FerryEvent } from '../../src/engine/model.js';
-import { runEvacuation } from '../../src/engine/runner/evacuation.js';
 
 /**
  * What an engine scenario against a real back end needs: the engine in one process over memory

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NAME_PATTERN } from '../../../src/engine/ssh/quote.js';
+import { NAME_PATTERN } from '../../../src/engine/model.js';
 import { buildGuest, waitForGuest } from '../guest.js';
 import { type GuestSpec, guestCommandLine, guestRamMiB } from '../qemu.js';
 import type { Topology, TopologyHost } from './topology.js';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
-import { configSchema, type FerryConfig, type PolicyConfig } from '../../../../src/engine/config.js';
+import { configSchema, type FerryConfig } from '../../../../src/engine/compose.js';
+import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { LibvirtConfig } from '../../../../src/engine/drivers/libvirt/config.js';
 import type { LibvirtDriver } from '../../../../src/engine/drivers/libvirt/driver.js';
 import { createLibvirtDriver } from '../../../../src/engine/drivers/libvirt/index.js';
