@@ -64,13 +64,18 @@ export interface GuestVm {
   stop(): Promise<void>;
 }
 
-/** Starts a test guest as a child process and waits for its QMP socket. */
+/**
+ * Starts a test guest as a child process and waits for its QMP socket; with `netnsOf` (a topology
+ * host's holder pid) the guest runs in that host's namespaces (nsenter execs QEMU, so the child is
+ * QEMU itself). Paths under /tmp are the same inside a host and out.
+ */
 export async function startGuestVm(options: {
   qmpSocket: string;
   serialPath: string;
   spec: GuestSpec;
   incoming?: boolean;
   memPath?: string;
+  netnsOf?: number;
 }): Promise<GuestVm> {
   const { qmpSocket, serialPath } = options;
   const args = [
@@ -81,7 +86,12 @@ export async function startGuestVm(options: {
     `unix:${qmpSocket},server=on,wait=off`,
     ...(options.incoming ? ['-incoming', 'defer'] : []),
   ];
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...argv] = [
+    ...(options.netnsOf ? ['nsenter', '-t', String(options.netnsOf), '-n', '-u', '-m', '--'] : []),
+    'qemu-system-x86_64',
+    ...args,
+  ] as [string, ...string[]];
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
@@ -104,9 +114,20 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** A QMP client on a local unix socket (tests that look at QEMU without SSH). */
-export function localQmp(socketPath: string): Promise<QmpClient> {
-  return QmpClient.connect(connect(socketPath), { label: socketPath });
+/**
+ * A QMP client on a local unix socket (tests that look at QEMU without SSH). QEMU binds the
+ * socket before it listens: a refused connection in between is tried again, for a while.
+ */
+export async function localQmp(socketPath: string, timeoutMs = 10_000): Promise<QmpClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await QmpClient.connect(connect(socketPath), { label: socketPath });
+    } catch (err) {
+      if (Date.now() > deadline || !String(err).includes('ECONNREFUSED')) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** Whether a process id is alive (a daemonized QEMU that exited may linger as an unreaped zombie). */
