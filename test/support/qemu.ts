@@ -11,7 +11,9 @@ import { type Fleet, MiB } from '../../src/engine/model.js';
 import { type SshConfig, sshConfigSchema } from '../../src/engine/ssh/config.js';
 import { SshPool } from '../../src/engine/ssh/pool.js';
 import { buildGuest, waitForGuest } from './guest.js';
-import { type Sshd, startSshd } from './sshd.js';
+import { SHARED_HOSTS, sharedTopology } from './netns/shared.js';
+import type { SshForwarders } from './netns/ssh-forward.js';
+import type { Topology } from './netns/topology.js';
 
 export interface GuestSpec {
   /** Region the guest dirties, MiB (guest RAM is this plus 8 MiB for the kernel). */
@@ -141,12 +143,15 @@ export function alive(pid: number): boolean {
 }
 
 /**
- * A hypervisor lab on loopback: one real sshd standing in for hosts hv1..hv3 (each its own SSH
- * connection), guests started per test, and the qemu driver's config. The destination QEMU is
- * started by `incoming.sh` over SSH, like an operator's own script would.
+ * A hypervisor lab on the namespace topology (test/support/netns): hosts hv1..hv3, each with its
+ * own network namespace and sshd, guests started per test inside their host, and the qemu
+ * driver's config. ferry reaches each host's sshd through a loopback forwarder, while migration
+ * traffic goes host to host across the topology's veths and bridge, through each host's shaped
+ * uplink. The destination QEMU is started by `incoming.sh` over SSH, like an operator's own
+ * script would.
  */
 export interface QemuLab {
-  sshd: Sshd;
+  topology: Topology;
   dir: string;
   ssh: SshConfig;
   qemu: QemuConfig;
@@ -158,6 +163,8 @@ export interface QemuLab {
   driver(overrides?: { ssh?: Partial<SshConfig>; qemu?: Partial<QemuConfig>; fleet?: Fleet }): QemuDriver;
   /** The pid of the QEMU the driver started for `instance` on `host`. */
   incomingPid(host: string, instance: string): number | undefined;
+  /** Drops every open SSH connection of ferry's (as a cut of its control network would); returns how many. */
+  cutConnections(): number;
   /**
    * Closes the drivers made so far and kills every guest QEMU, sources and destinations. Each
    * guest keeps a vCPU busy, so guests left over from earlier tests would starve the next test's
@@ -167,10 +174,19 @@ export interface QemuLab {
   stop(): Promise<void>;
 }
 
-export const LAB_HOSTS = ['hv1', 'hv2', 'hv3'];
+export const LAB_HOSTS: readonly string[] = SHARED_HOSTS;
+
+/**
+ * Every host's uplink rate in the lab: well under what a veth carries here, so the link, not the
+ * CPU, sets the pace of the lab's migrations (the tests' guests converge at it within seconds).
+ */
+export const LAB_LINK_BYTES_PER_S = 96 * MiB;
 
 export async function startQemuLab(): Promise<QemuLab> {
-  const sshd = await startSshd();
+  const topology = await sharedTopology();
+  for (const host of topology.hosts) await host.shape(LAB_LINK_BYTES_PER_S);
+  const forwarders: SshForwarders = await topology.connect();
+  // Under /tmp, which every host shares with the runner (their /run is their own).
   const dir = mkdtempSync(join(tmpdir(), 'ferry-qemu-lab-'));
   const script = join(dir, 'incoming.sh');
   writeFileSync(
@@ -195,21 +211,25 @@ export async function startQemuLab(): Promise<QemuLab> {
   // Limits sized for a loaded 2-core machine (sshd and QEMU may wait seconds for a CPU); no test
   // relies on one of them firing.
   const ssh = sshConfigSchema.parse({
-    privateKeyPath: sshd.userKeyPath,
+    privateKeyPath: topology.ferryKeyPath,
     backoffMs: 100,
     connectTimeoutS: 30,
-    hosts: LAB_HOSTS.map((name) => ({
-      name,
-      address: '127.0.0.1',
-      port: sshd.port,
-      hostKey: sshd.hostKeyFingerprint,
+    hosts: forwarders.hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      hostKey: topology.host(h.name).hostKeyFingerprint(),
     })),
   });
+  // The address a source QEMU reaches a destination at is the host's own in the topology, not
+  // the loopback forwarder ferry's SSH uses: as in production, the two networks differ.
+  const migrationAddresses = Object.fromEntries(topology.hosts.map((h) => [h.name, h.address]));
   const qemu = qemuConfigSchema.parse({
     qmpSocket: join(dir, '{host}-{instance}.qmp'),
     incomingCommand: `sh ${script} {instance} {host} {qmpSocket}`,
     incomingTimeoutS: 60,
     qmpTimeoutS: 30,
+    migrationAddresses,
   });
   const stopGuests = async () => {
     for (const d of drivers.splice(0)) await d.close().catch(() => undefined);
@@ -221,7 +241,7 @@ export async function startQemuLab(): Promise<QemuLab> {
     }
   };
   return {
-    sshd,
+    topology,
     dir,
     ssh,
     qemu,
@@ -233,6 +253,7 @@ export async function startQemuLab(): Promise<QemuLab> {
         qmpSocket: socketOf(host, instance),
         serialPath: serialOf(host, instance),
         spec,
+        netnsOf: topology.host(host).holderPid,
       });
       vms.push(vm);
       await waitForGuest(vm.serialPath, (log) => log.progress.length > 0, 45_000);
@@ -265,7 +286,7 @@ export async function startQemuLab(): Promise<QemuLab> {
         ssh: SshPool.fromConfig(sshConfig),
         config: { ...qemu, ...overrides.qemu },
         clock: systemClock,
-        migrationAddress: () => '127.0.0.1',
+        migrationAddress: (host) => migrationAddresses[host] ?? host,
       });
       drivers.push(driver);
       return driver;
@@ -274,10 +295,12 @@ export async function startQemuLab(): Promise<QemuLab> {
       const file = join(dir, `${host}-${instance}.pid`);
       return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
     },
+    cutConnections: () => LAB_HOSTS.reduce((n, host) => n + forwarders.cut(host), 0),
     stopGuests,
     async stop() {
       await stopGuests();
-      await sshd.stop();
+      await forwarders.close();
+      for (const host of topology.hosts) await host.shape(undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -4,7 +4,13 @@ import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
 import { DriverRefusedError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
 import { MiB, type ProgressSample, type Tuning } from '../../../../src/engine/model.js';
 import { achievedRateKib, readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
-import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
+import {
+  alive,
+  type GuestSpec,
+  LAB_LINK_BYTES_PER_S,
+  type QemuLab,
+  startQemuLab,
+} from '../../../support/qemu.js';
 
 const FINAL = ['completed', 'failed', 'cancelled'];
 
@@ -59,7 +65,7 @@ const STUCK_CAP = 1 * MiB;
 const THROTTLEABLE: GuestSpec = { mib: 2, rateKib: 32 * 1024 };
 const CALM: GuestSpec = { mib: 32, rateKib: 4 * 1024 };
 
-describe('qemu driver through real sshd and two real QEMUs', () => {
+describe('qemu driver through real sshd and two real QEMUs on hosts of the namespace topology', () => {
   let lab: QemuLab;
   beforeAll(async () => {
     lab = await startQemuLab();
@@ -136,6 +142,34 @@ describe('qemu driver through real sshd and two real QEMUs', () => {
     const again = await restarted.start(request, tuning());
     expect(await restarted.sample(again)).toMatchObject({ status: 'completed' });
     expect(readGuestLog(lab.serialOf('hv2', 'calm')).booted).toBe(false);
+  }, 120_000);
+
+  it('crosses the shaped link between two hosts: the network, not a cap, sets the pace', async () => {
+    const link = 16 * MiB;
+    const hv1 = lab.topology.host('hv1');
+    await hv1.shape(link);
+    try {
+      await lab.startGuest('hv1', 'paced', CALM);
+      const driver = lab.driver({ fleet: lab.fleet([{ name: 'paced', host: 'hv1', spec: CALM }]) });
+      const before = await hv1.shaperStats();
+      const handle = await driver.start(
+        { migrationId: 'e1:paced', instance: 'paced', from: 'hv1', to: 'hv2' },
+        tuning(), // no max-bandwidth: QEMU sends as fast as the link lets it
+      );
+      const samples = await follow(driver, handle);
+      const done = samples.at(-1)!;
+      expect(done.status).toBe('completed');
+      const after = await hv1.shaperStats();
+      // Every byte went out through hv1's shaper, which had to hold packets back...
+      expect(after.sentBytes - before.sentBytes).toBeGreaterThanOrEqual(done.transferredBytes);
+      expect(after.overlimits).toBeGreaterThan(before.overlimits);
+      // ...so the migration took at least what the link's rate allows (a loaded machine only adds).
+      const seconds = (samples.at(-1)!.at - samples[0]!.at) / 1000;
+      expect(seconds).toBeGreaterThan((0.8 * done.transferredBytes) / link - 1);
+      await expectArrivedIntact('paced', 'hv1', 'hv2');
+    } finally {
+      await hv1.shape(LAB_LINK_BYTES_PER_S);
+    }
   }, 120_000);
 
   it('cancels a non-converging migration: the guest keeps running on the source, the destination is gone', async () => {
@@ -267,7 +301,7 @@ describe('qemu driver through real sshd and two real QEMUs', () => {
     const handle = await driver.start(request, tuning({ maxBandwidthBytesPerS: 8 * MiB }));
     const before = (await follow(driver, handle, { stop: (s) => s.transferredBytes > 2 * MiB })).at(-1)!;
     const destinationPid = lab.incomingPid('hv3', 'cut');
-    lab.sshd.cutConnections();
+    lab.cutConnections();
     await new Promise((r) => setTimeout(r, 300));
     expect(await driver.start(request, tuning())).toEqual(handle);
     const samples = await follow(driver, handle, { timeoutMs: 90_000 });
