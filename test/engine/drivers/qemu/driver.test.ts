@@ -4,6 +4,7 @@ import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
 import { DriverRefusedError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
 import { MiB, type ProgressSample, type Tuning } from '../../../../src/engine/model.js';
 import { achievedRateKib, readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
+import { expectArrivedIntact as arrivedIntact } from '../../../support/guest-checks.js';
 import {
   alive,
   type GuestSpec,
@@ -97,21 +98,8 @@ describe('qemu driver through real sshd and two real QEMUs on hosts of the names
     console.log(`samples:\n${rows.join('\n')}\nguest KiB/s from the start: ${rates.join(' ')}`);
   }
 
-  /** The guest arrived: the destination never booted, kept counting, and saw no bad page. */
-  async function expectArrivedIntact(instance: string, from: string, to: string): Promise<void> {
-    const before = readGuestLog(lab.serialOf(from, instance));
-    const lastPasses = before.progress.at(-1)!.passes;
-    // Waits for more checks of the whole region than the source had printed: a starved guest may
-    // take longer than a few progress lines for one.
-    const after = await waitForGuest(
-      lab.serialOf(to, instance),
-      (l) => l.progress.length >= 3 && l.progress.at(-1)!.passes > lastPasses,
-    );
-    expect(after.booted).toBe(false);
-    expect(after.progress.at(-1)!.passes).toBeGreaterThan(lastPasses);
-    expect([...before.corrupt, ...after.corrupt]).toEqual([]);
-    expect(after.progress.every((p) => p.errors === 0)).toBe(true);
-  }
+  const expectArrivedIntact = (instance: string, from: string, to: string) =>
+    arrivedIntact(lab.serialOf(from, instance), lab.serialOf(to, instance));
 
   it('runs a converging pre-copy to completion and moves the instance', async () => {
     const source = await lab.startGuest('hv1', 'calm', CALM);

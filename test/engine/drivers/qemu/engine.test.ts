@@ -1,14 +1,21 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { type Clock, systemClock } from '../../../../src/engine/clock.js';
-import { configSchema, createLocalEngine, type FerryConfig } from '../../../../src/engine/compose.js';
+import { systemClock } from '../../../../src/engine/clock.js';
+import { configSchema, type FerryConfig } from '../../../../src/engine/compose.js';
 import type { PolicyConfig } from '../../../../src/engine/config.js';
 import type { QemuConfig } from '../../../../src/engine/drivers/qemu/config.js';
 import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
 import { createQemuDriver } from '../../../../src/engine/drivers/qemu/index.js';
 import { ForbiddenError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
-import { runEvacuation } from '../../../../src/engine/evacuation/runner.js';
-import { type Evacuation, type FerryEvent, GBPS, MiB } from '../../../../src/engine/model.js';
+import { GBPS, MiB } from '../../../../src/engine/model.js';
+import {
+  expectOneOfEach,
+  ofType,
+  scenarioEngine,
+  type stoppableClock,
+  waitForEvent,
+} from '../../../support/engine-scenario.js';
 import { readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
+import { expectArrivedIntact, expectRunningIntact } from '../../../support/guest-checks.js';
 import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
 
 /**
@@ -52,41 +59,11 @@ const FAST: Partial<PolicyConfig> = {
   streamCapGbps: capGbps(64 * MiB),
 };
 
-const ofType = <T extends FerryEvent['type']>(events: FerryEvent[], type: T) =>
-  events.filter((e): e is Extract<FerryEvent, { type: T }> => e.type === type);
-
-const ENDINGS = ['migration.completed', 'migration.failed', 'migration.aborted'];
-
-/** Exactly one start and one ending per migration, and one evacuation.finished. */
-function expectOneOfEach(events: FerryEvent[], instance: string, ending: (typeof ENDINGS)[number]): void {
-  const mine = events.filter((e) => 'instance' in e && e.instance === instance);
-  expect(ofType(mine, 'migration.started')).toHaveLength(1);
-  expect(mine.filter((e) => ENDINGS.includes(e.type)).map((e) => e.type)).toEqual([ending]);
-  expect(ofType(events, 'evacuation.started')).toHaveLength(1);
-  expect(ofType(events, 'evacuation.finished')).toHaveLength(1);
-}
-
-/** A clock the test can stop: the runner's next sleep throws, as if its process had died. */
-function stoppableClock(): Clock & { stop(): void } {
-  let stopped = false;
-  return {
-    now: () => Date.now(),
-    sleep: (ms) =>
-      stopped
-        ? Promise.reject(new Error('runner stopped by the test'))
-        : new Promise((resolve) => setTimeout(resolve, ms)),
-    stop: () => {
-      stopped = true;
-    },
-  };
-}
-
 describe('the engine evacuating a host with the qemu driver (real sshd, real QEMU)', () => {
   let lab: QemuLab;
   const drivers: QemuDriver[] = [];
   const clocks: ReturnType<typeof stoppableClock>[] = [];
   const runs: Promise<unknown>[] = [];
-  let logs: string[] = [];
   let tornDown = false;
 
   beforeAll(async () => {
@@ -95,6 +72,9 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
   beforeEach(() => {
     tornDown = false;
   });
+  const arrivedIntact = (instance: string, from: string, to: string) =>
+    expectArrivedIntact(lab.serialOf(from, instance), lab.serialOf(to, instance));
+  const runningIntact = (instance: string, host: string) => expectRunningIntact(lab.serialOf(host, instance));
   afterEach(async () => {
     // A failed test must not leave a runner (or a status poll) looping on a closed driver.
     tornDown = true;
@@ -102,7 +82,6 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     for (const clock of clocks.splice(0)) clock.stop();
     for (const driver of drivers.splice(0)) await driver.close().catch(() => undefined);
     await lab.stopGuests(); // a finished test's busy guests would starve the next one's
-    logs = [];
   });
   afterAll(async () => {
     await lab?.stop();
@@ -140,86 +119,11 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     });
   }
 
-  /** EngineService + in-process launcher + memory ports over the qemu driver built from `config`. */
+  /** The engine of engine-scenario.ts over the qemu driver built from `config`. */
   function engineFor(config: FerryConfig) {
     const driver = createQemuDriver(config, systemClock);
     drivers.push(driver);
-    const clock = stoppableClock();
-    clocks.push(clock);
-    const engine = createLocalEngine({ config, driver, clock, log: (line) => logs.push(line) });
-    // This test's lines (afterEach has replaced `logs` by the time a failure is reported).
-    const lines = logs;
-    onTestFailed(() => {
-      console.log(`runner log:\n${lines.join('\n')}`);
-    });
-    const evacuate = async () => {
-      const { id } = await engine.service.evacuate({
-        source: 'hv1',
-        requestedBy: 'U_ALICE',
-        reason: 'engine.test',
-        maintenance: false,
-      });
-      const finished = engine.launcher.finished(id) as Promise<Evacuation>;
-      runs.push(finished);
-      return { id, finished };
-    };
-    return { ...engine, driver, clock, evacuate };
-  }
-
-  /** Reads the stored evacuation every `everyMs` until it has ended (or the test is over). */
-  async function pollStatus(
-    status: (id: string) => Promise<Evacuation>,
-    id: string,
-    each: (evacuation: Evacuation) => void,
-    everyMs = 200,
-  ): Promise<void> {
-    while (!tornDown) {
-      const evacuation = await status(id);
-      each(evacuation);
-      if (evacuation.endedAt !== undefined) return;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
-
-  /** Polls the evacuation's event stream until `pick` finds something. */
-  async function waitForEvent<T>(
-    events: () => Promise<FerryEvent[]>,
-    pick: (events: FerryEvent[]) => T | undefined,
-    timeoutMs = 90_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const all = await events();
-      const found = pick(all);
-      if (found !== undefined) return found;
-      if (Date.now() > deadline)
-        throw new Error(`not in the stream after ${timeoutMs} ms: ${all.map((e) => e.type).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /** The guest arrived: the destination never booted, kept counting, and saw no bad page. */
-  async function expectArrivedIntact(instance: string, from: string, to: string): Promise<void> {
-    const before = readGuestLog(lab.serialOf(from, instance));
-    const lastPasses = before.progress.at(-1)!.passes;
-    // Waits for more checks of the whole region than the source had printed: a starved guest may
-    // take longer than a few progress lines for one.
-    const after = await waitForGuest(
-      lab.serialOf(to, instance),
-      (l) => l.progress.length >= 3 && l.progress.at(-1)!.passes > lastPasses,
-    );
-    expect(after.booted).toBe(false);
-    expect(after.progress.at(-1)!.passes).toBeGreaterThan(lastPasses);
-    expect([...before.corrupt, ...after.corrupt]).toEqual([]);
-    expect(after.progress.every((p) => p.errors === 0)).toBe(true);
-  }
-
-  /** The guest still runs on `host`: it keeps counting passes, with no bad page. */
-  async function expectRunningIntact(instance: string, host: string): Promise<void> {
-    const seen = readGuestLog(lab.serialOf(host, instance)).progress.length;
-    const log = await waitForGuest(lab.serialOf(host, instance), (l) => l.progress.length >= seen + 3);
-    expect(log.corrupt).toEqual([]);
-    expect(log.progress.every((p) => p.errors === 0)).toBe(true);
+    return scenarioEngine(config, driver, { clocks, runs });
   }
 
   const exited = (vm: { process: { exitCode: number | null; signalCode: string | null } }) =>
@@ -235,7 +139,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     const plan = await engine.service.plan('hv1');
     expect(plan.moves.map((m) => [m.instance, m.from, m.to])).toEqual([['eng-calm', 'hv1', 'hv2']]);
 
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     expect((await finished).state).toBe('completed');
     const events = await engine.service.events(id);
     expectOneOfEach(events, 'eng-calm', 'migration.completed');
@@ -246,7 +150,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     expect(ofType(events, 'approval.requested')).toEqual([]);
     expect(ofType(events, 'evacuation.finished')[0]).toMatchObject({ state: 'completed', stayed: [] });
 
-    await expectArrivedIntact('eng-calm', 'hv1', 'hv2');
+    await arrivedIntact('eng-calm', 'hv1', 'hv2');
     const fleet = await engine.service.fleet();
     expect(fleet.instances.find((i) => i.name === 'eng-calm')?.host).toBe('hv2');
     expect(fleet.hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(false);
@@ -269,7 +173,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
         },
       }),
     );
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     const requested = await waitForEvent(
       () => engine.service.events(id),
       (all) => ofType(all, 'approval.requested')[0],
@@ -302,7 +206,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     ]);
 
     expect(exited(source)).toBe(false);
-    await expectRunningIntact('eng-stuck', 'hv1');
+    await runningIntact('eng-stuck', 'hv1');
     expect((await engine.service.fleet()).instances.find((i) => i.name === 'eng-stuck')?.host).toBe('hv1');
     await expect.poll(() => alive(destinationPid!), { timeout: 15_000 }).toBe(false);
   }, 150_000);
@@ -321,7 +225,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
         },
       }),
     );
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     const requested = await waitForEvent(
       () => engine.service.events(id),
       (all) => ofType(all, 'approval.requested')[0],
@@ -342,7 +246,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     expectOneOfEach(events, 'eng-post', 'migration.completed');
     expect(ofType(events, 'migration.switchover').map((e) => e.kind)).toEqual(['postcopy']);
     expect(ofType(events, 'migration.completed')[0]!.strategy).toBe('postcopy');
-    await expectArrivedIntact('eng-post', 'hv1', 'hv2');
+    await arrivedIntact('eng-post', 'hv1', 'hv2');
     expect((await engine.service.fleet()).instances.find((i) => i.name === 'eng-post')?.host).toBe('hv2');
   }, 150_000);
 
@@ -368,15 +272,15 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
         qemu: { cpuThrottleInitial: 99, cpuThrottleIncrement: 1 },
       }),
     );
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     const throttles: number[] = [];
-    const watching = pollStatus(
-      (x) => engine.service.status(x),
+    const watching = engine.poll(
       id,
       (evacuation) => {
         const sample = evacuation.migrations[0]?.lastSample;
         if (sample?.throttlePct !== undefined) throttles.push(sample.throttlePct);
       },
+      () => tornDown,
     );
     runs.push(watching);
     onTestFailed(() => {
@@ -395,14 +299,14 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     expect(ofType(events, 'migration.completed')[0]!.strategy).toBe('auto-converge');
     expect(ofType(events, 'approval.requested')).toEqual([]);
     expect(Math.max(0, ...throttles)).toBe(99);
-    await expectArrivedIntact('eng-throttle', 'hv1', 'hv2');
+    await arrivedIntact('eng-throttle', 'hv1', 'hv2');
   }, 240_000);
 
   it('refuses a host whose key is not the pinned one, and starts nothing', async () => {
     const source = await lab.startGuest('hv1', 'eng-key', CALM);
     const config = configFor('eng-key', CALM, { hostKey: `SHA256:${'B'.repeat(43)}` });
     const engine = engineFor(config);
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     expect((await finished).state).toBe('failed');
 
     const events = await engine.service.events(id);
@@ -425,7 +329,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     // Nothing ran: no incoming QEMU, the guest goes on where it was.
     expect(lab.incomingPid('hv2', 'eng-key')).toBeUndefined();
     expect(exited(source)).toBe(false);
-    await expectRunningIntact('eng-key', 'hv1');
+    await runningIntact('eng-key', 'hv1');
   }, 120_000);
 
   it('finds its migration again across a cut SSH connection and a replaced runner: one start, one end', async () => {
@@ -434,16 +338,16 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
       policy: { streamCapGbps: capGbps(4 * MiB), stallTimeoutS: 10 },
     });
     const engine = engineFor(config);
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     // What the stored migration says it has sent, read every 100 ms until the evacuation ends.
     const sent: number[] = [];
-    const recording = pollStatus(
-      (x) => engine.service.status(x),
+    const recording = engine.poll(
       id,
       (evacuation) => {
         const m = evacuation.migrations[0];
         if (m?.state === 'running') sent.push(m.bytesSent);
       },
+      () => tornDown,
       100,
     );
     runs.push(recording);
@@ -475,18 +379,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
 
     const driver = createQemuDriver(config, systemClock);
     drivers.push(driver);
-    const clock = stoppableClock();
-    clocks.push(clock);
-    const resumed = runEvacuation(id, {
-      driver,
-      store: engine.store,
-      approvals: engine.approvals,
-      control: engine.control,
-      clock,
-      policy: config.policy,
-      log: (line) => logs.push(line),
-    });
-    runs.push(resumed);
+    const resumed = engine.resume(id, driver).finished;
     expect((await resumed).state).toBe('completed');
     await recording;
 
@@ -496,7 +389,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     for (let i = 1; i < sent.length; i++) expect(sent[i]!).toBeGreaterThanOrEqual(sent[i - 1]!);
     expect(ofType(events, 'migration.completed')[0]!.bytesSent).toBeGreaterThanOrEqual(after);
     expect(lab.incomingPid('hv2', 'eng-cut')).toBe(destinationPid); // no second destination
-    await expectArrivedIntact('eng-cut', 'hv1', 'hv2');
+    await arrivedIntact('eng-cut', 'hv1', 'hv2');
   }, 180_000);
 
   it('does not fail a migration that completed while its runner was being replaced after start', async () => {
@@ -509,7 +402,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
       if (change.events?.some((e) => e.type === 'migration.started')) throw new Error('process died');
       return commit(change);
     };
-    const { id, finished } = await engine.evacuate();
+    const { id, finished } = await engine.evacuate('hv1');
     await expect(finished).rejects.toThrow(/process died/);
     engine.store.commit = commit;
     await engine.driver.close();
@@ -519,24 +412,13 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
 
     const driver = createQemuDriver(config, systemClock);
     drivers.push(driver);
-    const clock = stoppableClock();
-    clocks.push(clock);
-    const resumed = runEvacuation(id, {
-      driver,
-      store: engine.store,
-      approvals: engine.approvals,
-      control: engine.control,
-      clock,
-      policy: config.policy,
-      log: (line) => logs.push(line),
-    });
-    runs.push(resumed);
+    const resumed = engine.resume(id, driver).finished;
     const outcome = await resumed;
     const events = await engine.service.events(id);
     expect(ofType(events, 'migration.failed')).toEqual([]);
     expect(outcome.state).toBe('completed');
     expectOneOfEach(events, 'eng-crash', 'migration.completed');
-    await expectArrivedIntact('eng-crash', 'hv1', 'hv2');
+    await arrivedIntact('eng-crash', 'hv1', 'hv2');
     expect((await driver.inventory()).instances.find((i) => i.name === 'eng-crash')?.host).toBe('hv2');
     // The stopped source copy is cleared (promptly on an idle machine; a loaded one may take seconds).
     await expect.poll(() => exited(source), { timeout: 15_000 }).toBe(true);
