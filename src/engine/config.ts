@@ -81,6 +81,14 @@ export const policySchema = z.strictObject({
   approvalTimeoutS: z.number().positive().default(900),
   /** How often running migrations are sampled. */
   sampleIntervalS: z.number().positive().default(1),
+  /**
+   * A migration the back end no longer knows (its QEMU died, its host rebooted) is reconciled
+   * against where the VM is after this many consecutive "no such migration" answers, or
+   * `lostMigrationS` seconds after the first, whichever comes first: one answer may be a
+   * hand-over moment, and a migration is never sampled for ever.
+   */
+  lostMigrationAnswers: z.number().int().positive().default(5),
+  lostMigrationS: z.number().positive().default(60),
 });
 
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM (24-hour)');

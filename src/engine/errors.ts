@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'DRIVER_REFUSED'
   | 'HOST_KEY_MISMATCH'
   | 'MIGRATION_FAILED'
+  | 'MIGRATION_LOST'
   | 'AUTH_FAILED'
   | 'UNSUPPORTED'
   | 'TIMEOUT'
@@ -96,6 +97,17 @@ export class DriverUnreachableError extends FerryError {
 export class DriverRefusedError extends FerryError {
   constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
     super('DRIVER_REFUSED', message, options);
+  }
+}
+
+/**
+ * The back end has no such migration (any more): its QEMU died, its host rebooted, the simulator
+ * restarted, Nova dropped the record. Not retryable and not transient: asking again gives the
+ * same answer, so the engine reconciles against where the VM is instead (evacuation/reconcile.ts).
+ */
+export class MigrationLostError extends FerryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('MIGRATION_LOST', message, options);
   }
 }
 

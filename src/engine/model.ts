@@ -473,6 +473,11 @@ export type FerryEvent = EventBase &
         downtimeMs: number;
         bytesSent: number;
         passes: number;
+        /**
+         * Set when the back end had lost the migration and ferry found the VM on its destination:
+         * the outcome comes from the inventory, and the downtime (0) was not measured.
+         */
+        cause?: string;
       }
     | {
         type: 'migration.failed';

@@ -51,6 +51,8 @@ export interface MigrationRecord {
   progressEventAt?: number;
   /** How often the move got a new destination after a failed precheck. */
   replacements?: number;
+  /** The back end's consecutive "no such migration" answers, since the first (reconcile.ts). */
+  lost?: { since: number; answers: number };
 }
 
 /**

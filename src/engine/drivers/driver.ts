@@ -54,6 +54,16 @@ export interface MigrationHandle {
   ref?: string;
 }
 
+/** Where a guest is now, as the back end sees it: asked after a migration it no longer knows. */
+export interface Whereabouts {
+  /** The host it is on; absent when the back end has it on no host. */
+  host?: string;
+  /** Whether it runs there; absent when the back end cannot tell. */
+  running?: boolean;
+  /** The back end's own words (QEMU's run state, why it is nowhere), for the operator. */
+  detail?: string;
+}
+
 export type PrecheckResult = { ok: true } | { ok: false; reasons: string[] };
 
 /**
@@ -72,7 +82,14 @@ export interface Driver {
   precheck(request: MigrationRequest): Promise<PrecheckResult>;
   /** Starts the migration, or returns the handle of the one already running under this id. */
   start(request: MigrationRequest, tuning: Tuning): Promise<MigrationHandle>;
+  /** Throws MigrationLostError when the back end has no such migration (any more). */
   sample(handle: MigrationHandle): Promise<ProgressSample>;
+  /**
+   * Where the handle's guest is now, asked by the hypervisors themselves. Only for drivers whose
+   * `inventory()` is configured rather than observed (qemu); the engine reads the inventory of
+   * the others.
+   */
+  locate?(handle: MigrationHandle): Promise<Whereabouts>;
   tune(handle: MigrationHandle, tuning: Partial<Tuning>): Promise<void>;
   /** Risky switchover: the guest runs on the destination and pulls pages; a link failure loses it. */
   switchToPostCopy(handle: MigrationHandle): Promise<void>;

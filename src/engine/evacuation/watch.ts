@@ -1,6 +1,6 @@
 import type { PolicyConfig } from '../config.js';
-import type { Driver, MigrationHandle } from '../drivers/driver.js';
-import { FerryError, toFerryError } from '../errors.js';
+import type { Driver, MigrationHandle, Whereabouts } from '../drivers/driver.js';
+import { FerryError, MigrationLostError, toFerryError } from '../errors.js';
 import {
   type ApprovalDecision,
   canTransition,
@@ -13,6 +13,7 @@ import {
 } from '../model.js';
 import type { ApprovalGate, MigrationRecord } from '../ports.js';
 import { decide, initialTuning, initialWatch, type PolicyAction, type WatchedMigration } from './policy.js';
+import { reconcile, whereIs } from './reconcile.js';
 
 /**
  * One control step for one migration: start it, or sample it, let the policy decide, and carry
@@ -121,24 +122,43 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
 }
 
 function fail(record: MigrationRecord, cause: string, now: number): StepResult {
+  return { record, events: [end(record, { state: 'failed', cause }, now)] };
+}
+
+type Outcome =
+  | { state: 'completed'; downtimeMs: number; cause?: string }
+  | { state: 'failed' | 'aborted'; cause: string };
+
+/** Records how a started migration ended (in place) and returns the event saying so. */
+function end(record: MigrationRecord, outcome: Outcome, now: number): FerryEvent {
   const { migration } = record;
-  setState(migration, 'failed');
-  migration.cause = cause;
+  setState(migration, outcome.state);
   migration.endedAt = now;
+  const base = {
+    evacuationId: migration.evacuationId,
+    at: now,
+    migrationId: migration.id,
+    instance: migration.instance,
+    bytesSent: migration.bytesSent,
+    passes: migration.passes,
+  };
+  if (outcome.state !== 'completed') {
+    migration.cause = outcome.cause;
+    return {
+      ...base,
+      type: outcome.state === 'failed' ? 'migration.failed' : 'migration.aborted',
+      cause: outcome.cause,
+    };
+  }
+  migration.strategy = strategyUsed(record);
+  migration.downtimeMs = outcome.downtimeMs;
   return {
-    record,
-    events: [
-      {
-        evacuationId: migration.evacuationId,
-        at: now,
-        type: 'migration.failed',
-        migrationId: migration.id,
-        instance: migration.instance,
-        cause,
-        bytesSent: migration.bytesSent,
-        passes: migration.passes,
-      },
-    ],
+    ...base,
+    type: 'migration.completed',
+    strategy: migration.strategy,
+    durationMs: now - (migration.startedAt ?? now),
+    downtimeMs: outcome.downtimeMs,
+    ...(outcome.cause !== undefined && { cause: outcome.cause }),
   };
 }
 
@@ -149,7 +169,12 @@ export async function abortMigration(
   ctx: StepContext,
 ): Promise<StepResult> {
   const next = structuredClone(record);
-  if (next.handleRef) await ctx.driver.abort(handleOf(next));
+  try {
+    if (next.handleRef) await ctx.driver.abort(handleOf(next));
+  } catch (err) {
+    // Nothing left to cancel: the next watch step finds out where the VM is.
+    if (!(err instanceof MigrationLostError)) throw err;
+  }
   setState(next.migration, 'aborting');
   next.migration.cause = why;
   return { record: next, events: [] };
@@ -186,11 +211,13 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
   try {
     sample = await ctx.driver.sample(handle);
   } catch (err) {
+    if (err instanceof MigrationLostError) return lostMigration(record, handle, err, ctx);
     // The migration goes on whether or not we can see it: keep trying, never guess an outcome.
     ctx.log(`${record.migration.id}: sample failed: ${toFerryError(err).userMessage}`);
     return { record, events: [] };
   }
   const next = structuredClone(record);
+  next.lost = undefined;
   const { migration } = next;
   migration.lastSample = sample;
   migration.bytesSent = sample.transferredBytes;
@@ -204,42 +231,13 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
   const events: FerryEvent[] = [];
 
   if (sample.status === 'completed' || sample.status === 'failed' || sample.status === 'cancelled') {
-    migration.endedAt = ctx.now;
-    if (sample.status === 'completed') {
-      setState(migration, 'completed');
-      migration.strategy = strategyUsed(next);
-      migration.downtimeMs = sample.downtimeMs ?? 0;
-      events.push({
-        ...base,
-        type: 'migration.completed',
-        strategy: migration.strategy,
-        durationMs: ctx.now - (migration.startedAt ?? ctx.now),
-        downtimeMs: migration.downtimeMs,
-        bytesSent: migration.bytesSent,
-        passes: migration.passes,
-      });
-    } else if (sample.status === 'failed') {
-      setState(migration, 'failed');
-      migration.cause = sample.error ?? 'the hypervisor reported the migration failed';
-      events.push({
-        ...base,
-        type: 'migration.failed',
-        cause: migration.cause,
-        bytesSent: migration.bytesSent,
-        passes: migration.passes,
-      });
-    } else {
-      setState(migration, 'aborted');
-      migration.cause ??= 'cancelled on the hypervisor';
-      events.push({
-        ...base,
-        type: 'migration.aborted',
-        cause: migration.cause,
-        bytesSent: migration.bytesSent,
-        passes: migration.passes,
-      });
-    }
-    return { record: next, events };
+    const outcome: Outcome =
+      sample.status === 'completed'
+        ? { state: 'completed', downtimeMs: sample.downtimeMs ?? 0 }
+        : sample.status === 'failed'
+          ? { state: 'failed', cause: sample.error ?? 'the hypervisor reported the migration failed' }
+          : { state: 'aborted', cause: migration.cause ?? 'cancelled on the hypervisor' };
+    return { record: next, events: [end(next, outcome, ctx.now)] };
   }
 
   if (migration.state === 'aborting') return { record: next, events };
@@ -273,6 +271,46 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
     next.watch.escalation = undefined;
   for (const action of step.actions) events.push(...(await act(next, action, handle, sample, ctx)));
   return { record: next, events };
+}
+
+/**
+ * The back end answered "no such migration": counted, and once `lostMigrationAnswers` answers in
+ * a row or `lostMigrationS` seconds have passed, reconciled against where the VM is now.
+ */
+async function lostMigration(
+  record: MigrationRecord,
+  handle: MigrationHandle,
+  error: MigrationLostError,
+  ctx: StepContext,
+): Promise<StepResult> {
+  const next = structuredClone(record);
+  const lost = { since: record.lost?.since ?? ctx.now, answers: (record.lost?.answers ?? 0) + 1 };
+  next.lost = lost;
+  const { lostMigrationAnswers, lostMigrationS } = ctx.policy;
+  const id = record.migration.id;
+  if (lost.answers < lostMigrationAnswers && ctx.now - lost.since < lostMigrationS * 1000) {
+    ctx.log(
+      `${id}: ${error.userMessage} (${lost.answers} of ${lostMigrationAnswers} answers, or ${lostMigrationS} s, before ferry looks for the VM)`,
+    );
+    return { record: next, events: [] };
+  }
+  let where: Whereabouts;
+  try {
+    where = await whereIs(ctx.driver, handle);
+  } catch (err) {
+    ctx.log(
+      `${id}: lost, and where ${record.migration.instance} is cannot be read yet: ${toFerryError(err).userMessage}`,
+    );
+    return { record: next, events: [] };
+  }
+  const outcome = reconcile(next.migration, where);
+  ctx.log(`${id}: ${error.userMessage}; reconciled: ${outcome.state}: ${outcome.cause}`);
+  const event = end(
+    next,
+    outcome.state === 'completed' ? { state: 'completed', downtimeMs: 0, cause: outcome.cause } : outcome,
+    ctx.now,
+  );
+  return { record: next, events: [event] };
 }
 
 function strategyUsed(record: MigrationRecord): Strategy {

@@ -1,5 +1,11 @@
 import type { Clock } from '../../clock.js';
-import { DriverRefusedError, FerryError, NotFoundError, TimeoutError } from '../../errors.js';
+import {
+  DriverRefusedError,
+  FerryError,
+  MigrationLostError,
+  NotFoundError,
+  TimeoutError,
+} from '../../errors.js';
 import type { Fleet, ProgressSample, Tuning } from '../../model.js';
 import { type MaintenanceSettings, runMaintenanceOverSsh } from '../../ssh/maintenance.js';
 import type { SshPool } from '../../ssh/pool.js';
@@ -371,9 +377,14 @@ export class LibvirtDriver implements Driver {
     if (active.paused && (await this.domainState(from, instance)) === 'paused')
       await this.virsh(from, ['resume', instance]);
     if (active.aborting) return { ...base, status: 'cancelled', remainingBytes: base.remainingBytes };
+    // No job and no run log of this migration (libvirtd restarted, the host rebooted): libvirt
+    // knows nothing of it, and asking again will not change that.
+    if (!log)
+      throw new MigrationLostError(
+        `libvirt on ${from} has no migration job for ${instance}, and virsh left no run log`,
+      );
     let error: string;
-    if (!log) error = `libvirt on ${from} has no migration job for ${instance}, and virsh left no run log`;
-    else if (log.exitCode === undefined)
+    if (log.exitCode === undefined)
       error = `virsh migrate of ${instance} on ${from} ended without an exit status`;
     else {
       error = `virsh migrate on ${from} failed: ${log.errors.join('; ') || `exit ${log.exitCode}`}`;

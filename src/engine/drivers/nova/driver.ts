@@ -6,6 +6,7 @@ import {
   DriverUnreachableError,
   FerryError,
   InputError,
+  MigrationLostError,
   NotFoundError,
   TimeoutError,
 } from '../../errors.js';
@@ -166,10 +167,13 @@ export class NovaDriver implements Driver {
       if (!(err instanceof NotFoundError)) throw err;
     }
     const record = (await this.api.liveMigrationHistory(ref.serverId)).find((m) => m.id === ref.migrationId);
-    const status = record ? sampleStatus(record.status) : 'failed';
-    if (record && inProgress(record.status)) {
+    if (!record)
+      throw new MigrationLostError(
+        `Nova has no live migration ${ref.migrationId} of ${handle.instance} any more`,
+      );
+    if (inProgress(record.status)) {
       const at = this.options.clock.now();
-      return { at, status, ...estimator.lastCounters(), ...estimator.current() };
+      return { at, status: sampleStatus(record.status), ...estimator.lastCounters(), ...estimator.current() };
     }
     return this.conclude(handle, ref, record, estimator);
   }

@@ -5,6 +5,7 @@ import {
   DriverRefusedError,
   DriverUnreachableError,
   FerryError,
+  MigrationLostError,
   NotFoundError,
   TimeoutError,
 } from '../../errors.js';
@@ -13,7 +14,7 @@ import { type MaintenanceSettings, runMaintenanceOverSsh } from '../../ssh/maint
 import type { SshPool } from '../../ssh/pool.js';
 import { assertName, renderCommand } from '../../ssh/quote.js';
 import { ConfiguredFleet } from '../configured-fleet.js';
-import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
+import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult, Whereabouts } from '../driver.js';
 import type { QemuConfig } from './config.js';
 import {
   incomingPort,
@@ -169,7 +170,7 @@ export class QemuDriver implements Driver {
       // The source QEMU quits once a migration completes: the destination then tells.
       const done = await this.completedOnDestination(active);
       if (done) return done;
-      throw err;
+      throw this.lostOr(err, handle, active.sourceSocket);
     }
     const now = this.options.clock.now();
     if (info.status === undefined || info.status === 'none') {
@@ -186,6 +187,31 @@ export class QemuDriver implements Driver {
     else if (sample.status === 'failed' || sample.status === 'cancelled')
       await this.finishFailed(active, sample);
     return sample;
+  }
+
+  /** The QEMU that answers for the guest (destination first), or none with the reason. */
+  async locate(handle: MigrationHandle): Promise<Whereabouts> {
+    const gone: string[] = [];
+    for (const host of [handle.to, handle.from]) {
+      const socket = this.socket(host, handle.instance);
+      let state: RunState;
+      try {
+        state = await this.runState(host, socket);
+      } catch (err) {
+        const lost = this.lostOr(err, handle, socket, host);
+        if (!(lost instanceof MigrationLostError)) throw lost; // cannot tell: not "nowhere"
+        gone.push(`no QEMU monitor at ${host}:${socket}`);
+        continue;
+      }
+      // An incoming QEMU that never took over, or the stopped copy a migration leaves behind.
+      if (state.status === 'inmigrate' || state.status === 'postmigrate' || state.status === 'shutdown') {
+        gone.push(`QEMU on ${host} is ${state.status}`);
+        continue;
+      }
+      if (host === handle.to) this.fleet.moved(handle.instance, handle.to);
+      return { host, running: state.running, detail: `QEMU ${state.status}` };
+    }
+    return { detail: gone.join('; ') };
   }
 
   async tune(handle: MigrationHandle, tuning: Partial<Tuning>): Promise<void> {
@@ -289,7 +315,10 @@ export class QemuDriver implements Driver {
     const known = this.active.get(handle.migrationId);
     if (known) return known;
     const found = await this.findExisting(handle);
-    if (!found) throw new NotFoundError(`no migration of ${handle.instance} from ${handle.from} is running`);
+    if (!found)
+      throw new MigrationLostError(
+        `QEMU on ${handle.from} has no migration of ${handle.instance} (query-migrate shows none)`,
+      );
     this.active.set(handle.migrationId, found);
     return found;
   }
@@ -320,7 +349,7 @@ export class QemuDriver implements Driver {
     } catch (err) {
       const done = await this.completedOnDestination(record);
       if (done) return record;
-      throw err;
+      throw this.lostOr(err, handle, sourceSocket);
     }
     const status = info.status ?? 'none';
     if (RUNNING_QEMU_STATUSES.includes(status)) {
@@ -458,6 +487,23 @@ export class QemuDriver implements Driver {
           }),
         )
         .catch(() => undefined);
+  }
+
+  /**
+   * A monitor the host's sshd refused to connect to (its socket is absent or nobody listens: the
+   * QEMU is gone) as MigrationLostError; anything else (SSH down, a timeout) as it is, since the
+   * QEMU may still be there.
+   */
+  private lostOr(err: unknown, handle: MigrationHandle, socket: string, host = handle.from): unknown {
+    const refused = err instanceof NotFoundError && /open failed|connect failed/i.test(err.userMessage);
+    return refused && !/administratively/i.test(err.userMessage)
+      ? new MigrationLostError(
+          `the QEMU of ${handle.instance} on ${host} is gone (nothing listens at ${socket})`,
+          {
+            cause: err,
+          },
+        )
+      : err;
   }
 
   private async runState(host: string, socket: string): Promise<RunState> {

@@ -1,5 +1,5 @@
 import { fairShares } from '../../bandwidth.js';
-import { DriverRefusedError, FerryError, NotFoundError } from '../../errors.js';
+import { DriverRefusedError, FerryError, MigrationLostError, NotFoundError } from '../../errors.js';
 import type { Fleet, Host, Instance, Tuning } from '../../model.js';
 import { formatBytes } from '../../words.js';
 import type { MigrationRequest } from '../driver.js';
@@ -177,7 +177,7 @@ export class FleetSim {
 
   migration(id: string): SimMigration {
     const m = this.migrations.get(id);
-    if (!m) throw new NotFoundError(`no simulated migration ${id}`);
+    if (!m) throw new MigrationLostError(`no simulated migration ${id}`);
     return m;
   }
 

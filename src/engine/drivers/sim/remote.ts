@@ -6,6 +6,7 @@ import {
   DriverUnreachableError,
   type ErrorCode,
   FerryError,
+  MigrationLostError,
   NotFoundError,
   TimeoutError,
 } from '../../errors.js';
@@ -46,6 +47,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'DRIVER_REFUSED',
   'HOST_KEY_MISMATCH',
   'MIGRATION_FAILED',
+  'MIGRATION_LOST',
   'AUTH_FAILED',
   'UNSUPPORTED',
   'TIMEOUT',
@@ -196,6 +198,8 @@ function errorFromReply(json: unknown, status: number, path: string): FerryError
   switch (code) {
     case 'NOT_FOUND':
       return new NotFoundError(message);
+    case 'MIGRATION_LOST':
+      return new MigrationLostError(message);
     case 'DRIVER_REFUSED':
       return new DriverRefusedError(message, { retryable });
     case 'CONFLICT':

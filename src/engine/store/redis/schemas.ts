@@ -119,6 +119,7 @@ export const migrationRecordSchema = z.looseObject({
   watch: z.looseObject({ startedAt: num, rampStep: num, downtimeLimitMs: num }).optional(),
   handleRef: text.optional(),
   progressEventAt: num.optional(),
+  lost: z.object({ since: num, answers: num }).optional(),
 });
 
 const EVENT_TYPES = [

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
 import { libvirtConfigSchema } from '../../../../src/engine/drivers/libvirt/config.js';
 import { LibvirtDriver } from '../../../../src/engine/drivers/libvirt/driver.js';
-import { InputError } from '../../../../src/engine/errors.js';
+import { InputError, MigrationLostError } from '../../../../src/engine/errors.js';
 import { MiB, type Tuning } from '../../../../src/engine/model.js';
 import { sshConfigSchema } from '../../../../src/engine/ssh/config.js';
 import { SshPool } from '../../../../src/engine/ssh/pool.js';
@@ -167,6 +167,16 @@ describe('libvirt driver in states real libvirt will not show on demand (recorde
     expect(await d.sample(handle)).toMatchObject({ status: 'completed', downtimeMs: 211, remainingBytes: 0 });
     expect((await d.inventory()).instances[0]!.host).toBe('hv2');
     expect(calls().filter((c) => c.includes(' migrate --live'))).toEqual([]);
+  });
+
+  it('says "no such migration" when libvirt has no job and none completed (libvirtd restarted)', async () => {
+    const d = driver();
+    const handle = await d.start(request, tuning);
+    writeFileSync(join(dir, 'state'), 'none');
+    const lost = d.sample(handle);
+    await expect(lost).rejects.toBeInstanceOf(MigrationLostError);
+    await expect(lost).rejects.toMatchObject({ code: 'MIGRATION_LOST', retryable: false });
+    await expect(lost).rejects.toThrow(/libvirt on hv1 has no migration job for web-1/);
   });
 
   it('refuses an instance name a shell could misread, before running anything', async () => {

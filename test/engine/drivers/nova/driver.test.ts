@@ -7,7 +7,9 @@ import {
   DriverRefusedError,
   DriverUnreachableError,
   type FerryError,
+  MigrationLostError,
 } from '../../../../src/engine/errors.js';
+import { whereIs } from '../../../../src/engine/evacuation/reconcile.js';
 import { GBPS, MiB, type Tuning } from '../../../../src/engine/model.js';
 import { NovaStub, type NovaStubOptions, novaTestConfig, serversOn } from '../../../support/nova-stub.js';
 
@@ -323,6 +325,28 @@ describe('nova driver: live migration', () => {
     expect((await driver.sample(handle)).status).toBe('cancelled');
     await driver.abort(handle);
     expect(stub.count('DELETE', /\/migrations\/1$/)).toBe(2);
+  });
+
+  it('says "no such migration" when Nova no longer has the migration record', async () => {
+    const { driver } = await setup();
+    const handle = await driver.start(move(), tuning);
+    // A record Nova dropped (archived, or a cell database restored): 404 for it, and not listed.
+    const { serverId } = JSON.parse(handle.ref!) as { serverId: string };
+    const gone = { ...handle, ref: JSON.stringify({ serverId, migrationId: 77 }) };
+    const lost = driver.sample(gone);
+    await expect(lost).rejects.toBeInstanceOf(MigrationLostError);
+    await expect(lost).rejects.toMatchObject({ code: 'MIGRATION_LOST', retryable: false });
+    await expect(lost).rejects.toThrow(/Nova has no live migration 77 of vm-1 any more/);
+    // The migration Nova does know is sampled as before.
+    expect((await driver.sample(handle)).status).not.toBe('failed');
+    // The engine then asks the inventory where the server is (here: still migrating under the
+    // record Nova does have, so whether it runs is not claimed); a down cell cannot say (yet).
+    expect(await whereIs(driver, gone)).toEqual({
+      host: 'cmp-1',
+      detail: 'Nova status MIGRATING: only ACTIVE or PAUSED servers can be live-migrated',
+    });
+    stub!.takeCellDown('cell1');
+    await expect(whereIs(driver, gone)).rejects.toBeInstanceOf(DriverUnreachableError);
   });
 
   it('refuses to abort a migration that already completed', async () => {

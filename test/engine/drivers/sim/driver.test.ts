@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DriverRefusedError, NotFoundError } from '../../../../src/engine/errors.js';
+import { DriverRefusedError, MigrationLostError, NotFoundError } from '../../../../src/engine/errors.js';
 import { AUTO_CONVERGE, GBPS, GiB, MiB, POSTCOPY_DOWNTIME_MS } from '../../../../src/engine/model.js';
 import { follow, host, instance, last, move, simulate, tuning } from './support.js';
 
@@ -161,6 +161,10 @@ describe('sim driver: capacity, idempotency and inventory', () => {
     await expect(driver.start(move('a', 'hv1', 'nowhere'), tuning)).rejects.toThrow(/not a host/);
     await expect(driver.start(move('pinned', 'hv1', 'hv3'), tuning)).rejects.toThrow(/PCI passthrough/);
     await expect(driver.start(move('ghost', 'hv1', 'hv3'), tuning)).rejects.toBeInstanceOf(NotFoundError);
+    // A migration the simulator never ran (or forgot in a restart) is "no such migration".
+    const unknown = { ...move('b', 'hv1', 'hv3'), migrationId: 'forgotten:b' };
+    await expect(driver.sample(unknown)).rejects.toBeInstanceOf(MigrationLostError);
+    await expect(driver.abort(unknown)).rejects.toMatchObject({ code: 'MIGRATION_LOST', retryable: false });
     // A migration under way holds its room on the destination.
     expect(await driver.precheck(move('b', 'hv1', 'small'))).toEqual({ ok: true });
     await driver.start(move('b', 'hv1', 'small'), tuning);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
 import type { MigrationHandle } from '../../../../src/engine/drivers/driver.js';
 import { RemoteSimDriver } from '../../../../src/engine/drivers/sim/remote.js';
-import { DriverRefusedError, NotFoundError } from '../../../../src/engine/errors.js';
+import { DriverRefusedError, MigrationLostError } from '../../../../src/engine/errors.js';
 import type { ProgressSample } from '../../../../src/engine/model.js';
 import { FINAL, tuning } from './support.js';
 
@@ -137,7 +137,9 @@ describe('sim server in its own process', { timeout: 60_000 }, () => {
     await expect(refused).rejects.toBeInstanceOf(DriverRefusedError);
     await expect(refused).rejects.toThrow(/hv9 is not a host/);
     const missing = driver.sample({ migrationId: 'nope', instance: 'db-1', from: 'hv1', to: 'hv2' });
-    await expect(missing).rejects.toBeInstanceOf(NotFoundError);
+    // "No such migration" is its own error, not a transient one: asking again cannot help.
+    await expect(missing).rejects.toBeInstanceOf(MigrationLostError);
+    await expect(missing).rejects.toMatchObject({ code: 'MIGRATION_LOST', retryable: false });
     const precheck = await driver.precheck({
       migrationId: 'y:ghost',
       instance: 'ghost',
