@@ -1,10 +1,12 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
-// Test files that run QEMU or libvirt guests. Each TCG guest keeps a core busy, so these run one
+// Test files that run QEMU or libvirt guests, or kill whole worker fleets (the SIGKILL crash
+// tests). Each TCG guest keeps a core busy, and the crash tests time takeovers, so these run one
 // file at a time, after the light files, instead of starving each other on a 2-core machine.
 const HEAVY = [
   'test/engine/drivers/qemu/{engine,driver,guest}.test.ts',
   'test/engine/drivers/libvirt/{engine,topology}.test.ts',
+  'test/engine/store/redis/crash.test.ts',
 ];
 
 export default defineConfig({

@@ -81,7 +81,7 @@ export class SimDriver implements Driver {
   }
 
   async runMaintenance(host: string): Promise<{ ok: boolean; output: string }> {
-    this.current().host(host);
+    this.current().maintenanceStarted(host);
     await this.options.clock.sleep(this.options.maintenanceMs ?? DEFAULT_MAINTENANCE_MS);
     const failure = this.current().maintenanceFailure(host);
     return failure === undefined

@@ -35,6 +35,8 @@ export interface SimSnapshot {
   failedHosts: Record<string, string>;
   /** Instances lost in a post-copy failure, with why. */
   lostInstances: Record<string, string>;
+  /** Every maintenance started, in order: a test counts them as it counts migrations. */
+  maintenanceRuns: { host: string; at: number }[];
 }
 
 interface FaultState {
@@ -59,6 +61,7 @@ export class FleetSim {
   private readonly byInstance = new Map<string, SimMigration>();
   private readonly failedHosts = new Map<string, string>();
   private readonly lostInstances = new Map<string, string>();
+  private readonly maintenanceRuns: { host: string; at: number }[] = [];
   private readonly faults: FaultState[];
   private sharesStale = true;
 
@@ -210,6 +213,12 @@ export class FleetSim {
     this.advanceTo(this.time);
   }
 
+  /** Records that maintenance of `host` starts now. */
+  maintenanceStarted(host: string): void {
+    this.host(host);
+    this.maintenanceRuns.push({ host, at: this.time });
+  }
+
   /** A pending maintenance failure for `host` (consumed), or why the host cannot be maintained. */
   maintenanceFailure(host: string): string | undefined {
     this.host(host);
@@ -230,6 +239,7 @@ export class FleetSim {
       migrations: [...this.migrations.values()].map((m) => m.view()),
       failedHosts: Object.fromEntries(this.failedHosts),
       lostInstances: Object.fromEntries(this.lostInstances),
+      maintenanceRuns: this.maintenanceRuns.map((r) => ({ ...r })),
     };
   }
 

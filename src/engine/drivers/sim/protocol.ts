@@ -150,4 +150,5 @@ export const snapshotReplySchema = z.object({
   migrations: z.array(migrationViewSchema),
   failedHosts: z.record(z.string(), z.string()),
   lostInstances: z.record(z.string(), z.string()),
+  maintenanceRuns: z.array(z.object({ host: z.string(), at: z.number() })),
 }) satisfies z.ZodType<SimSnapshot>;

@@ -1,7 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { MigrationHandle } from '../../../../src/engine/drivers/driver.js';
 import type { QemuDriver } from '../../../../src/engine/drivers/qemu/driver.js';
-import { DriverRefusedError, HostKeyMismatchError } from '../../../../src/engine/errors.js';
+import {
+  DriverRefusedError,
+  HostKeyMismatchError,
+  MigrationLostError,
+} from '../../../../src/engine/errors.js';
 import { MiB, type ProgressSample, type Tuning } from '../../../../src/engine/model.js';
 import { achievedRateKib, readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
 import { expectArrivedIntact as arrivedIntact } from '../../../support/guest-checks.js';
@@ -219,6 +223,47 @@ describe('qemu driver through real sshd and two real QEMUs on hosts of the names
     const done = (await follow(second, again)).at(-1)!;
     expect(done.status).toBe('completed');
     await expectArrivedIntact('again', 'hv1', 'hv3');
+  }, 120_000);
+
+  it('says "no such migration" when the source QEMU is gone, and locates the guest nowhere', async () => {
+    const vm = await lab.startGuest('hv1', 'doomed', STUCK);
+    const driver = lab.driver();
+    const handle = await driver.start(
+      { migrationId: 'e6:doomed', instance: 'doomed', from: 'hv1', to: 'hv2' },
+      tuning({ maxBandwidthBytesPerS: STUCK_CAP }),
+    );
+    expect((await driver.sample(handle)).status).toBe('active');
+    await vm.stop(); // SIGKILL: the monitor's socket file stays behind, nobody listens at it
+    // The open QMP connection drops first (an ordinary error); the next sample finds nobody there.
+    await expect
+      .poll(
+        () =>
+          driver.sample(handle).then(
+            () => undefined,
+            (err: unknown) => err,
+          ),
+        { timeout: 30_000 },
+      )
+      .toBeInstanceOf(MigrationLostError);
+    await expect(driver.sample(handle)).rejects.toMatchObject({
+      code: 'MIGRATION_LOST',
+      retryable: false,
+      message: expect.stringMatching(/the QEMU of doomed on hv1 is gone/),
+    });
+    // The incoming QEMU on hv2 never took over: the guest runs nowhere.
+    expect(await driver.locate(handle)).toEqual({
+      detail: expect.stringMatching(/QEMU on hv2 is inmigrate; no QEMU monitor at hv1:/),
+    });
+  }, 120_000);
+
+  it('says "no such migration" to a restarted driver when QEMU has none, and locates the guest on its source', async () => {
+    await lab.startGuest('hv1', 'idle', CALM);
+    const handle = { migrationId: 'e7:idle', instance: 'idle', from: 'hv1', to: 'hv2' };
+    const driver = lab.driver();
+    await expect(driver.sample(handle)).rejects.toThrow(
+      new MigrationLostError('QEMU on hv1 has no migration of idle (query-migrate shows none)'),
+    );
+    expect(await driver.locate(handle)).toEqual({ host: 'hv1', running: true, detail: 'QEMU running' });
   }, 120_000);
 
   it('switches to post-copy and the guest arrives intact', async () => {

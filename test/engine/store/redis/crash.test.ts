@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FerryEvent } from '../../../../src/engine/model.js';
-import { expectMovedOnce, finished, Harness, hosts, vms } from './harness.js';
+import { expectMovedOnce, type Fixture, finished, Harness, hosts, vms } from './harness.js';
 import { type Child, expectCompleteStream, ofType, until } from './support.js';
 
 /**
@@ -173,6 +173,166 @@ describe('a 20-VM evacuation under repeated SIGKILLs', { timeout: 150_000 }, () 
     ).toEqual([['hot-1', 'approved', 'U_BOB']]);
     await expectMovedOnce(f.sim, all);
     expect((await f.sim.inventory()).instances.filter((i) => i.host === 'hv1')).toEqual([]);
+    expect(await f.engine.store.holder('hv1')).toBeUndefined();
+  });
+});
+
+/** The worker running `id` now (BullMQ's processedBy), once the job is active. */
+async function holderOf(f: Fixture, id: string): Promise<string> {
+  return until(
+    async () => {
+      const job = await f.engine.launcher.job(id);
+      return (await job?.getState()) === 'active' && job?.processedBy;
+    },
+    `a worker to run ${id}`,
+    30_000,
+    100,
+  );
+}
+
+describe('a SIGKILL while maintenance runs', { timeout: 120_000 }, () => {
+  // Two small VMs drain in seconds; the simulated maintenance then takes a simulated minute
+  // (12 s of wall time at 5×), long enough to kill the worker while the command is under way.
+  const MAINTAINED = `
+fleet:
+  driver: sim
+  hosts:
+${hosts(['hv1', 'hv2', 'hv3'])}
+  instances:
+${vms('hv1', 2, 1)}
+`;
+
+  it('runs the maintenance once: the takeover reports its outcome unknown and waits for an operator', async () => {
+    const f = await harness.fixture(MAINTAINED, SPEED);
+    const workers = new Map<string, Child>();
+    for (const name of ['m1', 'm2']) workers.set(name, await f.worker(name));
+    const { id } = await f.engine.service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      reason: 'firmware',
+      maintenance: true,
+      when: { kind: 'now' },
+    });
+    // The durable mark is written before the command, and the simulator has started it.
+    await until(
+      async () => {
+        const run = (await f.engine.service.status(id)).maintenanceRun;
+        const started = (await f.sim.snapshot()).maintenanceRuns;
+        return run?.outcome === undefined && run?.attempt === 1 && started.length === 1;
+      },
+      'the maintenance command to be under way',
+      45_000,
+      100,
+    );
+    const holder = await holderOf(f, id);
+    await workers.get(holder)!.kill('SIGKILL');
+    workers.delete(holder);
+
+    // The other worker takes over, finds the mark without an outcome, and says so.
+    const unknown = await until(
+      async () => ofType(await f.engine.service.events(id), 'maintenance.unknown')[0],
+      'the takeover to report the maintenance outcome unknown',
+      45_000,
+      100,
+    );
+    expect(unknown).toMatchObject({ host: 'hv1', attempt: 1, cause: expect.stringMatching(/may have run/) });
+    const waiting = await f.engine.service.status(id);
+    expect(waiting.state).toBe('maintenance');
+    expect(waiting.maintenanceRun).toMatchObject({ attempt: 1, outcome: 'unknown' });
+    expect((await f.sim.inventory()).hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(false);
+    // Still waiting, not running it again, once the killed run would have ended on its own.
+    const killedRunEnds = (await f.sim.snapshot()).maintenanceRuns[0]!.at + 60_000;
+    await until(
+      async () => (await f.sim.snapshot()).at > killedRunEnds + 5_000,
+      'the killed run to be over',
+      30_000,
+    );
+    expect((await f.engine.service.status(id)).state).toBe('maintenance');
+    expect((await f.sim.snapshot()).maintenanceRuns).toHaveLength(1);
+
+    await f.engine.service.maintenance(id, 'done', 'U_BOB');
+    const done = await finished(f.engine, id, 30_000);
+    expect(done.state).toBe('completed');
+    const all = await f.engine.service.events(id);
+    expectCompleteStream(all);
+    expect(ofType(all, 'maintenance.started')).toHaveLength(1);
+    expect(ofType(all, 'maintenance.finished')).toEqual([
+      expect.objectContaining({ ok: true, by: 'U_BOB', output: 'confirmed done by U_BOB' }),
+    ]);
+    expect((await f.sim.snapshot()).maintenanceRuns).toHaveLength(1);
+    expect((await f.sim.inventory()).hosts.find((h) => h.name === 'hv1')?.schedulable).toBe(true);
+    expect(await f.engine.store.holder('hv1')).toBeUndefined();
+  });
+});
+
+describe('a SIGKILL while an approval is pending, its expiry passing with no worker running', {
+  timeout: 120_000,
+}, () => {
+  // hot-1 outruns its stream, stalls after 10 simulated seconds and asks for post-copy; the
+  // request expires 30 simulated seconds later (6 s of wall time at 5×).
+  const PENDING = `
+fleet:
+  driver: sim
+  hosts:
+${hosts(['hv1', 'hv2'])}
+  instances:
+    - { name: hot-1, host: hv1, vcpus: 4, memoryGiB: 4, dirtyMiBps: 400 }
+policy:
+  streamCapGbps: 2
+  allowAutoConverge: false
+  stallTimeoutS: 10
+  approvalTimeoutS: 30
+`;
+
+  it('expires into the safe action after the restart (abort, the VM stays on its source) and refuses a late click', async () => {
+    const f = await harness.fixture(PENDING, SPEED);
+    const first = await f.worker('a1');
+    const { id } = await f.engine.service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      reason: 'firmware',
+      maintenance: false,
+      when: { kind: 'now' },
+    });
+    const requested = await until(
+      async () => ofType(await f.engine.service.events(id), 'approval.requested')[0],
+      'hot-1 to ask for post-copy',
+      60_000,
+      100,
+    );
+    const { approval } = requested;
+    expect(approval).toMatchObject({ instance: 'hot-1', kind: 'postcopy' });
+    await first.kill('SIGKILL');
+
+    // No worker runs while the request expires.
+    await until(
+      async () => (await f.sim.snapshot()).at > approval.expiresAt,
+      'the approval to expire',
+      30_000,
+      100,
+    );
+    const late = await f.engine.service.decide(approval.id, 'approved', 'U_BOB');
+    expect(late).toMatchObject({ outcome: 'expired', decidedBy: 'system' });
+
+    await f.worker('a2');
+    const done = await finished(f.engine, id, 60_000);
+    expect(done.state).toBe('failed');
+    const all = await f.engine.service.events(id);
+    expectCompleteStream(all);
+    expect(ofType(all, 'approval.decided').map((e) => [e.decision.outcome, e.decision.decidedBy])).toEqual([
+      ['expired', 'system'],
+    ]);
+    expect(ofType(all, 'migration.switchover')).toEqual([]);
+    expect(ofType(all, 'migration.aborted')).toEqual([expect.objectContaining({ instance: 'hot-1' })]);
+    // The VM never left its source; its one migration was cancelled.
+    const snapshot = await f.sim.snapshot();
+    expect(snapshot.fleet.instances.find((i) => i.name === 'hot-1')?.host).toBe('hv1');
+    expect(snapshot.migrations.map((m) => [m.instance, m.phase])).toEqual([['hot-1', 'cancelled']]);
+    // A click after the restart is refused the same way.
+    expect(await f.engine.service.decide(approval.id, 'approved', 'U_CAROL')).toMatchObject({
+      outcome: 'expired',
+      decidedBy: 'system',
+    });
     expect(await f.engine.store.holder('hv1')).toBeUndefined();
   });
 });
