@@ -61,7 +61,12 @@ async function simServer(name: string, yaml: string, port = 0): Promise<{ child:
  * sim server once db-1's migration runs, starts it again from `after`, and returns the
  * evacuation's events once it has ended, with the engine's log.
  */
-async function loseTheMigration(name: string, after: string, policy: string) {
+async function loseTheMigration(
+  name: string,
+  after: string,
+  policy: string,
+  then?: (engine: ReturnType<typeof createLocalEngine>, id: string) => Promise<void>,
+) {
   const before = await simServer(`${name}-before`, config('hv1', policy));
   const url = `http://127.0.0.1:${before.port}`;
   const driver = new RemoteSimDriver({ url, timeoutMs: 2000 });
@@ -86,6 +91,7 @@ async function loseTheMigration(name: string, after: string, policy: string) {
   );
   await before.child.kill('SIGKILL');
   await simServer(`${name}-after`, after, before.port);
+  await then?.(engine, id);
   const events: FerryEvent[] = await until(
     async () => {
       const all = await engine.service.events(id);
@@ -132,6 +138,23 @@ describe('a migration the simulator lost in a restart', { timeout: 90_000 }, () 
     });
     // The host is free for the next evacuation: the lost migration's end ended the lifecycle.
     expect(await engine.store.holder('hv1')).toBeUndefined();
+  });
+
+  it('ends aborted when an operator aborted it and the VM is on its source', async () => {
+    const { events } = await loseTheMigration(
+      'aborted',
+      config('hv1', ''),
+      '  lostMigrationAnswers: 3',
+      // The abort reaches a driver with nothing to cancel: it must not be retried for ever either.
+      (engine, id) => engine.service.control(id, 'abort', 'U_ALICE'),
+    );
+    expect(ofType(events, 'migration.aborted')).toEqual([
+      expect.objectContaining({
+        instance: 'db-1',
+        cause: 'the VM is running on its source; the migration was lost',
+      }),
+    ]);
+    expect(ofType(events, 'evacuation.finished')[0]!.state).toBe('aborted');
   });
 
   it('ends completed, saying why, when the VM runs on its destination', async () => {

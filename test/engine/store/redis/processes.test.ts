@@ -68,6 +68,11 @@ describe('worker processes', { timeout: 60_000 }, () => {
     const by = await Promise.all(ids.map(async (id) => (await f.engine.launcher.job(id))?.processedBy));
     // Each worker runs at most 2 at once (concurrency 2): neither can have taken all four.
     expect(new Set(by)).toEqual(new Set(['w1', 'w2']));
+    // A worker prints `ran` once BullMQ has recorded the job done, a moment after the commit
+    // that ended the evacuation: wait for the lines, then check each evacuation ran once.
+    await Promise.all(
+      ids.map((id) => Promise.any([a, b].map((w) => w.waitFor(new RegExp(`^ran ${id} `), 15_000)))),
+    );
     const ran = [...a.lines, ...b.lines].filter((l) => l.startsWith('ran ')).map((l) => l.split(' ')[1]);
     expect(ran.sort()).toEqual([...ids].sort());
     for (const id of ids) {
