@@ -232,7 +232,8 @@ describe('qemu driver through real sshd and two real QEMUs on hosts of the names
       { migrationId: 'e6:doomed', instance: 'doomed', from: 'hv1', to: 'hv2' },
       tuning({ maxBandwidthBytesPerS: STUCK_CAP }),
     );
-    expect((await driver.sample(handle)).status).toBe('active');
+    // Under way (QEMU says `setup` for a moment first).
+    await expect.poll(async () => (await driver.sample(handle)).status, { timeout: 30_000 }).toBe('active');
     await vm.stop(); // SIGKILL: the monitor's socket file stays behind, nobody listens at it
     // The open QMP connection drops first (an ordinary error); the next sample finds nobody there.
     await expect
