@@ -169,11 +169,15 @@ describe('libvirt driver in states real libvirt will not show on demand (recorde
     expect(calls().filter((c) => c.includes(' migrate --live'))).toEqual([]);
   });
 
-  it('says "no such migration" when libvirt has no job and none completed (libvirtd restarted)', async () => {
-    const d = driver();
-    const handle = await d.start(request, tuning);
-    writeFileSync(join(dir, 'state'), 'none');
-    const lost = d.sample(handle);
+  it('says "no such migration" when libvirt has no job and virsh left no run log (the host rebooted)', async () => {
+    answers('hv1', {
+      jobinfo: 'Job type:         None        \n',
+      completed: 'Job type:         None        \n',
+      domstate: 'running\n',
+    });
+    answers('hv2', {});
+    // A restarted ferry asks about the migration it had started.
+    const lost = driver().sample({ ...request });
     await expect(lost).rejects.toBeInstanceOf(MigrationLostError);
     await expect(lost).rejects.toMatchObject({ code: 'MIGRATION_LOST', retryable: false });
     await expect(lost).rejects.toThrow(/libvirt on hv1 has no migration job for web-1/);
