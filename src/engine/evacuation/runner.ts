@@ -14,6 +14,7 @@ import {
   type Host,
   isActiveMigration,
   type Migration,
+  type Move,
   otherDrains,
 } from '../model.js';
 import { planMigration } from '../planning/plan.js';
@@ -248,9 +249,10 @@ async function step(
     const others = (await deps.store.activeMigrations()).filter(
       (r) => r.migration.evacuationId !== request.id,
     );
+    const running = [...others, ...mine];
     const admitted = admit({
-      running: [...others, ...mine].map((r) => r.move),
-      pending: pending.map((r) => r.move),
+      running: running.map((r) => r.move),
+      pending: pending.filter((r) => !touchesStoppedGuest(r.move, running)).map((r) => r.move),
       hosts: await hosts(),
       policy: deps.policy,
     });
@@ -261,6 +263,20 @@ async function step(
     await finish();
   });
   return evacuation;
+}
+
+/**
+ * Whether `move` would share a link with a migration whose guest is stopped for its final copy
+ * (or paused): QEMU promised that guest a downtime at the bandwidth it measured, and a stream
+ * starting beside it now would take a share of that bandwidth and stretch the downtime past the
+ * limit. The move waits for the next step.
+ */
+function touchesStoppedGuest(move: Move, running: readonly MigrationRecord[]): boolean {
+  return running.some((r) => {
+    const sample = r.migration.lastSample;
+    const stopped = sample?.status === 'device' || sample?.paused === true;
+    return stopped && [r.move.from, r.move.to].some((h) => h === move.from || h === move.to);
+  });
 }
 
 /** One process, one evacuation: nothing to exclude. */
