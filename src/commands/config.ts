@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, LIMITS } from '../engine/config.js';
 
 /**
  * The `slack:` section of ferry's config, validated by the Slack surface when the bot starts (the
@@ -14,7 +15,7 @@ export const slackConfigSchema = z.strictObject({
   /** Socket Mode needs no public URL (the default for a datacenter bot); http needs the signing secret. */
   mode: z.enum(['socket', 'http']).default('socket'),
   /** HTTP mode's listening port. */
-  port: z.number().int().min(0).max(65535).default(3000),
+  port: bounded({ ...LIMITS.port, min: 0 }).default(3000),
   /** May plan, evacuate, migrate, run campaigns, pause, resume and abort. */
   operators: z.array(member).default([]),
   /** May approve or reject risky switchovers (never their own request). */
@@ -24,11 +25,15 @@ export const slackConfigSchema = z.strictObject({
   /** Where approval requests go; the progress channel when absent. */
   approversChannel: channel.optional(),
   /** At most one chat.update per message this often (latest state wins in between). */
-  updateIntervalS: z.number().positive().default(3),
+  updateIntervalS: bounded(LIMITS.intervalS).default(3),
   /** Workspace-wide chat.update budget: Slack's Tier 3 allows about 50 a minute. */
-  updatesPerMinute: z.number().int().positive().max(50).default(45),
+  updatesPerMinute: bounded({
+    ...LIMITS.concurrency,
+    max: 50,
+    why: "Slack's Tier 3 allows about 50 a minute",
+  }).default(45),
   /** How long a user group's membership is cached before asking Slack again. */
-  groupCacheS: z.number().positive().default(300),
+  groupCacheS: bounded(LIMITS.durationS).default(300),
 });
 
 export type SlackConfig = z.infer<typeof slackConfigSchema>;

@@ -13,11 +13,64 @@ import { type Fleet, GBPS, GiB, type Host, type Instance, MiB, NAME_PATTERN } fr
 
 const name = z.string().regex(NAME_PATTERN, 'a name of letters, digits, ".", "_" or "-" (at most 63)');
 
+/**
+ * The physical limits of every number in the config, with why. Beyond them a value is a typo or
+ * an attack: sizes computed from it (bytes, rates, durations) would overflow to Infinity and a
+ * planner or simulator loop would never end (`memoryGiB: 1e308` used to hang `plan`). Each bound
+ * is above what real hardware has, with headroom. `above` is an exclusive lower bound.
+ */
+export const LIMITS = {
+  vcpus: { min: 1, max: 16_384, int: true, unit: 'vCPUs', why: 'more threads than the largest server has' },
+  memoryGiB: { above: 0, max: 65_536, unit: 'GiB', why: '64 TiB, more than the largest server has' },
+  nicGbps: { above: 0, max: 1_600, unit: 'Gb/s', why: 'faster than any NIC sold' },
+  dirtyMiBps: { min: 0, max: 1_048_576, unit: 'MiB/s', why: '1 TiB/s, more than a memory bus carries' },
+  downtimeMs: { min: 1, max: 2_000_000, int: true, unit: 'ms', why: "QEMU's largest downtime-limit" },
+  rampSteps: {
+    min: 1,
+    max: 1_000,
+    int: true,
+    unit: 'steps',
+    why: 'a ramp longer than that never ends in time',
+  },
+  durationS: { above: 0, max: 604_800, unit: 's', why: 'a week; nothing ferry waits for takes longer' },
+  perGiBS: { above: 0, max: 86_400, unit: 's/GiB', why: 'a day per GiB, far beyond any anchor (Nova: 800)' },
+  intervalS: {
+    min: 0.01,
+    max: 3_600,
+    unit: 's',
+    why: 'faster than 10 ms busy-loops; slower than an hour sees nothing',
+  },
+  margin: { min: 1, max: 100, unit: '×', why: 'a margin above 100× admits nothing' },
+  concurrency: { min: 1, max: 10_000, int: true, unit: 'at once', why: 'more than any fleet runs at once' },
+  attempts: { min: 1, max: 1_000, int: true, unit: 'attempts', why: 'more would retry for days' },
+  port: { min: 1, max: 65_535, int: true, unit: '', why: 'a TCP port' },
+  delayMs: { min: 0, max: 3_600_000, int: true, unit: 'ms', why: 'an hour' },
+} as const satisfies Record<string, Limit>;
+
+interface Limit {
+  min?: number;
+  above?: number;
+  max: number;
+  int?: boolean;
+  unit: string;
+  why: string;
+}
+
+/** A config number within `limit` (finite by zod 4's own rule), the bound and its reason named on refusal. */
+export function bounded(limit: Limit): z.ZodNumber {
+  const unit = limit.unit ? ` ${limit.unit}` : '';
+  let schema = z.number();
+  if (limit.int) schema = schema.int('a whole number');
+  if (limit.above !== undefined) schema = schema.gt(limit.above, `more than ${limit.above}${unit}`);
+  if (limit.min !== undefined) schema = schema.min(limit.min, `at least ${limit.min}${unit}`);
+  return schema.max(limit.max, `at most ${limit.max}${unit} (${limit.why})`);
+}
+
 export const hostSchema = z.strictObject({
   name,
-  vcpus: z.number().int().positive(),
-  memoryGiB: z.number().positive(),
-  nicGbps: z.number().positive(),
+  vcpus: bounded(LIMITS.vcpus),
+  memoryGiB: bounded(LIMITS.memoryGiB),
+  nicGbps: bounded(LIMITS.nicGbps),
   cpuModel: z.string().min(1).optional(),
   az: z.string().min(1).optional(),
   labels: z.array(z.string().min(1)).default([]),
@@ -29,14 +82,14 @@ export const instanceSchema = z
   .strictObject({
     name,
     host: name,
-    vcpus: z.number().int().positive(),
-    memoryGiB: z.number().positive(),
+    vcpus: bounded(LIMITS.vcpus),
+    memoryGiB: bounded(LIMITS.memoryGiB),
     antiAffinityGroup: z.string().min(1).optional(),
     migratable: z.boolean().default(true),
     reason: z.string().min(1).optional(),
     /** Page-dirtying rate for the simulator (a real driver measures it). */
-    dirtyMiBps: z.number().nonnegative().default(10),
-    downtimeSloMs: z.number().int().positive().optional(),
+    dirtyMiBps: bounded(LIMITS.dirtyMiBps).default(10),
+    downtimeSloMs: bounded(LIMITS.downtimeMs).optional(),
   })
   .refine((i) => i.migratable || i.reason !== undefined, {
     message: 'an instance with migratable: false needs a reason',
@@ -45,26 +98,26 @@ export const instanceSchema = z
 
 export const policySchema = z.strictObject({
   /** Downtime the guest may see at switchover; the ramp ends here. Nova's ramp also ends at 500 ms. */
-  downtimeSloMs: z.number().int().positive().default(500),
+  downtimeSloMs: bounded(LIMITS.downtimeMs).default(500),
   /** Downtime-limit ramp: start value and number of steps up to the SLO (Nova: 50 ms, 10 steps). */
-  downtimeRampStartMs: z.number().int().positive().default(50),
-  downtimeRampSteps: z.number().int().positive().default(10),
+  downtimeRampStartMs: bounded(LIMITS.downtimeMs).default(50),
+  downtimeRampSteps: bounded(LIMITS.rampSteps).default(10),
   /** Seconds between two ramp steps while a migration has not converged. */
-  downtimeRampStepS: z.number().positive().default(5),
+  downtimeRampStepS: bounded(LIMITS.durationS).default(5),
   /** Completion timeout per GiB of guest memory before escalating (KubeVirt: 150 s/GiB). */
-  completionTimeoutSPerGiB: z.number().positive().default(150),
+  completionTimeoutSPerGiB: bounded(LIMITS.perGiBS).default(150),
   /** A migration whose remaining bytes reach no new low for this long is stalled (KubeVirt: 150 s). */
-  stallTimeoutS: z.number().positive().default(150),
+  stallTimeoutS: bounded(LIMITS.durationS).default(150),
   /** Ceiling on migrations leaving one host at once; below it ferry admits by bandwidth (Nova 1, KubeVirt/oVirt 2). */
-  maxPerSource: z.number().int().positive().default(4),
+  maxPerSource: bounded(LIMITS.concurrency).default(4),
   /** Ceiling on migrations arriving at one host at once. */
-  maxPerDestination: z.number().int().positive().default(4),
+  maxPerDestination: bounded(LIMITS.concurrency).default(4),
   /** Ceiling on migrations running in the whole fleet (KubeVirt: 5 per cluster). */
-  maxGlobal: z.number().int().positive().default(20),
+  maxGlobal: bounded(LIMITS.concurrency).default(20),
   /** One migration stream's throughput cap (QEMU's migration thread, encryption), Gb/s. */
-  streamCapGbps: z.number().positive().default(8),
+  streamCapGbps: bounded(LIMITS.nicGbps).default(8),
   /** A migration is admitted only if its bandwidth share exceeds its dirty rate by this factor. */
-  convergenceMargin: z.number().min(1).default(1.25),
+  convergenceMargin: bounded(LIMITS.margin).default(1.25),
   /**
    * How pending migrations are started: 'bandwidth' (ferry: only while every stream keeps a share
    * above its dirty rate × convergenceMargin, within the max* ceilings) or 'fixed' (the anchors:
@@ -78,17 +131,17 @@ export const policySchema = z.strictObject({
   /** Pausing the guest to force completion may be proposed to an approver. */
   allowPause: z.boolean().default(true),
   /** An unanswered approval expires into the safe action (abort) after this long. */
-  approvalTimeoutS: z.number().positive().default(900),
+  approvalTimeoutS: bounded(LIMITS.durationS).default(900),
   /** How often running migrations are sampled. */
-  sampleIntervalS: z.number().positive().default(1),
+  sampleIntervalS: bounded(LIMITS.intervalS).default(1),
   /**
    * A migration the back end no longer knows (its QEMU died, its host rebooted) is reconciled
    * against where the VM is after this many consecutive "no such migration" answers, or
    * `lostMigrationS` seconds after the first, whichever comes first: one answer may be a
    * hand-over moment, and a migration is never sampled for ever.
    */
-  lostMigrationAnswers: z.number().int().positive().default(5),
-  lostMigrationS: z.number().positive().default(60),
+  lostMigrationAnswers: bounded(LIMITS.attempts).default(5),
+  lostMigrationS: bounded(LIMITS.durationS).default(60),
 });
 
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time as HH:MM (24-hour)');
@@ -108,7 +161,7 @@ export const windowSchema = z.strictObject({
 export const maintenanceSchema = z.strictObject({
   /** Command run on a drained host (qemu/libvirt drivers, over SSH). Never taken from chat. */
   command: z.string().min(1).optional(),
-  timeoutS: z.number().positive().default(1800),
+  timeoutS: bounded(LIMITS.durationS).default(1800),
   /** Re-enable the host after maintenance succeeds. */
   reenable: z.boolean().default(true),
 });
@@ -155,7 +208,8 @@ export function checkCoreConfig(config: CoreConfig, ctx: z.RefinementCtx): void 
         message: `duplicate instance "${inst.name}"`,
       });
     instances.add(inst.name);
-    if (config.fleet.driver === 'sim' && !hosts.has(inst.host))
+    // Every driver: a configured instance lives on a configured host (nova lists neither).
+    if (!hosts.has(inst.host))
       ctx.addIssue({
         code: 'custom',
         path: ['fleet', 'instances', i, 'host'],
@@ -220,14 +274,33 @@ export function parseSection<S extends z.ZodType>(
   return result.data;
 }
 
+/** A config file's size limit: a 40,000-VM fleet takes about 4 MB. */
+const MAX_CONFIG_CHARS = 16 * 1024 * 1024;
+/** Aliases resolved per document (the yaml package's default): enough for shared anchors, not for a bomb. */
+const MAX_ALIAS_COUNT = 100;
+
 /** Parses YAML config text and validates it with `schema`; `source` names the file in error messages. */
 export function parseConfigText<S extends z.ZodType>(schema: S, text: string, source: string): z.output<S> {
+  if (text.length > MAX_CONFIG_CHARS)
+    throw new ConfigError(
+      `${source} is too large for a ferry config: at most ${MAX_CONFIG_CHARS} characters`,
+    );
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     throw new ConfigError(`${source} is not valid YAML: ${first.message.split('\n')[0]}`);
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    // An alias bomb (aliases of aliases) expands exponentially: the yaml package refuses it past
+    // maxAliasCount with a ReferenceError, which is the file's fault, not ferry's.
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    throw new ConfigError(`${source} is not a usable YAML document: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const result = schema.safeParse(value ?? {});
   if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
   return result.data;
 }

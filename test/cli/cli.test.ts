@@ -187,4 +187,32 @@ describe('bad input', () => {
     const missing = await cli(['plan', 'hv1'], { config: join(dir, 'nope.yaml') });
     expect(missing.err).toContain('cannot read config file');
   });
+
+  it('refuses sizes beyond physical limits and an alias bomb as config errors, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'));
+    // `plan` used to spin at full CPU on this: the sizes overflow to Infinity.
+    const huge = join(dir, 'huge.yaml');
+    writeFileSync(
+      huge,
+      'fleet:\n  hosts:\n    - { name: hv1, vcpus: 64, memoryGiB: 1e308, nicGbps: 10 }\n    - { name: hv2, vcpus: 64, memoryGiB: 64, nicGbps: 10 }\n  instances:\n    - { name: vm1, host: hv1, vcpus: 2, memoryGiB: 1e308 }\n',
+    );
+    const tooBig = await cli(['plan', 'hv1'], { config: huge });
+    expect(tooBig.code).toBe(2);
+    expect(tooBig.err).toContain('fleet.hosts[0].memoryGiB: at most 65536 GiB');
+
+    // Ten levels of nine aliases each: a billion strings if expanded.
+    const levels = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 10; i++)
+      levels.push(
+        `a${i}: &a${i} [${Array(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    const bomb = join(dir, 'bomb.yaml');
+    writeFileSync(bomb, `${levels.join('\n')}\n`);
+    const exploded = await cli(['plan', 'hv1'], { config: bomb });
+    expect(exploded.code).toBe(2);
+    expect(exploded.err).toContain(`${bomb} is not a usable YAML document`);
+    expect(exploded.err).not.toContain('internal error');
+  });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../src/engine/compose.js';
-import { defaultPolicy, fleetFromConfig } from '../../src/engine/config.js';
+import { defaultPolicy, fleetFromConfig, LIMITS } from '../../src/engine/config.js';
 import { ConfigError } from '../../src/engine/errors.js';
 import { GiB, MiB } from '../../src/engine/model.js';
 
@@ -69,6 +69,15 @@ describe('config', () => {
       'unknown host "cmp-999"',
     );
     expect(configError(small.replace('name: cmp-002', 'name: cmp-001'))).toContain('duplicate host');
+    // The same for the drivers that read their inventory from the config.
+    for (const driver of ['qemu', 'libvirt'])
+      expect(
+        configError(
+          small
+            .replace('driver: sim', `driver: ${driver}`)
+            .replace('host: cmp-001, vcpus: 4', 'host: cmp-999, vcpus: 4'),
+        ),
+      ).toContain('fleet.instances[0].host: unknown host "cmp-999"');
   });
 
   it('requires a reason for an instance that cannot migrate', () => {
@@ -78,6 +87,39 @@ describe('config', () => {
   it('refuses broken YAML and a bad time zone', () => {
     expect(configError('fleet: [unclosed')).toContain('not valid YAML');
     expect(configError(`timezone: Mars/Olympus\n${small}`)).toContain('IANA time zone');
+  });
+
+  it('bounds every number by a physical limit, named in the error', () => {
+    const policy = (field: string, value: string) => configError(`${small}\npolicy:\n  ${field}: ${value}\n`);
+    expect(policy('stallTimeoutS', '1e9')).toContain('policy.stallTimeoutS: at most 604800 s (a week');
+    expect(policy('sampleIntervalS', '1e-9')).toContain('policy.sampleIntervalS: at least 0.01 s');
+    expect(policy('downtimeSloMs', '.inf')).toContain('policy.downtimeSloMs');
+    expect(policy('maxGlobal', '.nan')).toContain('policy.maxGlobal');
+    expect(policy('convergenceMargin', '1e300')).toContain('at most 100 ×');
+    expect(configError(small.replace('vcpus: 4', 'vcpus: 1e6'))).toContain(
+      `fleet.instances[0].vcpus: at most ${LIMITS.vcpus.max} vCPUs`,
+    );
+    expect(configError(small.replace('dirtyMiBps: 50', 'dirtyMiBps: 1e20'))).toContain(
+      'fleet.instances[0].dirtyMiBps: at most 1048576 MiB/s',
+    );
+    expect(configError(small.replace('nicGbps: 25', 'nicGbps: 0'))).toContain(
+      'fleet.hosts[0].nicGbps: more than 0 Gb/s',
+    );
+    // The limits are above real hardware: the largest figures in use pass.
+    const roomy = small.replace('memoryGiB: 256', `memoryGiB: ${LIMITS.memoryGiB.max}`);
+    expect(parseConfig(roomy, 'fleet.yaml').fleet.hosts[0]!.memoryGiB).toBe(65_536);
+  });
+
+  it('refuses an alias bomb and an oversized file as config errors', () => {
+    const levels = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `a${i}: &a${i} [${Array(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    expect(configError(levels.join('\n'))).toMatch(/not a usable YAML document: .*alias/i);
+    expect(configError(`# ${'x'.repeat(17 * 1024 * 1024)}`)).toContain('too large for a ferry config');
   });
 
   it('says which file it could not read', () => {

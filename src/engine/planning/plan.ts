@@ -270,16 +270,22 @@ function simulate(moves: readonly Move[], hosts: HostsByName, policy: PolicyConf
       policy,
     );
     const durations = running.map((r) => predictAt(r.move, shares.get(r.move.instance)!, policy).durationMs);
+    // The move closest to its end finishes at this step, whatever rounding or an absurd size
+    // (Infinity, NaN from a driver's inventory) does to the others: every round ends one move, so
+    // the loop runs at most twice per move.
+    let first = 0;
     let step = Number.POSITIVE_INFINITY;
     running.forEach((r, i) => {
-      step = Math.min(step, (1 - r.done) * durations[i]!);
+      const left = (1 - r.done) * durations[i]!;
+      if (left < step) [first, step] = [i, left];
     });
+    if (!(step >= 0)) step = Number.POSITIVE_INFINITY;
     now += step;
     const still: typeof running = [];
     running.forEach((r, i) => {
       const d = durations[i]!;
       r.done = d > 0 ? r.done + step / d : 1;
-      if (r.done >= 1 - 1e-9) endMs.set(r.move.instance, now);
+      if (i === first || r.done >= 1 - 1e-9) endMs.set(r.move.instance, now);
       else still.push(r);
     });
     running = still;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, LIMITS } from '../config.js';
 import { NAME_PATTERN } from '../model.js';
 import { parseHostKeyPin } from './host-key.js';
 
@@ -10,7 +11,7 @@ export const sshHostSchema = z.strictObject({
   name,
   /** Address or DNS name sshd listens on. */
   address: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(22),
+  port: bounded(LIMITS.port).default(22),
   user: name.optional(),
   /** Pinned host key: "SHA256:..." (ssh-keygen -lf) or a known_hosts line. Never trusted on first use. */
   hostKey: z.string().refine((pin) => {
@@ -29,15 +30,15 @@ export const sshConfigSchema = z.strictObject({
   user: name.default('root'),
   /** Private key for every host unless a host names its own. */
   privateKeyPath: z.string().min(1),
-  keepaliveIntervalS: z.number().positive().default(5),
+  keepaliveIntervalS: bounded(LIMITS.intervalS).default(5),
   /** Missed keepalives before the connection counts as dead. */
-  keepaliveCountMax: z.number().int().positive().default(3),
-  connectTimeoutS: z.number().positive().default(10),
+  keepaliveCountMax: bounded(LIMITS.attempts).default(3),
+  connectTimeoutS: bounded(LIMITS.durationS).default(10),
   /** Default limit for one remote command. */
-  commandTimeoutS: z.number().positive().default(60),
+  commandTimeoutS: bounded(LIMITS.durationS).default(60),
   /** Connection attempts before a host counts as unreachable; the wait doubles each time. */
-  connectAttempts: z.number().int().positive().default(4),
-  backoffMs: z.number().int().positive().default(250),
+  connectAttempts: bounded(LIMITS.attempts).default(4),
+  backoffMs: bounded({ ...LIMITS.delayMs, min: 1 }).default(250),
   hosts: z.array(sshHostSchema).min(1),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, LIMITS } from '../../config.js';
 
 /** The `libvirt:` config section: how virsh is run on each host (over SSH, see `ssh:`). */
 export const libvirtConfigSchema = z.strictObject({
@@ -23,7 +24,7 @@ export const libvirtConfigSchema = z.strictObject({
    */
   runDir: z.string().min(1).default('/run/ferry'),
   /** Limit for one virsh call other than `migrate` (which runs in the background). */
-  commandTimeoutS: z.number().positive().default(30),
+  commandTimeoutS: bounded(LIMITS.durationS).default(30),
   /** Extra `virsh migrate` flags the operator allows (a fixed list, never free text). */
   migrateFlags: z
     .array(z.enum(['--compressed', '--tls', '--abort-on-error', '--unsafe', '--copy-storage-inc']))

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, LIMITS } from '../../config.js';
 
 /** A Nova microversion such as `2.80`, compared as (major, minor) numbers. */
 export const microversionSchema = z.string().regex(/^\d+\.\d+$/, 'a microversion such as 2.80');
@@ -131,15 +132,15 @@ export const novaConfigSchema = z
      */
     scheduler: z.enum(['ferry', 'nova']).default('ferry'),
     /** Limit for one HTTP call to Keystone, Nova or Placement. */
-    requestTimeoutS: z.number().positive().default(30),
+    requestTimeoutS: bounded(LIMITS.durationS).default(30),
     /** A token is renewed this long before Keystone's expires_at. */
-    tokenRenewBeforeS: z.number().nonnegative().default(300),
+    tokenRenewBeforeS: bounded({ ...LIMITS.durationS, above: undefined, min: 0 }).default(300),
     /** How long `start` waits for Nova to show the migration it accepted. */
-    startTimeoutS: z.number().positive().default(60),
+    startTimeoutS: bounded(LIMITS.durationS).default(60),
     /** Nova does not know NIC speeds: every host's migration NIC line rate, Gb/s. */
-    nicGbps: z.number().positive().default(10),
+    nicGbps: bounded(LIMITS.nicGbps).default(10),
     /** Nova does not know guests' page-dirtying rates: the planner's assumption, MiB/s. */
-    dirtyMiBps: z.number().nonnegative().default(10),
+    dirtyMiBps: bounded(LIMITS.dirtyMiBps).default(10),
   })
   .refine(
     (c) =>

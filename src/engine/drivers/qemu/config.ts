@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, LIMITS } from '../../config.js';
 
 /** The `qemu:` config section: where each guest's QMP socket is and how a destination is started. */
 export const qemuConfigSchema = z.strictObject({
@@ -15,9 +16,9 @@ export const qemuConfigSchema = z.strictObject({
   /** Address each host listens on for migration streams; default: its SSH address. */
   migrationAddresses: z.record(z.string(), z.string().min(1)).default({}),
   /** Seconds the destination's QMP socket may take to appear. */
-  incomingTimeoutS: z.number().positive().default(30),
+  incomingTimeoutS: bounded(LIMITS.durationS).default(30),
   /** Limit for one QMP command. */
-  qmpTimeoutS: z.number().positive().default(10),
+  qmpTimeoutS: bounded(LIMITS.durationS).default(10),
   /**
    * QEMU cannot turn auto-converge on during a migration. When armed, the capability is set at
    * start with the throttle trigger at 100 % (QEMU throttles by itself only once dirtying

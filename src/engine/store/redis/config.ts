@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { bounded, LIMITS } from '../../config.js';
 
 /**
  * The `redis` section of the ferry config and the one place that turns it into a client.
@@ -8,7 +9,7 @@ import { z } from 'zod';
 
 const endpoint = z.strictObject({
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
+  port: bounded(LIMITS.port),
 });
 
 /**
@@ -25,16 +26,16 @@ const endpoint = z.strictObject({
  */
 export const workerTuningSchema = z.strictObject({
   /** Evacuations one worker process runs at once. */
-  concurrency: z.number().int().positive().default(4),
+  concurrency: bounded(LIMITS.concurrency).default(4),
   /** Job lock lifetime, ms (BullMQ default 30000). */
-  lockDurationMs: z.number().int().min(500).default(4000),
+  lockDurationMs: bounded({ ...LIMITS.delayMs, min: 500 }).default(4000),
   /** Period of the stalled-job check, ms (BullMQ default 30000). */
-  stalledIntervalMs: z.number().int().min(250).default(2000),
+  stalledIntervalMs: bounded({ ...LIMITS.delayMs, min: 250 }).default(2000),
   /** A job may be found stalled (its worker died) this many times before it is failed. */
-  maxStalls: z.number().int().nonnegative().default(1000),
+  maxStalls: bounded({ ...LIMITS.attempts, min: 0 }).default(1000),
   /** Attempts after the runner throws (Redis or driver trouble), `backoffMs` apart. */
-  attempts: z.number().int().positive().default(20),
-  backoffMs: z.number().int().nonnegative().default(2000),
+  attempts: bounded(LIMITS.attempts).default(20),
+  backoffMs: bounded(LIMITS.delayMs).default(2000),
 });
 
 export const redisConfigSchema = z
