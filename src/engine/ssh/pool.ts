@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
 import {
@@ -12,6 +11,7 @@ import {
 } from '../errors.js';
 import type { SshConfig } from './config.js';
 import { fingerprintOf, type HostKeyPin, matchesPin, parseHostKeyPin } from './host-key.js';
+import { readPrivateKey } from './private-key.js';
 
 /** Everything needed to open one SSH connection. */
 export interface SshTarget {
@@ -64,19 +64,22 @@ export class SshPool {
     this.options = { ...DEFAULTS, ...options };
   }
 
-  /** Builds a pool from the `ssh:` config section (reads the private key files). */
-  static fromConfig(config: SshConfig): SshPool {
+  /**
+   * Builds a pool from the `ssh:` config section, at start-up: reads and checks every private key
+   * (see private-key.ts) and, given the fleet's hosts, refuses a host ssh cannot reach.
+   */
+  static fromConfig(config: SshConfig, fleetHosts: readonly string[] = []): SshPool {
+    const reachable = new Set(config.hosts.map((h) => h.name));
+    const missing = fleetHosts.filter((h) => !reachable.has(h));
+    if (missing.length > 0)
+      throw new ConfigError(
+        `ssh.hosts has no entry for the fleet's host${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+      );
     const keys = new Map<string, Buffer>();
     const readKey = (path: string): Buffer => {
-      const cached = keys.get(path);
-      if (cached) return cached;
-      try {
-        const key = readFileSync(path);
-        keys.set(path, key);
-        return key;
-      } catch (err) {
-        throw new ConfigError(`cannot read SSH private key ${path}`, { cause: err });
-      }
+      const key = keys.get(path) ?? readPrivateKey(path);
+      keys.set(path, key);
+      return key;
     };
     const targets = new Map<string, SshTarget>();
     for (const h of config.hosts)

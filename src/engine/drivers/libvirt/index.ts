@@ -15,7 +15,10 @@ export function createLibvirtDriver(config: DriverConfig<typeof sections>, clock
   if (!config.ssh) throw new ConfigError('fleet.driver libvirt needs the "ssh:" config section');
   return new LibvirtDriver({
     fleet: fleetFromConfig(config),
-    ssh: SshPool.fromConfig(config.ssh),
+    ssh: SshPool.fromConfig(
+      config.ssh,
+      config.fleet.hosts.map((h) => h.name),
+    ),
     config: withPolicyDefaults(config.libvirt ?? libvirtConfigSchema.parse({}), config.policy),
     clock,
     migrationAddress: migrationAddresses(config.libvirt, config.ssh),

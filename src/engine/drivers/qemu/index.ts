@@ -14,9 +14,13 @@ export function createQemuDriver(config: DriverConfig<typeof sections>, clock: C
   const { ssh, qemu } = config;
   if (!ssh || !qemu) throw new ConfigError('fleet.driver qemu needs the "ssh:" and "qemu:" config sections');
   const sshAddress = new Map(ssh.hosts.map((h) => [h.name, h.address]));
+  const fleet = fleetFromConfig(config);
   return new QemuDriver({
-    fleet: fleetFromConfig(config),
-    ssh: SshPool.fromConfig(ssh),
+    fleet,
+    ssh: SshPool.fromConfig(
+      ssh,
+      fleet.hosts.map((h) => h.name),
+    ),
     // Arm auto-converge exactly when the policy may use it.
     config: { ...qemu, armAutoConverge: qemu.armAutoConverge ?? config.policy.allowAutoConverge },
     clock,
