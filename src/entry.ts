@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, toFerryError } from './engine/errors.js';
+import { redact } from './engine/redact.js';
 
 /** What the bot and the worker share as programs: "am I the entry point", and running until a signal. */
 
@@ -25,7 +26,8 @@ export function runMain(
     log: (line: string) => void,
   ) => Promise<{ stop(): Promise<void> }>,
 ): void {
-  const log = (line: string) => console.error(`ferry: ${line}`);
+  // Whatever a log line quotes (URLs, replies), no credential reaches the terminal.
+  const log = (line: string) => console.error(`ferry: ${redact(line)}`);
   start(process.argv.slice(2), process.env, log).then(
     (running) => {
       const shutdown = (signal: string) => {

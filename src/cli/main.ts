@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { redact } from '../engine/redact.js';
 import { type CliOptions, runCli } from './cli.js';
 
 /** `ferry` on a terminal: see cli.ts. Exit 0 on success, 1 on a failed run, 2 on bad input. */
@@ -27,5 +28,5 @@ const { values, positionals } = (() => {
 
 process.exitCode = await runCli(positionals, values as CliOptions, {
   out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${redact(text)}\n`),
 });

@@ -32,13 +32,20 @@ export interface RedisServer {
  * `persistence` turns on the append-only file so a restart keeps the data.
  */
 export async function startRedis(
-  options: { persistence?: boolean; port?: number; dir?: string } = {},
+  options: {
+    persistence?: boolean;
+    port?: number;
+    dir?: string;
+    /** More redis-server options, e.g. `['--requirepass', 'x']` or a replica's `--replicaof`. */
+    args?: string[];
+  } = {},
 ): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ferry-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
   args.push('--appendonly', options.persistence ? 'yes' : 'no');
   if (options.persistence) args.push('--appendfsync', 'always');
+  args.push(...(options.args ?? []));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let output = '';

@@ -1,3 +1,5 @@
+import { redact } from './redact.js';
+
 /**
  * ferry's error hierarchy. Callers branch on `code`, show `userMessage` to people, and use
  * `retryable` to decide whether trying again can help. Never throw strings.
@@ -28,10 +30,12 @@ export class FerryError extends Error {
   readonly retryable: boolean;
 
   constructor(code: ErrorCode, userMessage: string, options: { retryable?: boolean; cause?: unknown } = {}) {
-    super(userMessage, { cause: options.cause });
+    // Messages are built from URLs and replies: whatever credential they carry is hidden here, once.
+    const safe = redact(userMessage);
+    super(safe, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.userMessage = userMessage;
+    this.userMessage = safe;
     this.retryable = options.retryable ?? false;
   }
 }

@@ -14,6 +14,13 @@ import {
  * interleaved with asynchronous events. Every message is zod-validated before use.
  */
 
+/**
+ * The longest line a monitor may send, in characters. QEMU's longest replies (query-migrate,
+ * query-status) are a few KiB; a line past this is garbage or an attack, and buffering it would
+ * let one VM's monitor eat the worker's memory: that connection fails, no other.
+ */
+export const MAX_QMP_LINE = 1024 * 1024;
+
 const greetingSchema = z.object({
   QMP: z.object({
     version: z.object({ qemu: z.object({ major: z.number(), minor: z.number(), micro: z.number() }) }),
@@ -53,7 +60,9 @@ export interface QmpOptions {
 export class QmpClient {
   readonly label: string;
   private readonly timeoutMs: number;
-  private buffer = '';
+  /** The current line's pieces so far: each chunk is scanned once, however long the line grows. */
+  private partial: string[] = [];
+  private partialLength = 0;
   private nextId = 1;
   private pending: Pending[] = [];
   private listeners = new Set<(event: QmpEvent) => void>();
@@ -147,12 +156,34 @@ export class QmpClient {
   }
 
   private onData(chunk: string): void {
-    this.buffer += chunk;
-    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
+    let start = 0;
+    for (let nl = chunk.indexOf('\n'); nl >= 0 && !this.closed; nl = chunk.indexOf('\n', start)) {
+      const piece = chunk.slice(start, nl);
+      start = nl + 1;
+      if (!this.fits(piece)) return;
+      const line = (this.partial.length > 0 ? this.partial.join('') + piece : piece).trim();
+      this.partial = [];
+      this.partialLength = 0;
       if (line) this.onLine(line);
     }
+    const rest = chunk.slice(start);
+    if (this.closed || rest.length === 0 || !this.fits(rest)) return;
+    this.partial.push(rest);
+    this.partialLength += rest.length;
+  }
+
+  /** Whether `piece` still fits the current line; if not, the connection fails (typed) and is dropped. */
+  private fits(piece: string): boolean {
+    if (this.partialLength + piece.length <= MAX_QMP_LINE) return true;
+    this.partial = [];
+    this.partialLength = 0;
+    this.shutdown(
+      new DriverReplyError(
+        `QMP at ${this.label} sent a line longer than ${MAX_QMP_LINE} characters: not a QEMU monitor reply; connection dropped`,
+      ),
+    );
+    this.stream.destroy();
+    return false;
   }
 
   private onLine(line: string): void {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { QmpClient, type QmpEvent } from '../../../../src/engine/drivers/qemu/qmp.js';
+import { MAX_QMP_LINE, QmpClient, type QmpEvent } from '../../../../src/engine/drivers/qemu/qmp.js';
 import {
   DriverRefusedError,
   DriverReplyError,
@@ -26,7 +26,13 @@ function fakeMonitor(reply: (command: { execute: string; id: string }) => string
     }
   });
   toClient.write(`${GREETING}\r\n`);
-  return { stream, send: (line: string) => toClient.write(`${line}\r\n`), end: () => toClient.end() };
+  return {
+    stream,
+    send: (line: string) => toClient.write(`${line}\r\n`),
+    /** Bytes as they come, no line end. */
+    write: (text: string) => toClient.write(text),
+    end: () => toClient.end(),
+  };
 }
 
 const nanReply = readFileSync(
@@ -95,6 +101,54 @@ describe('QmpClient', () => {
     monitor.end();
     await expect(pending).rejects.toBeInstanceOf(DriverUnreachableError);
     expect(client.isOpen).toBe(false);
+  });
+
+  it('fails only that connection, typed, on a line past the limit (a 64 MiB line is never buffered)', async () => {
+    const flooding = fakeMonitor((c) =>
+      c.execute === 'qmp_capabilities' ? [JSON.stringify({ return: {}, id: c.id })] : [],
+    );
+    const calm = fakeMonitor((c) => [JSON.stringify({ return: { status: 'active' }, id: c.id })]);
+    const victim = await QmpClient.connect(flooding.stream, { label: 'hv1:flood.qmp' });
+    const other = await QmpClient.connect(calm.stream, { label: 'hv1:calm.qmp' });
+    let closedWith: unknown;
+    victim.onClose((err) => {
+      closedWith = err;
+    });
+    const pending = victim.execute('query-migrate');
+    const refused = expect(pending).rejects.toThrow(
+      new DriverReplyError(
+        `QMP at hv1:flood.qmp sent a line longer than ${MAX_QMP_LINE} characters: not a QEMU monitor reply; connection dropped`,
+      ),
+    );
+    const chunk = 'x'.repeat(64 * 1024);
+    // The client drops the stream at the first chunk past the limit; the rest is never read.
+    for (let sent = 0; sent < 64 * 1024 * 1024 && victim.isOpen; sent += chunk.length) {
+      flooding.write(chunk);
+      await new Promise((r) => setImmediate(r));
+    }
+    await refused;
+    expect(closedWith).toBeInstanceOf(DriverReplyError);
+    expect(victim.isOpen).toBe(false);
+    expect(await other.execute('query-migrate')).toEqual({ status: 'active' });
+    other.close();
+  });
+
+  it('reads a reply just under the limit that arrives in many small chunks', async () => {
+    const big = 'y'.repeat(MAX_QMP_LINE - 100);
+    const toClient = new PassThrough();
+    const fromClient = new PassThrough();
+    const stream = Duplex.from({ readable: toClient, writable: fromClient });
+    fromClient.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n').filter(Boolean)) {
+        const { execute, id } = JSON.parse(line) as { execute: string; id: string };
+        const reply = `${JSON.stringify({ return: execute === 'qmp_capabilities' ? {} : big, id })}\r\n`;
+        for (let i = 0; i < reply.length; i += 1024) toClient.write(reply.slice(i, i + 1024));
+      }
+    });
+    toClient.write(`${GREETING}\r\n`);
+    const client = await QmpClient.connect(stream, { label: 'fake' });
+    expect(await client.execute('query-big')).toBe(big);
+    client.close();
   });
 
   it('refuses something that is not a QMP monitor', async () => {
