@@ -12,6 +12,8 @@ major() { command -v "$1" >/dev/null && "$1" --version 2>/dev/null | grep -o '[0
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+# redis-cli builds the Redis Cluster of the HA tests (`redis-cli --cluster create`).
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 # gcc -m32 needs the multilib runtime.

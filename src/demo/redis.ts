@@ -67,7 +67,8 @@ export async function startRedis(
     dir,
     process: child,
     stop: async () => {
-      if (child.exitCode === null) {
+      // A killed process has a signalCode and no exitCode: stopping it twice must not wait forever.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGKILL');
         await exited;

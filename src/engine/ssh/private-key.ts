@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { utils } from 'ssh2';
+// ssh2 is CommonJS and Node's ESM loader does not see `utils` among its named exports.
+import ssh2 from 'ssh2';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -23,7 +24,7 @@ export function readPrivateKey(path: string): Buffer {
     throw new ConfigError(
       `SSH private key ${path} is accessible by group or others (mode ${(mode & 0o777).toString(8)}); OpenSSH refuses such a key: chmod 600 ${path}`,
     );
-  const parsed = utils.parseKey(key);
+  const parsed = ssh2.utils.parseKey(key);
   const first = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!first || first instanceof Error)
     throw new ConfigError(

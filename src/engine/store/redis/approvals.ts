@@ -2,6 +2,7 @@ import type { ApprovalDecision, ApprovalRequest } from '../../model.js';
 import type { ApprovalStore } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import { decode } from './schemas.js';
 import { LuaScript } from './script.js';
 
@@ -60,7 +61,9 @@ export class RedisApprovals implements ApprovalStore {
   }
 
   async request(approval: ApprovalRequest): Promise<void> {
-    await this.redis.set(this.keys.approval(approval.id), JSON.stringify(approval), 'NX');
+    const key = this.keys.approval(approval.id);
+    await this.redis.set(key, JSON.stringify(approval), 'NX');
+    await confirmReplicated(this.redis, key, 'an approval request');
   }
 
   async get(approvalId: string): Promise<ApprovalRequest | undefined> {
@@ -95,6 +98,7 @@ export class RedisApprovals implements ApprovalStore {
         this.time.source === 'engine' ? this.time.toleranceMs : 0,
       ],
     );
+    await confirmReplicated(this.redis, key, 'an approval decision');
     return decode('decision', String(raw), key);
   }
 }

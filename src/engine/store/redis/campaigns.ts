@@ -2,6 +2,7 @@ import type { Campaign } from '../../model.js';
 import type { CampaignStore } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import { decode } from './schemas.js';
 import { LuaScript } from './script.js';
 
@@ -43,6 +44,7 @@ export class RedisCampaigns implements CampaignStore {
       campaign.version - 1,
       JSON.stringify(campaign),
     ]);
+    if (saved === 1) await confirmReplicated(this.redis, keys[0]!, 'a campaign');
     return saved === 1;
   }
 

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { bounded, LIMITS } from '../../config.js';
+import { requireReplicas } from './replication.js';
 
 /**
  * The `redis` section of the ferry config and the one place that turns it into a client.
@@ -60,6 +61,18 @@ export const redisConfigSchema = z
     /** Cluster seed nodes. */
     cluster: z.array(endpoint).min(1).optional(),
     worker: workerTuningSchema.default(workerTuningSchema.parse({})),
+    /**
+     * Replicas that must hold each write ferry acknowledges (WAIT; see replication.ts). Default:
+     * 1 with sentinels or cluster (a failover keeps everything acknowledged), 0 on a single node.
+     */
+    replicasToAck: bounded({
+      ...LIMITS.attempts,
+      min: 0,
+      max: 16,
+      why: 'more replicas than a set has',
+    }).optional(),
+    /** How long a write may wait for its replicas before its step is retried. */
+    replicaAckTimeoutMs: bounded({ ...LIMITS.delayMs, min: 10 }).default(2000),
   })
   .superRefine((config, ctx) => {
     if (config.sentinels && !config.name)
@@ -117,11 +130,18 @@ export function connect(config: RedisConfig, options: { log?: (line: string) => 
       sentinels: config.sentinels,
       name: config.name,
       sentinelRetryStrategy: reconnectDelayMs,
+      // On +switch-master, leave the old master at once: after a manual failover it stays a
+      // master for seconds before Sentinel demotes it, and what it takes then would be lost.
+      failoverDetector: true,
     });
   } else {
     client = new Redis({ ...common, host: url.hostname, port: url.port ? Number(url.port) : 6379 });
   }
   // Without a listener ioredis prints every failed reconnect; the retry strategy handles them.
   client.on('error', (err: Error) => options.log?.(`redis: ${err.message}`));
+  requireReplicas(client, {
+    replicas: config.replicasToAck ?? (config.cluster || config.sentinels ? 1 : 0),
+    timeoutMs: config.replicaAckTimeoutMs,
+  });
   return client;
 }

@@ -1,6 +1,7 @@
 import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import { decode } from './schemas.js';
 
 /**
@@ -24,7 +25,9 @@ export class RedisControl implements ControlChannel {
   }
 
   async set(evacuationId: string, command: ControlCommand, by: string): Promise<void> {
-    await this.redis.set(this.keys.control(evacuationId), JSON.stringify({ command, by }));
+    const key = this.keys.control(evacuationId);
+    await this.redis.set(key, JSON.stringify({ command, by }));
+    await confirmReplicated(this.redis, key, 'an operator command');
   }
 
   async maintenanceAnswer(evacuationId: string, attempt: number) {

@@ -8,6 +8,7 @@ import type { Launcher } from '../../ports.js';
 import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
 import { LockLostError } from './errors.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import type { RedisStore } from './store.js';
 
 /**
@@ -82,6 +83,12 @@ export class BullLauncher implements Launcher {
         removeOnComplete: { age: 24 * 3600 },
         removeOnFail: { age: 7 * 24 * 3600 },
       },
+    );
+    // The queue writes on this same client (BullMQ shares a client it is given).
+    await confirmReplicated(
+      this.options.redis,
+      this.keys.jobLock(EVACUATION_QUEUE, evacuationId),
+      'a launch',
     );
   }
 

@@ -10,6 +10,7 @@ import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js'
 import type { RedisClient } from './config.js';
 import { LockLostError, StoredStateError } from './errors.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import { decode } from './schemas.js';
 import { LuaScript } from './script.js';
 
@@ -185,6 +186,7 @@ export class RedisStore implements EngineStore {
         throw new LockLostError(this.fence.evacuationId);
       throw err;
     }
+    await confirmReplicated(this.redis, keys[0]!, 'a step commit');
   }
 
   async create(evacuation: Evacuation, events: FerryEvent[]): Promise<CreateResult> {
@@ -210,6 +212,7 @@ export class RedisStore implements EngineStore {
     )) as string[];
     if (result[0] === 'taken') return { created: false, taken: true };
     if (result[0] === 'held') return { created: false, holder: result[1]! };
+    await confirmReplicated(this.redis, record, 'a new evacuation and its host lock');
     return { created: true };
   }
 

@@ -6,7 +6,7 @@ import { createDurableEngine, type DurableEngine, parseConfig } from '../../../.
 import { simClock } from '../../../../src/engine/drivers/sim/clock.js';
 import { RemoteSimDriver } from '../../../../src/engine/drivers/sim/remote.js';
 import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
-import { type RedisServer, startRedis } from '../../../support/redis.js';
+import { startRedis } from '../../../support/redis.js';
 import { type Child, freshPrefix, ofType, spawnTs, until } from './support.js';
 
 /**
@@ -25,17 +25,25 @@ export interface Fixture {
   worker(name: string): Promise<Child>;
 }
 
+/** Where the harness's Redis is: a single redis-server, or an HA set and its `redis:` config lines. */
+export interface RedisBackend {
+  url: string;
+  /** Extra lines of the config's `redis:` section (sentinels, cluster). */
+  yaml?: string;
+  stop(): Promise<void>;
+}
+
 export class Harness {
   private readonly children: Child[] = [];
   private readonly engines: DurableEngine[] = [];
 
   private constructor(
-    readonly redis: RedisServer,
+    readonly redis: RedisBackend,
     private readonly dir: string,
   ) {}
 
-  static async start(): Promise<Harness> {
-    return new Harness(await startRedis(), mkdtempSync(join(tmpdir(), 'ferry-queue-')));
+  static async start(backend?: RedisBackend): Promise<Harness> {
+    return new Harness(backend ?? (await startRedis()), mkdtempSync(join(tmpdir(), 'ferry-queue-')));
   }
 
   /** A sim server for `yaml`, a config file with a fresh key prefix, and an engine for the test. */
@@ -46,6 +54,7 @@ export class Harness {
 redis:
   prefix: "${prefix}"
   worker: { lockDurationMs: 2000, stalledIntervalMs: 1000, concurrency: 2, backoffMs: 500 }
+${this.redis.yaml ?? ''}
 `;
     writeFileSync(file, text);
     const simChild = this.spawn(SIM, ['--config', file, '--speed', String(speed)]);

@@ -1,0 +1,62 @@
+import { Cluster } from 'ioredis';
+import { FerryError } from '../../errors.js';
+import type { RedisClient } from './config.js';
+
+/**
+ * What ferry acknowledges survives a failover. Redis replicates asynchronously: a primary that
+ * dies can take its last writes with it, and Sentinel or the Cluster then promotes a replica
+ * that never saw them (an evacuation confirmed in Slack, an approval, a step's events). So after
+ * every write that ferry acknowledges — a step commit, an evacuation launched, an approval
+ * recorded, a host lock taken, an operator's command — it sends WAIT: the write counts only once
+ * `replicas` replicas have it. Sentinel and the Cluster promote the most up-to-date replica, so a
+ * write a replica acknowledged is on the new primary.
+ *
+ * When too few replicas answer within the timeout the write stands on the primary but is not
+ * acknowledged: a ReplicaAckError (retryable) fails that step, which the runner retries (its
+ * commits are idempotent). Durability over availability: with no replica left, ferry waits.
+ *
+ * The requirement belongs to the client (set by `connect` from the config), so every port built
+ * on it confirms its writes and a client opened without one (a single Redis) costs nothing.
+ */
+
+export interface ReplicaAckOptions {
+  /** Replicas that must hold a write before ferry acknowledges it (0: do not wait). */
+  replicas: number;
+  timeoutMs: number;
+}
+
+const requirements = new WeakMap<RedisClient, ReplicaAckOptions>();
+
+/** Makes every ferry write on `client` wait for `options.replicas` replicas. */
+export function requireReplicas(client: RedisClient, options: ReplicaAckOptions): void {
+  if (options.replicas > 0) requirements.set(client, options);
+}
+
+/** Too few replicas confirmed a write in time: retryable, the write itself is idempotent. */
+export class ReplicaAckError extends FerryError {
+  constructor(what: string, acked: number, options: ReplicaAckOptions) {
+    super(
+      'DRIVER_UNREACHABLE',
+      `Redis: ${what} reached ${acked} of ${options.replicas} replica(s) within ${options.timeoutMs} ms; not acknowledged yet, retried`,
+      { retryable: true },
+    );
+  }
+}
+
+/**
+ * Waits until the writes this client made so far are on enough replicas. `key` is one of the
+ * keys just written: on a Cluster, WAIT must reach the primary that took the write, and a
+ * pipeline goes to the node of its keys' slot (every ferry key shares one hash tag).
+ */
+export async function confirmReplicated(client: RedisClient, key: string, what: string): Promise<void> {
+  const options = requirements.get(client);
+  if (!options) return;
+  let acked: number;
+  if (client instanceof Cluster) {
+    const replies = await client.pipeline().exists(key).wait(options.replicas, options.timeoutMs).exec();
+    const [err, value] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
+    if (err) throw err;
+    acked = Number(value);
+  } else acked = await client.wait(options.replicas, options.timeoutMs);
+  if (acked < options.replicas) throw new ReplicaAckError(what, acked, options);
+}
