@@ -1,6 +1,11 @@
 import { Cluster, Redis } from 'ioredis';
 import { ConfigError, TimeoutError, toFerryError } from '../engine/errors.js';
-import { connect, type RedisClient, redisConfigSchema } from '../engine/store/redis/index.js';
+import {
+  connect,
+  inheritReplicas,
+  type RedisClient,
+  redisConfigSchema,
+} from '../engine/store/redis/index.js';
 
 /**
  * ferry's own Redis connection inside a host bot. The host gives its client or a URL; ferry never
@@ -66,5 +71,7 @@ function duplicate(client: RedisClient, log: (line: string) => void): RedisClien
         })
       : client.duplicate({ maxRetriesPerRequest: null, lazyConnect: false });
   copy.on('error', (err: Error) => log(`redis: ${err.message}`));
+  // What ferry acknowledges must survive a failover on the copy too (see replication.ts).
+  inheritReplicas(client, copy);
   return copy;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DriverUnreachableError, toFerryError } from '../../src/engine/errors.js';
+import { ferryRedis } from '../../src/commands/redis.js';
+import { DriverUnreachableError, FerryError, toFerryError } from '../../src/engine/errors.js';
 import { redact } from '../../src/engine/redact.js';
-import { startBot } from '../../src/main.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 
 describe('redaction of credentials', () => {
@@ -35,28 +35,22 @@ describe('redaction of credentials', () => {
   });
 });
 
-describe('the bot refusing a Redis it cannot log in to', () => {
+describe('ferry refusing a Redis it cannot log in to', () => {
   let redis: RedisServer;
   beforeAll(async () => {
     redis = await startRedis({ args: ['--requirepass', 'the-right-one'] });
   });
   afterAll(() => redis?.stop());
 
-  it('names the Redis without its password', async () => {
+  it('says why without the password, in its error and its log', async () => {
     const logged: string[] = [];
     const url = `redis://ferry:wr0ng-pa55@127.0.0.1:${redis.port}`;
-    const started = startBot(
-      ['--config', 'examples/demo.yaml', '--redis', url],
-      { SLACK_BOT_TOKEN: 'xoxb-test', SLACK_APP_TOKEN: 'xapp-test' },
-      (line) => logged.push(line),
-    );
-    const err = await started.then(
+    const err = await ferryRedis(url, (line) => logged.push(line)).then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
-    const message = (err as Error).message;
-    expect(message).toContain(`cannot reach Redis at redis://ferry:***@127.0.0.1:${redis.port}`);
+    expect(err).toBeInstanceOf(FerryError);
+    const message = (err as FerryError).userMessage;
     expect(message).toContain('WRONGPASS');
     expect([message, ...logged].join('\n')).not.toContain('wr0ng-pa55');
   });

@@ -34,8 +34,11 @@ const number = z.coerce.number().refine(Number.isFinite, 'a finite number');
 
 function bytes(value: string, key: string): number {
   const m = /^([\d.]+)\s*(B|KiB|MiB|GiB|TiB)(\/s)?$/.exec(value);
-  if (!m) throw new DriverReplyError(`virsh domjobinfo: "${key}" is not a size: ${value}`);
-  return Math.round(number.parse(m[1]) * UNITS[m[2]!]!);
+  const amount = m ? number.safeParse(m[1]) : undefined;
+  // A figure too long to be finite is as malformed as no figure at all.
+  if (!m || !amount?.success)
+    throw new DriverReplyError(`virsh domjobinfo: "${key}" is not a size: ${value}`);
+  return Math.round(amount.data * UNITS[m[2]!]!);
 }
 
 function plain(value: string, key: string): number {

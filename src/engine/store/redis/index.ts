@@ -23,4 +23,5 @@ export {
   type WorkerDeps,
 } from './launcher.js';
 export { RedisPlans } from './plans.js';
+export { inheritReplicas, ReplicaAckError } from './replication.js';
 export { type Fence, RedisStore } from './store.js';

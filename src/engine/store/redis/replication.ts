@@ -32,6 +32,17 @@ export function requireReplicas(client: RedisClient, options: ReplicaAckOptions)
   if (options.replicas > 0) requirements.set(client, options);
 }
 
+/**
+ * Gives `copy` (a duplicate of `client`) the same requirement: the one `connect` set or, for a
+ * host's own Sentinel or Cluster client, one replica within 2 s (the config's default).
+ */
+export function inheritReplicas(client: RedisClient, copy: RedisClient): void {
+  const options = requirements.get(client);
+  const highlyAvailable = client instanceof Cluster || (client.options.sentinels?.length ?? 0) > 0;
+  if (options) requirements.set(copy, options);
+  else if (highlyAvailable) requirements.set(copy, { replicas: 1, timeoutMs: 2000 });
+}
+
 /** Too few replicas confirmed a write in time: retryable, the write itself is idempotent. */
 export class ReplicaAckError extends FerryError {
   constructor(what: string, acked: number, options: ReplicaAckOptions) {
