@@ -9,6 +9,7 @@ import type { FerryEvent } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import type { RedisClient } from '../engine/store/redis/index.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
+import { noteMessage } from '../views/replies.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
 import { ApprovalNotifier } from './approvals.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
@@ -16,6 +17,7 @@ import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.
 import { RedisKeyValueStore } from './kv.js';
 import { SlackOutbox } from './outbox.js';
 import { ProgressPublisher } from './progress.js';
+import { RateLimiter, slowDown } from './rate-limit.js';
 import { ferryRedis } from './redis.js';
 import { Roles } from './roles.js';
 
@@ -314,8 +316,23 @@ function assemble(app: App, parts: Parts) {
     return false;
   };
 
+  const limiter = new RateLimiter(parts.redis, slack.rateLimit);
+  /** One person's requests past their rate get a private "slow down" and nothing else. */
+  const withinRate = async (user: string, tell: (reply: Reply) => Promise<unknown>) => {
+    const verdict = await limiter.take(user).catch((err) => {
+      log(`rate limit unavailable, request let through: ${toFerryError(err).message}`);
+      return { allowed: true as const };
+    });
+    if (verdict.allowed) return true;
+    await tell({ message: noteMessage(slowDown(slack.rateLimit, verdict.retryAfterMs)) }).catch((err) =>
+      log(`reply to a rate-limited request failed: ${String(err)}`),
+    );
+    return false;
+  };
+
   const handleCommand = async (text: string, context: CommandContext) => {
     if (!(await firstDelivery(context.triggerId))) return;
+    if (!(await withinRate(context.userId, (reply) => context.respond(toResponse(reply))))) return;
     await runCommand({ user: context.userId, text }, deps, async (reply) => {
       await context
         .respond(toResponse(reply))
@@ -340,6 +357,7 @@ function assemble(app: App, parts: Parts) {
   app.action({ type: 'block_actions', action_id: /^ferry\./ }, async ({ ack, body, action, respond }) => {
     await ack();
     if (!(await firstDelivery(body.trigger_id))) return;
+    if (!(await withinRate(body.user.id, (reply) => respond(toResponse(reply))))) return;
     const { action_id: actionId, value } = action as { action_id: string; value?: unknown };
     await runAction({ user: body.user.id, actionId, value }, deps, async (reply) => {
       await respond(toResponse(reply)).catch((err) => log(`reply to a button failed: ${String(err)}`));

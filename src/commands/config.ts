@@ -32,6 +32,16 @@ export const slackConfigSchema = z.strictObject({
     max: 50,
     why: "Slack's Tier 3 allows about 50 a minute",
   }).default(45),
+  /**
+   * Commands and button clicks one person may send: `burst` at once, refilled at `perMinute`,
+   * shared by every bot process through Redis (see rate-limit.ts).
+   */
+  rateLimit: z
+    .strictObject({
+      burst: bounded({ ...LIMITS.concurrency, max: 1000, why: 'nobody clicks faster' }).default(10),
+      perMinute: bounded({ ...LIMITS.concurrency, max: 6000, why: 'a hundred a second' }).default(30),
+    })
+    .default({ burst: 10, perMinute: 30 }),
   /** How long a user group's membership is cached before asking Slack again. */
   groupCacheS: bounded(LIMITS.durationS).default(300),
 });

@@ -60,6 +60,8 @@ export async function startHarness(options: {
     progressChannel: CHANNELS.ops,
     approversChannel: CHANNELS.approvers,
     updateIntervalS: 0.2,
+    // The stories and the fuzz send far more than a person would; rate-limit.test.ts tests the limit.
+    rateLimit: { burst: 1000, perMinute: 6000 },
     ...options.slack,
   });
   const ferry = await createStandaloneBot({
