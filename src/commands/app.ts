@@ -283,6 +283,7 @@ function assemble(app: App, parts: Parts) {
     approvals,
     channel: slack.progressChannel,
     timezone: parts.timezone,
+    approvers: slack.approvers,
     now,
     report,
     pollMs: parts.pollMs,

@@ -38,6 +38,8 @@ export interface ProgressDeps {
   report: (events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView;
   /** How often event streams are read, wall ms. */
   pollMs: number;
+  /** Mentioned in notices people must act on (a stalled post-copy). */
+  approvers?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -164,7 +166,7 @@ export class ProgressPublisher {
       const approval = await service.approval(event.decision.approvalId);
       if (approval) await approvals.decided(approval.request, event.decision);
     }
-    const notice = noticeFor(event, timezone);
+    const notice = noticeFor(event, timezone, { approvers: this.deps.approvers });
     if (notice) await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts);
     if (event.type === 'evacuation.finished') {
       const all = await service.events(event.evacuationId);

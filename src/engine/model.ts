@@ -464,6 +464,16 @@ export type FerryEvent = EventBase &
     | { type: 'approval.requested'; approval: ApprovalRequest }
     | { type: 'approval.decided'; decision: ApprovalDecision; instance: string }
     | { type: 'migration.switchover'; migrationId: string; instance: string; kind: SwitchoverKind }
+    /** Post-copy made no progress for the stall timeout; it cannot be aborted: people must act. */
+    | {
+        type: 'migration.postcopy-stalled';
+        migrationId: string;
+        instance: string;
+        remainingBytes: number;
+        stalledForMs: number;
+        /** What can be done: the driver's recovery, or what the operator can do otherwise. */
+        recovery: string;
+      }
     | {
         type: 'migration.completed';
         migrationId: string;

@@ -38,6 +38,8 @@ export interface WatchState {
   approvalsAsked: number;
   escalation?: { approvalId: string; kind: SwitchoverKind; requestedAt: number; expiresAt: number };
   switchedOver?: SwitchoverKind;
+  /** Post-copy's progress: its lowest remaining bytes and when, and when a stall was raised. */
+  postcopy?: { bestRemainingBytes: number; bestAt: number; alertedAt?: number };
 }
 
 /** A migration as stored: its public record plus the watcher's state. */

@@ -33,6 +33,8 @@ export interface MigrationFacts {
   prediction: Prediction;
   /** Highest dirty rate seen in its progress samples, bytes/s. */
   peakDirtyBytesPerS: number;
+  /** Its post-copy made no progress this long (raised to people), ms. */
+  postcopyStalledMs?: number;
 }
 
 export interface ApprovalFacts {
@@ -133,6 +135,11 @@ export function postMortem(events: readonly FerryEvent[], audit?: readonly Audit
       case 'migration.switchover': {
         const f = facts.get(event.instance);
         if (f) f.strategy = event.kind;
+        break;
+      }
+      case 'migration.postcopy-stalled': {
+        const f = facts.get(event.instance);
+        if (f) f.postcopyStalledMs = Math.max(f.postcopyStalledMs ?? 0, event.stalledForMs);
         break;
       }
       case 'migration.completed':
@@ -248,6 +255,10 @@ function recommend(
 ): string[] {
   const out: string[] = [];
   for (const m of migrations) {
+    if (m.postcopyStalledMs !== undefined)
+      out.push(
+        `${m.instance}'s post-copy made no progress for ${Math.round(m.postcopyStalledMs / 1000)} s: check the migration network between ${m.from} and ${m.to} before the next post-copy`,
+      );
     const risky = m.strategy === 'postcopy' || m.strategy === 'pause';
     // Aborted by the policy or an approver (not by an operator): it did not converge in time.
     const gaveUp = m.state === 'aborted' && !/aborted by|window closed/.test(m.cause ?? '');

@@ -1,13 +1,17 @@
 import type { FerryEvent } from '../engine/model.js';
 import { decisionLine } from './approval.js';
 import { code, escapeMrkdwn } from './blocks.js';
-import { clockTime, duration, plural, time, who } from './format.js';
+import { bytes, clockTime, duration, plural, time, who } from './format.js';
 
 /**
  * Thread replies under a progress message: only the events a reader should notice (escalations,
  * failures, aborts, approvals, pauses), one line each. Routine progress stays in the main message.
  */
-export function noticeFor(event: FerryEvent, timezone: string): string | undefined {
+export function noticeFor(
+  event: FerryEvent,
+  timezone: string,
+  options: { approvers?: readonly string[] } = {},
+): string | undefined {
   const at = clockTime(event.at, timezone);
   switch (event.type) {
     case 'evacuation.scheduled':
@@ -39,6 +43,8 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
       return `${at} ${decisionLine(event.decision, event.instance, timezone)}`;
     case 'migration.switchover':
       return `${at} ⚡ ${code(event.instance)} switching over by ${event.kind}`;
+    case 'migration.postcopy-stalled':
+      return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${mentions(options.approvers)}`;
     case 'migration.failed':
       return `${at} ❌ ${code(event.instance)} failed: ${escapeMrkdwn(event.cause)}`;
     case 'migration.aborted':
@@ -54,4 +60,10 @@ export function noticeFor(event: FerryEvent, timezone: string): string | undefin
     default:
       return undefined;
   }
+}
+
+/** Mentions of the approvers (users and user groups) for notices people must act on. */
+function mentions(ids: readonly string[] | undefined): string {
+  if (!ids || ids.length === 0) return '';
+  return ` ${ids.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`)).join(' ')}`;
 }

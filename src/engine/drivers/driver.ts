@@ -74,6 +74,8 @@ export interface Driver {
   readonly kind: DriverKind;
   /** What the back end cannot do; absent means it can do everything the interface offers. */
   readonly lacks?: DriverLacks;
+  /** How a stalled post-copy can be recovered on this back end, in an operator's words (if it can). */
+  readonly postcopyRecovery?: string;
   /** Hosts and instances with capacity, placement facts and migratability. */
   inventory(): Promise<Fleet>;
   /** Enable or disable scheduling onto a host (Nova: os-services disable/enable). */

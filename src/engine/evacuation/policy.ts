@@ -45,6 +45,8 @@ export type PolicyAction =
     }
   /** Only ever after an 'approved' decision. */
   | { kind: 'switchover'; switchover: SwitchoverKind; why: string }
+  /** Post-copy stopped making progress: raise it to people (nothing can abort it). */
+  | { kind: 'postcopy-stalled'; remainingBytes: number; stalledForMs: number; why: string }
   | { kind: 'abort'; why: string };
 
 export interface PolicyStep {
@@ -134,6 +136,8 @@ export function decide(input: {
 
   // The runner records completed/failed/cancelled itself, pending approval or not.
   if (FINAL.includes(sample.status)) return stay;
+  if (watch.switchedOver === 'postcopy' && sample.status === 'postcopy-active')
+    return watchPostcopy(policy, input.watch, sample, now);
   // After a switchover only completion (or failure) is left: no ramp, no second escalation.
   if (watch.switchedOver) return stay;
 
@@ -322,6 +326,41 @@ function notConverging(f: {
       return `expected downtime ${expected} ms is over the ${f.sloMs} ms SLO at the end of the ramp`;
   }
   return undefined;
+}
+
+/**
+ * Post-copy cannot be aborted: the guest runs on the destination and its missing pages are on the
+ * source. One that makes no progress (no new low of remaining bytes for stallTimeoutS: a broken
+ * link, a stuck source) is raised once, and again if it moves and then stalls anew; it is never
+ * left to look frozen. Its state stays `switching-over` until it ends.
+ */
+function watchPostcopy(
+  policy: PolicyConfig,
+  current: WatchState,
+  sample: ProgressSample,
+  now: number,
+): PolicyStep {
+  const remaining = positive(sample.remainingBytes);
+  const seen = current.postcopy;
+  if (!seen || (remaining > 0 && remaining < seen.bestRemainingBytes * (1 - STALL_MARGIN)))
+    return {
+      watch: { ...current, postcopy: { bestRemainingBytes: remaining || Number.MAX_VALUE, bestAt: now } },
+      actions: [],
+    };
+  const stalledForMs = now - seen.bestAt;
+  if (seen.alertedAt !== undefined || stalledForMs < policy.stallTimeoutS * 1000)
+    return { watch: current, actions: [] };
+  return {
+    watch: { ...current, postcopy: { ...seen, alertedAt: now } },
+    actions: [
+      {
+        kind: 'postcopy-stalled',
+        remainingBytes: remaining,
+        stalledForMs,
+        why: `post-copy has made no progress for ${seconds(stalledForMs)} s: ${formatBytes(remaining, 'fixed')} still on the source`,
+      },
+    ],
+  };
 }
 
 /** The risky switchover to ask for: post-copy preferred, then pause; or why neither can be. */

@@ -319,6 +319,10 @@ function strategyUsed(record: MigrationRecord): Strategy {
   return watch?.autoConverge ? 'auto-converge' : 'precopy';
 }
 
+/** What an operator can do for a stalled post-copy when the driver offers no recovery of its own. */
+const POSTCOPY_OPERATOR_RECOVERY =
+  'restore the migration network between source and destination and keep the source host up (it holds the pages the guest still needs); if the source is lost, so is the guest';
+
 async function act(
   record: MigrationRecord,
   action: PolicyAction,
@@ -378,6 +382,16 @@ async function act(
       setState(migration, 'switching-over');
       migration.strategy = action.switchover;
       return [{ ...base, type: 'migration.switchover', kind: action.switchover }];
+    case 'postcopy-stalled':
+      return [
+        {
+          ...base,
+          type: 'migration.postcopy-stalled',
+          remainingBytes: action.remainingBytes,
+          stalledForMs: action.stalledForMs,
+          recovery: ctx.driver.postcopyRecovery ?? POSTCOPY_OPERATOR_RECOVERY,
+        },
+      ];
     case 'abort':
       await ctx.driver.abort(handle);
       setState(migration, 'aborting');

@@ -55,6 +55,8 @@ type Whereabouts =
  */
 export class LibvirtDriver implements Driver {
   readonly kind = 'libvirt' as const;
+  readonly postcopyRecovery =
+    'libvirt can resume a broken post-copy: once the migration link is back, run `virsh migrate --live --p2p --postcopy --postcopy-resume DOMAIN DEST_URI` on the source; keep the source host up meanwhile';
   private readonly active = new Map<string, Active>();
   private readonly fleet: ConfiguredFleet;
 

@@ -66,6 +66,8 @@ export interface QemuDriverOptions {
  */
 export class QemuDriver implements Driver {
   readonly kind = 'qemu' as const;
+  readonly postcopyRecovery =
+    'QEMU can resume a broken post-copy: on the source QMP `migrate-pause`, then once the link is back `migrate-recover` on the destination and `migrate` with `resume: true` on the source; keep the source host up meanwhile';
   private readonly active = new Map<string, Active>();
   private readonly monitors = new Map<string, Promise<QmpClient>>();
   private readonly watched = new WeakSet<QmpClient>();

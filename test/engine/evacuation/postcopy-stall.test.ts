@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../../src/engine/clock.js';
+import { createLocalEngine } from '../../../src/engine/compose.js';
+import { defaultPolicy } from '../../../src/engine/config.js';
+import { SimDriver } from '../../../src/engine/drivers/sim/index.js';
+import { decide, initialWatch } from '../../../src/engine/evacuation/policy.js';
+import { type FerryEvent, GBPS, GiB, MiB, type ProgressSample } from '../../../src/engine/model.js';
+import type { WatchState } from '../../../src/engine/ports.js';
+import { postMortem } from '../../../src/engine/report.js';
+import { noticeFor } from '../../../src/views/notices.js';
+import { host, vm } from '../../support/fleet.js';
+
+/**
+ * A post-copy cannot be aborted, so one that stops making progress must never look merely
+ * frozen: after stallTimeoutS it is raised once (an event, a thread notice that mentions the
+ * approvers and says what can be done), the migration stays visible as switching over, and the
+ * post-mortem names it.
+ */
+
+const policy = { ...defaultPolicy, stallTimeoutS: 30 };
+const migration = { id: 'e1:db-1', instance: 'db-1', memoryBytes: 8 * GiB, downtimeSloMs: 300 };
+const sample = (at: number, remainingBytes: number): ProgressSample => ({
+  at,
+  status: 'postcopy-active',
+  totalBytes: 8 * GiB,
+  transferredBytes: 8 * GiB - remainingBytes,
+  remainingBytes,
+  dirtyBytesPerS: 0,
+  bandwidthBytesPerS: 0,
+  iteration: 3,
+});
+
+describe('a stalled post-copy', () => {
+  it('is raised once after stallTimeoutS without progress, and again after it moved and stalled anew', () => {
+    let watch: WatchState = { ...initialWatch(policy, migration, 0), switchedOver: 'postcopy' };
+    const step = (at: number, remaining: number) => {
+      const next = decide({ policy, migration, watch, sample: sample(at, remaining), now: at });
+      watch = next.watch;
+      return next.actions;
+    };
+    expect(step(0, 4 * GiB)).toEqual([]);
+    expect(step(29_000, 4 * GiB)).toEqual([]);
+    expect(step(30_000, 4 * GiB)).toEqual([
+      {
+        kind: 'postcopy-stalled',
+        remainingBytes: 4 * GiB,
+        stalledForMs: 30_000,
+        why: 'post-copy has made no progress for 30 s: 4.0 GiB still on the source',
+      },
+    ]);
+    expect(step(90_000, 4 * GiB)).toEqual([]);
+    // It moves again, then stalls again: raised again.
+    expect(step(100_000, 2 * GiB)).toEqual([]);
+    expect(step(130_000, 2 * GiB)).toMatchObject([{ kind: 'postcopy-stalled', stalledForMs: 30_000 }]);
+  });
+
+  it('shows in the stream, the thread notice (approvers mentioned) and the post-mortem, and stays switching over', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 10, 24, 2, 0));
+    const driver = new SimDriver({
+      fleet: {
+        hosts: [host('hv1'), host('hv2')],
+        instances: [vm('db-1', 'hv1', 8, { dirtyBytesPerS: 2000 * MiB, downtimeSloMs: 300 })],
+      },
+      clock,
+      streamCapBytesPerS: 8 * GBPS,
+      // The stream stops moving 20 s in: pre-copy stalls, post-copy is approved, and stalls too.
+      faults: [{ kind: 'stall', instance: 'db-1', afterMs: 20_000 }],
+    });
+    const config = {
+      policy: { ...policy, allowAutoConverge: false },
+      windows: [],
+      timezone: 'UTC',
+      maintenance: { reenable: true, timeoutS: 60 },
+    };
+    const { service, store } = createLocalEngine({
+      config,
+      driver,
+      clock,
+      answer: { outcome: 'approved', by: 'U_BOB' },
+    });
+    const { id } = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
+    let events: FerryEvent[] = [];
+    const deadline = clock.now() + 3_600_000;
+    while (!events.some((e) => e.type === 'migration.postcopy-stalled')) {
+      expect(clock.now(), 'a post-copy stall raised within an hour').toBeLessThan(deadline);
+      await clock.sleep(1000);
+      events = await store.events(id);
+    }
+    const stalled = events.find((e) => e.type === 'migration.postcopy-stalled')!;
+    expect(events.findIndex((e) => e.type === 'migration.switchover')).toBeLessThan(events.indexOf(stalled));
+    expect(stalled).toMatchObject({ instance: 'db-1', stalledForMs: 30_000 });
+    expect((await service.status(id)).migrations.find((m) => m.instance === 'db-1')?.state).toBe(
+      'switching-over',
+    );
+
+    const notice = noticeFor(stalled, 'UTC', { approvers: ['U034BOB', 'S0LEADS'] })!;
+    expect(notice).toContain('`db-1`: post-copy has made no progress for 30 s');
+    expect(notice).toContain('It cannot be aborted: restore the migration network');
+    expect(notice).toMatch(/<@U034BOB> <!subteam\^S0LEADS>$/);
+
+    expect(postMortem(events).recommendations.join('\n')).toContain(
+      "db-1's post-copy made no progress for 30 s: check the migration network between hv1 and hv2",
+    );
+  });
+});
