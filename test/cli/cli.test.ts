@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { type CliOptions, runCli } from '../../src/cli/cli.js';
 import { loadConfig } from '../../src/engine/compose.js';
 import { fleetFromConfig } from '../../src/engine/config.js';
+import { aliasBomb } from '../fuzz/mutate.js';
 
 const FLEET_40 = 'examples/fleet-40.yaml';
 const SMALL = 'examples/small.yaml';
@@ -200,16 +201,9 @@ describe('bad input', () => {
     expect(tooBig.code).toBe(2);
     expect(tooBig.err).toContain('fleet.hosts[0].memoryGiB: at most 65536 GiB');
 
-    // Ten levels of nine aliases each: a billion strings if expanded.
-    const levels = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 10; i++)
-      levels.push(
-        `a${i}: &a${i} [${Array(9)
-          .fill(`*a${i - 1}`)
-          .join(', ')}]`,
-      );
+    // Ten levels of nine aliases each: billions of strings if expanded.
     const bomb = join(dir, 'bomb.yaml');
-    writeFileSync(bomb, `${levels.join('\n')}\n`);
+    writeFileSync(bomb, aliasBomb(10));
     const exploded = await cli(['plan', 'hv1'], { config: bomb });
     expect(exploded.code).toBe(2);
     expect(exploded.err).toContain(`${bomb} is not a usable YAML document`);

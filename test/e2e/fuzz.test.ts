@@ -3,6 +3,7 @@ import { type ParseResult, parseCommand } from '../../src/commands/grammar.js';
 import { COMMAND_ROLE } from '../../src/commands/roles.js';
 import type { Delivery, StoredMessage } from '../../src/demo/slack-standin.js';
 import { ACTION, approvalPayloadSchema, confirmPayloadSchema } from '../../src/views/actions.js';
+import { prng } from '../fuzz/mutate.js';
 import { CHANNELS, type Harness, startHarness, USERS } from '../support/fake-slack.js';
 import { spyService } from '../support/spy-service.js';
 import { textOf } from './story.js';
@@ -16,17 +17,6 @@ import { textOf } from './story.js';
 const COMMANDS = 1500;
 const PAYLOADS = 1000;
 const { alice, bob, mallory } = USERS;
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOSTILE = [
   '<!channel>',

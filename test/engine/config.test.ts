@@ -6,6 +6,7 @@ import { loadConfig, parseConfig } from '../../src/engine/compose.js';
 import { defaultPolicy, fleetFromConfig, LIMITS } from '../../src/engine/config.js';
 import { ConfigError } from '../../src/engine/errors.js';
 import { GiB, MiB } from '../../src/engine/model.js';
+import { aliasBomb } from '../fuzz/mutate.js';
 
 const small = `
 fleet:
@@ -111,14 +112,7 @@ describe('config', () => {
   });
 
   it('refuses an alias bomb and an oversized file as config errors', () => {
-    const levels = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 9; i++)
-      levels.push(
-        `a${i}: &a${i} [${Array(9)
-          .fill(`*a${i - 1}`)
-          .join(', ')}]`,
-      );
-    expect(configError(levels.join('\n'))).toMatch(/not a usable YAML document: .*alias/i);
+    expect(configError(aliasBomb(9))).toMatch(/not a usable YAML document: .*alias/i);
     expect(configError(`# ${'x'.repeat(17 * 1024 * 1024)}`)).toContain('too large for a ferry config');
   });
 

@@ -19,6 +19,18 @@ export function prng(seed: number): () => number {
 export type Random = () => number;
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
+/** A YAML alias bomb: `levels` levels of nine aliases each (9^levels strings if expanded). */
+export function aliasBomb(levels: number): string {
+  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < levels; i++)
+    lines.push(
+      `a${i}: &a${i} [${Array(9)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
 /** Values that break naive code: extremes, wrong types, huge and deep ones. */
 const HOSTILE_VALUES: unknown[] = [
   null,

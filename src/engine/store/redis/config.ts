@@ -130,9 +130,6 @@ export function connect(config: RedisConfig, options: { log?: (line: string) => 
       sentinels: config.sentinels,
       name: config.name,
       sentinelRetryStrategy: reconnectDelayMs,
-      // On +switch-master, leave the old master at once: after a manual failover it stays a
-      // master for seconds before Sentinel demotes it, and what it takes then would be lost.
-      failoverDetector: true,
     });
   } else {
     client = new Redis({ ...common, host: url.hostname, port: url.port ? Number(url.port) : 6379 });

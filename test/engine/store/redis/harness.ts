@@ -84,6 +84,11 @@ ${this.redis.yaml ?? ''}
   }
 
   /** Closes engines and kills every process started since the last cleanup. */
+  /** What the spawned processes wrote to stderr (their Redis and runner log lines). */
+  workerLogs(): string {
+    return this.children.map((c) => c.stderr()).join('\n----\n');
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.engines.splice(0).map((e) => e.close()));
     await Promise.all(this.children.splice(0).map((c) => c.kill('SIGKILL')));

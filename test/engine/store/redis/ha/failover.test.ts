@@ -44,11 +44,17 @@ async function evacuateThroughFailover(harness: Harness, failOver: (f: Fixture) 
   );
   const before = await f.engine.service.events(id);
   await failOver(f);
-  const done = await finished(f.engine, id, 120_000);
+  // On a timeout or a wrong end, the workers' logs say what happened to their Redis links.
+  const done = await finished(f.engine, id, 120_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nworkers:\n${harness.workerLogs().slice(-6000)}`);
+  });
   const all = await f.engine.service.events(id);
+  const ends = all.filter((e) => e.type === 'migration.failed' || e.type === 'migration.aborted');
+  expect(done.state, `${JSON.stringify(ends)}\nworkers:\n${harness.workerLogs().slice(-4000)}`).toBe(
+    'completed',
+  );
   // What was acknowledged before the failover is still there, in order.
   expect(all.slice(0, before.length)).toEqual(before);
-  expect(done.state).toBe('completed');
   expectCompleteStream(all);
   expect(ofType(all, 'evacuation.started')).toHaveLength(1);
   expect(ofType(all, 'migration.started')).toHaveLength(VMS);
@@ -66,14 +72,19 @@ describe('Redis Sentinel: one master, two replicas, three sentinels', { timeout:
     await harness?.stop();
     harness = undefined;
   });
-
-  it('keeps an evacuation whole when the master is killed mid-run', async () => {
+  /** A fresh Sentinel set with a harness on it (stopped after the test). */
+  const onSentinels = async () => {
     const set = await startSentinelSet();
     harness = await Harness.start({
       url: `redis://127.0.0.1:${set.master.port}`,
       yaml: set.yaml,
       stop: set.stop,
     });
+    return { set, harness };
+  };
+
+  it('keeps an evacuation whole when the master is killed mid-run', async () => {
+    const { set, harness } = await onSentinels();
     const oldMaster = await set.currentMasterPort();
     let promoted = 0;
     await evacuateThroughFailover(harness, async () => {
@@ -84,12 +95,7 @@ describe('Redis Sentinel: one master, two replicas, three sentinels', { timeout:
   });
 
   it('handles READONLY from a master demoted while alive (SENTINEL FAILOVER)', async () => {
-    const set = await startSentinelSet();
-    harness = await Harness.start({
-      url: `redis://127.0.0.1:${set.master.port}`,
-      yaml: set.yaml,
-      stop: set.stop,
-    });
+    const { set, harness } = await onSentinels();
     const oldMaster = set.master.port;
     await evacuateThroughFailover(harness, async () => {
       await set.failOverGracefully();
