@@ -1,6 +1,7 @@
 import type { IssuedPlan, PlanStore, PlanTicket, PlanUse } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
+import { confirmReplicated } from './replication.js';
 import { decode } from './schemas.js';
 import { LuaScript } from './script.js';
 
@@ -42,7 +43,10 @@ export class RedisPlans implements PlanStore {
   }
 
   async issue(plan: IssuedPlan): Promise<void> {
-    await this.redis.set(this.keys.plan(plan.id), JSON.stringify(plan), 'PX', keepMs(plan), 'NX');
+    const key = this.keys.plan(plan.id);
+    await this.redis.set(key, JSON.stringify(plan), 'PX', keepMs(plan), 'NX');
+    // The preview shown to a person must still be there when they confirm it, failover or not.
+    await confirmReplicated(this.redis, key, 'a plan preview');
   }
 
   async get(id: string): Promise<IssuedPlan | undefined> {
@@ -59,6 +63,8 @@ export class RedisPlans implements PlanStore {
       [ticket.nonce, by, at, JSON.stringify({ use, by, at }), KEEP_AFTER_EXPIRY_MS],
     )) as [string, string | undefined];
     const plan = () => decode('plan', raw ?? '', key);
+    // A confirmed plan is used once, across a failover too.
+    if (code === 'ok') await confirmReplicated(this.redis, key, 'a confirmed plan');
     switch (code) {
       case 'ok':
         return { ok: true, plan: plan() } as const;
