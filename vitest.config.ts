@@ -1,10 +1,9 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 // Test files that run QEMU or libvirt guests, a Redis HA set, or kill and race processes (the
-// SIGKILL crash tests). Each TCG
-// guest keeps a core busy and the others time what they assert against real processes, so these
-// run one file at a time, after the light files, instead of starving each other on a 2-core
-// machine. A new file that starts such processes belongs here.
+// SIGKILL crash tests). Each TCG guest keeps a core busy and the others time what they assert
+// against real processes, so these run one file at a time, after the light files, instead of
+// starving each other on a 2-core machine. A new file that starts such processes belongs here.
 const HEAVY = [
   'test/engine/drivers/qemu/{engine,driver,guest}.test.ts',
   'test/engine/drivers/libvirt/{engine,topology}.test.ts',
