@@ -355,8 +355,9 @@ async function decide(
   respond: Respond,
 ): Promise<void> {
   const target = payload.approvalId;
-  await authorise(deps, user, 'approver', 'approve or reject a switchover', outcome, target);
-  const refuse = (why: string) => refused(deps, user, outcome, target, new ForbiddenError(why));
+  const action = outcome === 'approved' ? 'approve' : 'reject';
+  await authorise(deps, user, 'approver', 'approve or reject a switchover', action, target);
+  const refuse = (why: string) => refused(deps, user, action, target, new ForbiddenError(why));
   const approval = await deps.service.approval(target);
   if (!approval) return refuse('ferry has no such approval request; nothing was done');
   const { request } = approval;

@@ -346,7 +346,9 @@ export class EngineService implements FerryService {
     by: string,
   ): Promise<ApprovalDecision> {
     let standing: ApprovalDecision | undefined;
-    await this.attempt(by, outcome, approvalId, async () => {
+    // Imperative like every other audited action: what was attempted, done or refused.
+    const action = outcome === 'approved' ? 'approve' : 'reject';
+    await this.attempt(by, action, approvalId, async () => {
       const request = await this.deps.approvals.get(approvalId);
       if (!request) throw new NotFoundError(`no approval request ${approvalId}`);
       if (request.requestedBy === by)

@@ -354,7 +354,7 @@ export function postMortemView(pm: PostMortem, options: PostMortemViewOptions): 
     blocks.push(divider());
     const lines = refused.map(
       (r) =>
-        `⛔ ${clockTime(r.at, options.timezone)} ${who(r.who)} ${escapeMrkdwn(r.action)} ${code(r.target)}: ${escapeMrkdwn(r.why)}`,
+        `⛔ ${clockTime(r.at, options.timezone)} ${who(r.who)} ${escapeMrkdwn(r.action)} ${code(r.target)} — refused: ${escapeMrkdwn(r.why)}`,
     );
     const head = `${plural(done, 'action')} done, ${refused.length} refused · all of it: ${code(`${options.command ?? DEFAULT_COMMAND} audit ${pm.evacuationId}`)}`;
     part(blocks, 'Audit', [head, ...lines], BUDGET.audit, 'refusals');

@@ -92,10 +92,10 @@ describe('the audit', () => {
 
     const entries = await service.audit('evac-x');
     expect(rows(entries)).toEqual([
-      ['U_ALICE', 'approved', 'evac-x:db-1:1', 'refused'],
-      ['U_BOB', 'approved', 'evac-x:db-1:1', 'done'],
-      ['U_CAROL', 'rejected', 'evac-x:db-1:1', 'refused'],
-      ['U_BOB', 'approved', 'evac-x:db-1:2', 'refused'],
+      ['U_ALICE', 'approve', 'evac-x:db-1:1', 'refused'],
+      ['U_BOB', 'approve', 'evac-x:db-1:1', 'done'],
+      ['U_CAROL', 'reject', 'evac-x:db-1:1', 'refused'],
+      ['U_BOB', 'approve', 'evac-x:db-1:2', 'refused'],
     ]);
     expect(entries[2]!.refused).toBe('already approved by U_BOB');
     expect(entries[3]!.refused).toBe('the request had expired; the VM stayed on its source');

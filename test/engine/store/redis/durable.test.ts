@@ -198,7 +198,10 @@ describe('the durable engine', () => {
     // Only the decision that stood is audited as done; the self-approval and the later click as refused.
     const audited = (await a.audit.entries()).filter((e) => e.target === 'evac-x:db-1:1');
     expect(audited.filter((e) => !e.refused)).toEqual([
-      expect.objectContaining({ who: bob.decidedBy, action: bob.outcome }),
+      expect.objectContaining({
+        who: bob.decidedBy,
+        action: bob.outcome === 'approved' ? 'approve' : 'reject',
+      }),
     ]);
     const loser = bob.decidedBy === 'U_BOB' ? 'U_CAROL' : 'U_BOB';
     expect(audited.filter((e) => e.refused).map((e) => [e.who, e.refused])).toEqual([
