@@ -305,6 +305,7 @@ function assemble(app: App, parts: Parts) {
     maintenance: parts.maintenance,
     follow: (id) => progress.follow(id),
     followCampaign: (id) => progress.followCampaign(id),
+    tellThread: (id, markdown) => progress.tellThread(id, markdown),
     showDecision: (request, decision) => approvals.decided(request, decision),
     report: (events, audit) => report(events, audit).message,
     progressChannel: slack.progressChannel,

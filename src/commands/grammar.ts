@@ -12,6 +12,7 @@ import { DEFAULT_COMMAND, TIME_HELP, USAGE, VERBS, type Verb } from '../views/us
 export type Command =
   | { name: 'help'; topic?: Verb }
   | { name: 'hosts'; filter?: string }
+  | { name: 'windows' }
   | { name: 'plan'; host: string; window?: string }
   | { name: 'evacuate'; host: string; when: Schedule; reason?: string }
   | { name: 'migrate'; instance: string; to?: string; reason?: string }
@@ -63,6 +64,7 @@ const schedule: z.ZodType<Schedule> = z.discriminatedUnion('kind', [
 const commandSchema: z.ZodType<Command> = z.discriminatedUnion('name', [
   z.strictObject({ name: z.literal('help'), topic: z.enum(VERBS).optional() }),
   z.strictObject({ name: z.literal('hosts'), filter: filter.optional() }),
+  z.strictObject({ name: z.literal('windows') }),
   z.strictObject({ name: z.literal('plan'), host: name, window: name.optional() }),
   z.strictObject({ name: z.literal('evacuate'), host: name, when: schedule, reason }),
   z.strictObject({ name: z.literal('migrate'), instance: name, to: name.optional(), reason }),
@@ -145,6 +147,9 @@ function buildRaw(verb: Verb, args: string[], context: ParseContext): unknown {
     case 'hosts':
       if (args.length > 1) return 'hosts takes at most one filter';
       return { name: verb, filter: args[0] };
+    case 'windows':
+      if (args.length > 0) return 'windows takes nothing more';
+      return { name: verb };
     case 'plan': {
       if (args.length === 0) return 'which host? plan needs a HOST';
       const [host, word, windowName, ...extra] = args;

@@ -8,6 +8,7 @@ import {
   approvalPayloadSchema,
   type ConfirmPayload,
   confirmPayloadSchema,
+  controlPayloadSchema,
 } from '../views/actions.js';
 import { auditMessage } from '../views/audit.js';
 import { code, type Message } from '../views/blocks.js';
@@ -22,6 +23,7 @@ import {
   hostsMessage,
   noteMessage,
   usageError,
+  windowsMessage,
 } from '../views/replies.js';
 import { type Command, parseCommand } from './grammar.js';
 import { COMMAND_ROLE, type Role, type Roles } from './roles.js';
@@ -55,6 +57,8 @@ export interface SurfaceDeps {
   follow: (evacuationId: string) => Promise<void>;
   /** Shows a campaign's evacuations as the engine starts them, and its end. */
   followCampaign: (campaignId: string) => Promise<void>;
+  /** Posts a line in an evacuation's progress thread (nothing when ferry shows no progress for it). */
+  tellThread: (evacuationId: string, markdown: string) => Promise<void>;
   /** Shows a decision on the approval request's message. */
   showDecision: (request: ApprovalRequest, decision: ApprovalDecision) => Promise<void>;
   report: (events: FerryEvent[], audit?: AuditEntry[]) => Message;
@@ -138,6 +142,10 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       return { message: helpMessage(command.topic, typed) };
     case 'hosts':
       return { message: hostsMessage(await service.fleet(), command.filter) };
+    case 'windows':
+      return {
+        message: windowsMessage(await service.windows(), { now: deps.now(), timezone, command: typed }),
+      };
     case 'plan':
       return {
         message: planPreview([await service.plan(command.host, { window: command.window })], {
@@ -266,6 +274,13 @@ export async function runAction(
           deps,
           respond,
         );
+      case ACTION.pause:
+      case ACTION.resume:
+      case ACTION.abort: {
+        const { id } = await parse(controlPayloadSchema);
+        const command = CONTROL_OF[input.actionId];
+        return control(id, command, input.user, deps, respond);
+      }
       default:
         return refused(
           deps,
@@ -276,6 +291,38 @@ export async function runAction(
         );
     }
   });
+}
+
+const CONTROL_OF = {
+  [ACTION.pause]: 'pause',
+  [ACTION.resume]: 'resume',
+  [ACTION.abort]: 'abort',
+} as const;
+
+/** What the progress thread says a button decided, and what the clicker is told. */
+const CONTROL_WORDS = {
+  pause: { thread: '⏸️ %s pressed *Pause*: running migrations finish, no new ones start', done: 'paused' },
+  resume: { thread: '▶️ %s pressed *Resume*: the remaining migrations start again', done: 'resumed' },
+  abort: {
+    thread: '⏹️ %s pressed *Abort*: running migrations are cancelled and their VMs stay on the source',
+    done: 'aborted',
+  },
+} as const;
+
+/** Pause / Resume / Abort from the progress message: the same role and engine checks as the typed commands. */
+async function control(
+  id: string,
+  command: 'pause' | 'resume' | 'abort',
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  await authorise(deps, user, COMMAND_ROLE[command]!, `${command} an evacuation`, command, id);
+  // The engine refuses (and audits) what the evacuation's state does not allow.
+  await deps.service.control(id, command, user);
+  const words = CONTROL_WORDS[command];
+  await deps.tellThread(id, words.thread.replace('%s', who(user)));
+  await respond({ message: noteMessage(`You ${words.done} ${code(id)}.`) });
 }
 
 async function parsePayload<T>(

@@ -71,6 +71,18 @@ export class ProgressPublisher {
     this.poke();
   }
 
+  /** Posts a line in an evacuation's progress thread; nothing when ferry has no progress message for it. */
+  async tellThread(evacuationId: string, markdown: string): Promise<void> {
+    const followed = await this.load(evacuationId);
+    if (!followed?.ts) return;
+    await this.deps.outbox.post(
+      followed.channel,
+      { text: markdown, blocks: [section(markdown)] },
+      followed.ts,
+    );
+    this.poke();
+  }
+
   /** Polls every followed evacuation until stopped; resumes what a previous process followed. */
   start(): void {
     this.stopped = false;

@@ -14,6 +14,7 @@ export type Role = 'operator' | 'approver';
 export const COMMAND_ROLE: Record<CommandName, Role | readonly Role[] | undefined> = {
   help: undefined,
   hosts: undefined,
+  windows: undefined,
   status: undefined,
   report: undefined,
   plan: 'operator',

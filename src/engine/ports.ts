@@ -11,6 +11,7 @@ import type {
   EvacuationRequest,
   FerryEvent,
   Fleet,
+  MaintenanceWindow,
   Migration,
   Move,
   Plan,
@@ -297,6 +298,8 @@ export interface FerryService {
   campaigns(): Promise<Campaign[]>;
   /** Hosts and instances as the driver sees them now (for `/ferry hosts`). */
   fleet(): Promise<Fleet>;
+  /** The configured maintenance windows, each with the occurrence open now or opening next. */
+  windows(): Promise<ScheduledWindow[]>;
   status(id: string): Promise<Evacuation>;
   list(): Promise<Evacuation[]>;
   /** Pause, resume or abort an evacuation, a migration or a whole campaign, by its id. */
@@ -325,6 +328,17 @@ export interface FerryService {
    * migration or campaign (its approvals and the plan it was confirmed from included).
    */
   audit(id?: string): Promise<AuditEntry[]>;
+}
+
+/** A configured maintenance window and its next occurrence (the open one, while it is open). */
+export interface ScheduledWindow {
+  name: string;
+  timezone: string;
+  days: string[];
+  /** Wall-clock HH:MM in the window's zone. */
+  start: string;
+  end: string;
+  next: MaintenanceWindow;
 }
 
 /** What a confirmed plan started. */

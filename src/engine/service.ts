@@ -50,6 +50,7 @@ import type {
   PlanTicket,
   PlanUse,
   Schedule,
+  ScheduledWindow,
 } from './ports.js';
 import { formatClock } from './words.js';
 
@@ -111,6 +112,11 @@ export class EngineService implements FerryService {
 
   async fleet(): Promise<Fleet> {
     return this.deps.driver.inventory();
+  }
+
+  async windows(): Promise<ScheduledWindow[]> {
+    const now = this.deps.clock.now();
+    return this.deps.config.windows.map((w) => ({ ...w, next: nextWindow(w, now) }));
   }
 
   async plan(host: string, options: { window?: string } = {}): Promise<Plan> {

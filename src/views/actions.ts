@@ -11,6 +11,9 @@ export const ACTION = {
   cancel: 'ferry.plan.cancel',
   approve: 'ferry.approval.approve',
   reject: 'ferry.approval.reject',
+  pause: 'ferry.evacuation.pause',
+  resume: 'ferry.evacuation.resume',
+  abort: 'ferry.evacuation.abort',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -32,7 +35,14 @@ export const approvalPayloadSchema = z.strictObject({
 });
 export type ApprovalPayload = z.infer<typeof approvalPayloadSchema>;
 
+/** Pause, Resume and Abort on a progress message name only the evacuation (or campaign); the clicker's role is checked. */
+export const controlPayloadSchema = z.strictObject({
+  v: z.literal(1),
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/),
+});
+export type ControlPayload = z.infer<typeof controlPayloadSchema>;
+
 /** Button values are compact JSON. */
-export function encodePayload(payload: ConfirmPayload | ApprovalPayload): string {
+export function encodePayload(payload: ConfirmPayload | ApprovalPayload | ControlPayload): string {
   return JSON.stringify(payload);
 }

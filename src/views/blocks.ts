@@ -13,6 +13,10 @@ export const LIMITS = {
   contextElements: 10,
   buttonText: 75,
   buttonValue: 2000,
+  /** A confirm dialog's title, its text, and its two buttons' labels. */
+  dialogTitle: 100,
+  dialogText: 300,
+  dialogButton: 30,
   fallbackText: 4000,
   /**
    * All the text of a message's blocks together: Slack refuses more (`msg_blocks_too_long`) even
@@ -26,12 +30,22 @@ export interface TextObject {
   text: string;
 }
 
+/** Slack's "are you sure?" dialog shown before a button's click is sent. */
+export interface ConfirmDialog {
+  title: { type: 'plain_text'; text: string };
+  text: { type: 'mrkdwn'; text: string };
+  confirm: { type: 'plain_text'; text: string };
+  deny: { type: 'plain_text'; text: string };
+  style?: 'primary' | 'danger';
+}
+
 export interface Button {
   type: 'button';
   text: { type: 'plain_text'; text: string };
   action_id: string;
   value: string;
   style?: 'primary' | 'danger';
+  confirm?: ConfirmDialog;
 }
 
 export type Block =
@@ -116,13 +130,38 @@ export function divider(): Block {
   return { type: 'divider' };
 }
 
-export function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
+export function button(
+  text: string,
+  actionId: string,
+  value: string,
+  style?: 'primary' | 'danger',
+  confirm?: ConfirmDialog,
+): Button {
   if (value.length > LIMITS.buttonValue) throw new RangeError(`button value of ${value.length} characters`);
   return {
     type: 'button',
     text: { type: 'plain_text', text: clip(text, LIMITS.buttonText) },
     action_id: actionId,
     value,
+    ...(style ? { style } : {}),
+    ...(confirm ? { confirm } : {}),
+  };
+}
+
+/** A confirm dialog within Slack's limits: `markdown` says what the click will do. */
+export function confirmDialog(
+  title: string,
+  markdown: string,
+  confirm: string,
+  deny = 'Cancel',
+  style?: 'primary' | 'danger',
+): ConfirmDialog {
+  const plain = (text: string, max: number) => ({ type: 'plain_text' as const, text: clip(text, max) });
+  return {
+    title: plain(title, LIMITS.dialogTitle),
+    text: { type: 'mrkdwn', text: clip(markdown, LIMITS.dialogText) },
+    confirm: plain(confirm, LIMITS.dialogButton),
+    deny: plain(deny, LIMITS.dialogButton),
     ...(style ? { style } : {}),
   };
 }

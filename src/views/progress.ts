@@ -1,8 +1,12 @@
 import type { Evacuation, EvacuationState, Migration, MigrationState } from '../engine/model.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
+import { ACTION, encodePayload } from './actions.js';
 import {
+  actions,
   type Block,
+  button,
   code,
+  confirmDialog,
   context,
   escapeMrkdwn,
   header,
@@ -101,6 +105,59 @@ export interface ProgressViewOptions {
   timezone: string;
 }
 
+/**
+ * Pause / Resume / Abort for an evacuation that can still take them, each behind Slack's confirm
+ * dialog saying what the click does; undefined when none applies (ended, or in maintenance).
+ */
+export function controlButtons(evacuation: Evacuation): Block | undefined {
+  const { id, source } = evacuation.request;
+  const value = encodePayload({ v: 1, id });
+  const host = code(source);
+  const pause = button(
+    'Pause',
+    ACTION.pause,
+    value,
+    undefined,
+    confirmDialog(
+      'Pause this evacuation?',
+      `Draining ${host} pauses: running migrations finish, no new ones start until someone presses Resume.`,
+      'Pause',
+    ),
+  );
+  const resume = button(
+    'Resume',
+    ACTION.resume,
+    value,
+    'primary',
+    confirmDialog('Resume this evacuation?', `ferry starts the migrations left on ${host} again.`, 'Resume'),
+  );
+  const notStarted = evacuation.state === 'planned' || evacuation.state === 'scheduled';
+  const abort = button(
+    'Abort',
+    ACTION.abort,
+    value,
+    'danger',
+    confirmDialog(
+      notStarted ? 'Cancel this evacuation?' : 'Abort this evacuation?',
+      notStarted
+        ? `The evacuation of ${host} has not started: it is cancelled and nothing moves.`
+        : `Running migrations are cancelled and their VMs stay on ${host}; nothing more moves. This cannot be undone.`,
+      notStarted ? 'Cancel it' : 'Abort',
+      'Keep it',
+      'danger',
+    ),
+  );
+  const buttons =
+    evacuation.state === 'draining'
+      ? [pause, abort]
+      : evacuation.state === 'paused'
+        ? [resume, abort]
+        : notStarted
+          ? [abort]
+          : [];
+  return buttons.length > 0 ? actions(`ferry.controls.${id}`.slice(0, 255), ...buttons) : undefined;
+}
+
 /** The whole progress message for the evacuation as it stands. */
 export function progressMessage(evacuation: Evacuation, options: ProgressViewOptions): Message {
   const { request, plan, migrations } = evacuation;
@@ -134,14 +191,17 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
       ` · updated ${time(options.now, options.timezone)}`,
   );
 
+  const controls = controlButtons(evacuation);
+  const tail = controls ? [footer, controls] : [footer];
+
   const sorted = [...migrations].sort(
     (a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.instance.localeCompare(b.instance),
   );
-  // Keep two blocks, and room, for the overflow summary and the footer.
+  // Keep blocks, and room, for the overflow summary, the footer and the buttons.
   const packed = packLines(
     sorted.slice(0, MAX_ROWS).map(row),
-    LIMITS.blocksPerMessage - blocks.length - 2,
-    LIMITS.messageText - textLength([...blocks, footer]) - OVERFLOW_ROOM,
+    LIMITS.blocksPerMessage - blocks.length - 1 - tail.length,
+    LIMITS.messageText - textLength([...blocks, ...tail]) - OVERFLOW_ROOM,
   );
   blocks.push(...packed.blocks);
   const omitted = sorted.length - Math.min(sorted.length, MAX_ROWS) + packed.omitted;
@@ -152,6 +212,6 @@ export function progressMessage(evacuation: Evacuation, options: ProgressViewOpt
       .map(([s, n]) => `${n} ${s}`);
     blocks.push(context(`… and ${omitted} more VMs: ${byState.join(', ')}`));
   }
-  blocks.push(footer);
+  blocks.push(...tail);
   return message(`${escapeMrkdwn(title)} — ${percent(fraction)}`, blocks);
 }

@@ -1,4 +1,5 @@
 import type { Evacuation, Fleet } from '../engine/model.js';
+import type { ScheduledWindow } from '../engine/ports.js';
 import {
   code,
   context,
@@ -94,5 +95,34 @@ export function evacuationListMessage(evacuations: Evacuation[], timezone: strin
   return message(`${evacuations.length} evacuations`, [
     ...packed.blocks,
     ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more`)] : []),
+  ]);
+}
+
+/** One line per maintenance window: its days and hours in its own zone, and its next opening in the operator's. */
+export function windowLines(windows: readonly ScheduledWindow[], now: number, timezone: string): string[] {
+  return windows.map((w) => {
+    const days = w.days.length === 7 ? 'every day' : w.days.map((d) => d.slice(0, 3)).join(', ');
+    const when =
+      w.next.start <= now
+        ? `🟢 open now, until ${time(w.next.end, timezone)}`
+        : `next ${time(w.next.start, timezone)} → ${time(w.next.end, timezone)}`;
+    return `${code(w.name)} ${days} ${w.start}–${w.end} ${escapeMrkdwn(w.timezone)} · ${when}`;
+  });
+}
+
+/** `/ferry windows`: the configured maintenance windows. */
+export function windowsMessage(
+  windows: readonly ScheduledWindow[],
+  options: { now: number; timezone: string; command: string },
+): Message {
+  if (windows.length === 0)
+    return noteMessage('No maintenance windows are configured (the config file’s `windows:` section).');
+  const packed = packLines(windowLines(windows, options.now, options.timezone), 45, LIMITS.messageText - 500);
+  const title = plural(windows.length, 'maintenance window');
+  return message(title, [
+    header(title),
+    ...packed.blocks,
+    ...(packed.omitted > 0 ? [context(`… and ${packed.omitted} more`)] : []),
+    context(`Drain in one: ${code(`${options.command} evacuate HOST window NAME`)}`),
   ]);
 }

@@ -18,6 +18,7 @@ export const USAGE = {
   report: 'report ID',
   audit: 'audit [ID]',
   maintenance: 'maintenance done|retry ID',
+  windows: 'windows',
 } as const;
 
 export type Verb = keyof typeof USAGE;
@@ -39,6 +40,7 @@ export const SUMMARY: Record<Verb, string> = {
   report: 'the post-mortem of a finished evacuation',
   audit: 'who did what, and every refused attempt (who, what, why); of one evacuation with its ID',
   maintenance: 'answer a maintenance whose outcome is unknown: it was done, or run it again',
+  windows: 'the configured maintenance windows and when each opens next',
 };
 
 /** Time syntax shown with errors about `at` and `in`. */

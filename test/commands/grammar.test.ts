@@ -35,6 +35,11 @@ describe('the /ferry grammar', () => {
     expect(parse('maintenance done')).toMatchObject({ ok: false });
   });
 
+  it('lists the maintenance windows with windows, which takes nothing more', () => {
+    expect(parse('windows')).toEqual({ ok: true, command: { name: 'windows' } });
+    expect(parse('windows saturday')).toMatchObject({ ok: false, usage: '/ferry windows' });
+  });
+
   it('reads every command in its documented form', () => {
     expect(parse('')).toEqual({ ok: true, command: { name: 'help' } });
     expect(parse('help evacuate')).toEqual({ ok: true, command: { name: 'help', topic: 'evacuate' } });

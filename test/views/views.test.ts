@@ -6,7 +6,7 @@ import { packLines } from '../../src/views/blocks.js';
 import { noticeFor } from '../../src/views/notices.js';
 import { planPreview } from '../../src/views/plan.js';
 import { MAX_ROWS, progressMessage } from '../../src/views/progress.js';
-import { helpMessage, hostsMessage, matches } from '../../src/views/replies.js';
+import { helpMessage, hostsMessage, matches, windowsMessage } from '../../src/views/replies.js';
 import { messageToText } from '../../src/views/text.js';
 import { approval, confirm, evacuation, limitViolations, plan, T0 } from './fixtures.js';
 
@@ -137,5 +137,39 @@ describe('views', () => {
     expect(text).toContain('cmp-001 1 VM · 8 GiB of 512 GiB');
     expect(text).toContain('disabled (draining)');
     expect(messageToText(helpMessage(undefined, '/ferry'))).toContain('/ferry evacuate HOST');
+  });
+
+  it('lists maintenance windows with their days, hours and next opening, or says none are configured', () => {
+    const now = Date.UTC(2026, 10, 28, 3, 0); // Saturday 03:00 London (GMT)
+    const windows = [
+      {
+        name: 'saturday-night',
+        timezone: 'Europe/London',
+        days: ['saturday'],
+        start: '02:00',
+        end: '05:00',
+        next: { name: 'saturday-night', start: Date.UTC(2026, 10, 28, 2), end: Date.UTC(2026, 10, 28, 5) },
+      },
+      {
+        name: 'nightly',
+        timezone: 'UTC',
+        days: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'],
+        start: '22:00',
+        end: '02:00',
+        next: { name: 'nightly', start: Date.UTC(2026, 10, 28, 22), end: Date.UTC(2026, 10, 29, 2) },
+      },
+    ];
+    const text = messageToText(
+      windowsMessage(windows, { now, timezone: 'Europe/London', command: '/ferry' }),
+    );
+    expect(text).toContain('== 2 maintenance windows ==');
+    expect(text).toContain(
+      'saturday-night sat 02:00–05:00 Europe/London · 🟢 open now, until 2026-11-28 05:00',
+    );
+    expect(text).toContain('nightly every day 22:00–02:00 UTC · next 2026-11-28 22:00 Europe/London');
+    expect(text).toContain('/ferry evacuate HOST window NAME');
+    expect(messageToText(windowsMessage([], { now, timezone: 'UTC', command: '/ferry' }))).toContain(
+      'No maintenance windows are configured',
+    );
   });
 });
