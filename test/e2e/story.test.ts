@@ -92,6 +92,10 @@ describe.each(['socket', 'http'] as const)('the whole story in %s mode', (mode) 
       textOf(progress).includes('Evacuation of cmp-001: completed'),
     );
     expect(progressMessages(slack, 'cmp-001')).toHaveLength(1);
+    // The final edit may go out before the thread's last notice is queued (one poll handles both).
+    await slack.waitFor('the finished notice', () =>
+      slack.thread(CHANNELS.ops, progress.ts).some((m) => textOf(m).includes('🏁 finished: completed')),
+    );
     const thread = slack.thread(CHANNELS.ops, progress.ts).map(textOf);
     expect(thread.some((t) => t.includes('▶️ started'))).toBe(true);
     expect(thread.some((t) => /✋ db-01 needs approval/.test(t))).toBe(true);
