@@ -57,16 +57,35 @@ export function runMain(
   );
 }
 
-/** What the bot and the worker take: `--config FILE` (or FERRY_CONFIG), `--redis URL`, `--name NAME`. */
+/**
+ * What the bot and the worker take: `--config FILE` (or FERRY_CONFIG), `--redis URL`, `--name
+ * NAME`, `--metrics-port N` (FERRY_METRICS_PORT); the bot also `--no-worker`.
+ */
 export interface ProgramArgs {
   config: string;
   redis?: string;
   name?: string;
+  /** False with `--no-worker`: the bot runs no worker (and builds no driver); ferry-worker does. */
+  worker: boolean;
+  /** Where /metrics is served; 0 picks a free port. The config's `metrics.port` otherwise. */
+  metricsPort?: number;
 }
 
 /** Parses a program's arguments; a ConfigError (exit 2) with `usage` for anything unexpected or missing. */
-export function programArgs(argv: string[], env: NodeJS.ProcessEnv, usage: string): ProgramArgs {
-  let values: { config?: string; redis?: string; name?: string; help?: boolean };
+export function programArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  usage: string,
+  accepts: { noWorker?: boolean } = {},
+): ProgramArgs {
+  let values: {
+    config?: string;
+    redis?: string;
+    name?: string;
+    help?: boolean;
+    'no-worker'?: boolean;
+    'metrics-port'?: string;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -74,7 +93,9 @@ export function programArgs(argv: string[], env: NodeJS.ProcessEnv, usage: strin
         config: { type: 'string' },
         redis: { type: 'string' },
         name: { type: 'string' },
+        'metrics-port': { type: 'string' },
         help: { type: 'boolean' },
+        'no-worker': { type: 'boolean' },
       },
       strict: true,
     }));
@@ -82,7 +103,22 @@ export function programArgs(argv: string[], env: NodeJS.ProcessEnv, usage: strin
     throw new ConfigError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
   }
   if (values.help) throw new ConfigError(usage);
+  // ferry-worker is the worker: only the bot can do without one.
+  if (values['no-worker'] && !accepts.noWorker) throw new ConfigError(`unknown option --no-worker\n${usage}`);
   const config = values.config ?? env.FERRY_CONFIG;
   if (!config) throw new ConfigError(`no config file: pass --config FILE or set FERRY_CONFIG\n${usage}`);
-  return { config, redis: values.redis ?? env.REDIS_URL, name: values.name };
+  const port = values['metrics-port'] ?? env.FERRY_METRICS_PORT;
+  const metricsPort = port === undefined || port === '' ? undefined : Number(port);
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  )
+    throw new ConfigError(`--metrics-port: "${port}" is not a port (0-65535)\n${usage}`);
+  return {
+    config,
+    redis: values.redis ?? env.REDIS_URL,
+    name: values.name,
+    worker: !values['no-worker'],
+    metricsPort,
+  };
 }

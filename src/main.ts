@@ -15,15 +15,19 @@ import { isEntry, programArgs, runMain } from './entry.js';
  * Stops cleanly on SIGINT / SIGTERM; a wrong token or an unreachable Redis is one line and exit 1.
  */
 
-const USAGE = 'usage: ferry-bot --config FILE [--redis redis://HOST:PORT]  (or FERRY_CONFIG, REDIS_URL)';
+const USAGE =
+  'usage: ferry-bot --config FILE [--redis redis://HOST:PORT] [--no-worker] [--metrics-port N]  (or FERRY_CONFIG, REDIS_URL)';
 
-/** Loads the config and starts the Slack app with ferry mounted (its engine and worker inside). */
+/**
+ * Loads the config and starts the Slack app with ferry mounted (its engine and worker inside;
+ * with `--no-worker` no worker and no driver: ferry-worker processes run evacuations).
+ */
 export async function startBot(
   argv: string[],
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
 ): Promise<{ stop(): Promise<void> }> {
-  const args = programArgs(argv, env, USAGE);
+  const args = programArgs(argv, env, USAGE, { noWorker: true });
   const path = args.config;
   const config = loadConfig(path);
   if (!config.slack)
@@ -42,14 +46,18 @@ export async function startBot(
       slack,
       tokens,
       redis,
+      worker: args.worker,
       // Another Slack API host, e.g. GovSlack's https://slack-gov.com/api/.
       slackApiUrl: env.SLACK_API_URL,
       log,
     });
     const { port } = await bot.start();
     log(
-      `running: ${config.fleet.driver} driver, durable engine with a worker, Slack ${slack.mode} mode` +
-        (port !== undefined ? ` on port ${port}` : ''),
+      `running: ${
+        args.worker
+          ? `${config.fleet.driver} driver, durable engine with a worker`
+          : 'durable engine without a worker (evacuations run in ferry-worker processes)'
+      }, Slack ${slack.mode} mode` + (port !== undefined ? ` on port ${port}` : ''),
     );
     return {
       async stop() {

@@ -1,8 +1,14 @@
 import { type App, webApi } from '@slack/bolt';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../engine/clock.js';
-import { createDriver, createDurableEngine, type FerryConfig, loadConfig } from '../engine/compose.js';
-import { parseSection } from '../engine/config.js';
+import {
+  configSchema,
+  createDriver,
+  createDurableEngine,
+  type FerryConfig,
+  loadConfig,
+} from '../engine/compose.js';
+import { describeIssues, parseSection } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
 import { AuthError, ConfigError, toFerryError } from '../engine/errors.js';
 import type { FerryEvent } from '../engine/model.js';
@@ -188,9 +194,14 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
   return { ...ferry.api, stop };
 }
 
+/** The config from a file, or checked like one when a host passes it as an object (a host has no compiler). */
 function loadOptionalConfig(config: string | Record<string, unknown> | undefined): FerryConfig | undefined {
   if (config === undefined) return undefined;
-  return typeof config === 'string' ? loadConfig(config) : (config as FerryConfig);
+  if (typeof config === 'string') return loadConfig(config);
+  const result = configSchema.safeParse(config);
+  if (!result.success)
+    throw new ConfigError(describeIssues('mountFerry options.config', result.error.issues));
+  return result.data;
 }
 
 /** `auth.test` with the app's token, so a wrong token is one clear error at mount, not a crash later. */
@@ -208,7 +219,11 @@ async function checkToken(client: webApi.WebClient): Promise<void> {
   }
 }
 
-/** ferry's durable engine on its Redis connection, with a worker in this process unless told otherwise. */
+/**
+ * ferry's durable engine on its Redis connection, with a worker in this process unless told
+ * otherwise. Without one the bot builds no driver (so it needs none of the driver's config or
+ * credentials): it plans on the fleet the ferry-worker processes publish in Redis.
+ */
 function durableEngine(
   config: FerryConfig,
   redis: RedisClient,
@@ -216,14 +231,14 @@ function durableEngine(
   clock: Clock,
   log: (line: string) => void,
 ): { service: FerryService; close(): Promise<void> } {
-  const driver: Driver = createDriver(config, clock);
+  const driver: Driver | undefined = worker ? createDriver(config, clock) : undefined;
   const engine = createDurableEngine({ config, driver, clock, redis, via: 'slack', log });
   if (worker) engine.startWorker();
   return {
     service: engine.service,
     close: async () => {
       await engine.close();
-      await driver.close();
+      await driver?.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Worker } from 'bullmq';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
@@ -11,9 +12,12 @@ import {
 } from './config.js';
 import type { Driver } from './drivers/driver.js';
 import { driverKinds, driverSections } from './drivers/index.js';
+import { ConfigError } from './errors.js';
 import type { Evacuation } from './model.js';
 
 export { createDriver } from './drivers/index.js';
+
+import { lacksOf } from './drivers/index.js';
 
 import { policyForDriver } from './evacuation/policy.js';
 import { runnerDeps } from './evacuation/runner.js';
@@ -34,6 +38,8 @@ import {
   BullLauncher,
   connect,
   type EvacuationJobData,
+  publishedInventory,
+  publishFleet,
   RedisAdmissionGate,
   RedisApprovals,
   RedisAudit,
@@ -41,6 +47,7 @@ import {
   type RedisClient,
   type RedisConfig,
   RedisControl,
+  RedisFleet,
   RedisPlans,
   RedisStore,
   redisConfigSchema,
@@ -76,7 +83,7 @@ export function loadConfig(path: string): FerryConfig {
 
 type EngineConfig = Pick<CoreConfig, 'policy' | 'windows' | 'timezone' | 'maintenance'>;
 
-function engineConfig<C extends EngineConfig>(config: C, driver: Driver): C {
+function engineConfig<C extends EngineConfig>(config: C, driver: Pick<Driver, 'lacks'>): C {
   return { ...config, policy: policyForDriver(config.policy, driver) };
 }
 
@@ -115,8 +122,12 @@ export function createLocalEngine(options: {
 }
 
 export interface DurableEngineOptions {
-  config: EngineConfig & { redis?: RedisConfig };
-  driver: Driver;
+  config: EngineConfig & { redis?: RedisConfig; fleet?: { driver: string } };
+  /**
+   * The back end. Without one (a bot that runs no worker) the engine plans on the fleet the
+   * workers publish in Redis and cannot start a worker; it needs no driver credentials.
+   */
+  driver?: Driver;
   clock: Clock;
   /** An open client to share; without it one is opened from `config.redis` (and closed by `close`). */
   redis?: RedisClient;
@@ -139,7 +150,10 @@ export interface DurableEngine {
   plans: RedisPlans;
   launcher: BullLauncher;
   redis: RedisClient;
-  /** Starts a worker in this process that runs evacuations (several at once). */
+  /**
+   * Starts a worker in this process that runs evacuations (several at once) and publishes the
+   * driver's inventory for bots without a driver. A ConfigError on an engine without a driver.
+   */
   startWorker(): Worker<EvacuationJobData>;
   /** Stops this process's workers and queue; closes the Redis client if this engine opened it. */
   close(): Promise<void>;
@@ -164,7 +178,9 @@ function approvalTime(clockRate = 1): ApprovalTime {
  */
 export function createDurableEngine(options: DurableEngineOptions): DurableEngine {
   const { driver, clock, log } = options;
-  const config = engineConfig(options.config, driver);
+  // Without a driver, the kind the config names (the schema's default, sim, when it names none).
+  const kind = driver?.kind ?? options.config.fleet?.driver ?? 'sim';
+  const config = engineConfig(options.config, driver ?? { lacks: lacksOf(kind) });
   const redisConfig = config.redis ?? redisConfigSchema.parse({});
   const redis = options.redis ?? connect(redisConfig, { log });
   const { prefix } = redisConfig;
@@ -177,6 +193,8 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     campaigns: new RedisCampaigns(redis, prefix),
     plans: new RedisPlans(redis, prefix),
   };
+  const fleet = new RedisFleet(redis, prefix);
+  const publishMs = redisConfig.worker.fleetPublishMs;
   const launcher = new BullLauncher({
     redis,
     prefix,
@@ -185,22 +203,37 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     clockRate: options.clockRate,
     log,
   });
-  const service = new EngineService({ ...ports, config, driver, launcher, clock, via: options.via });
+  const inventory = driver ?? publishedInventory(fleet, { driver: kind, publishMs });
+  const service = new EngineService({
+    ...ports,
+    config,
+    driver: inventory,
+    launcher,
+    clock,
+    via: options.via,
+  });
+  const publishers: { stop(): void }[] = [];
   return {
     service,
     ...ports,
     launcher,
     redis,
-    startWorker: () =>
-      launcher.startWorker({
+    startWorker: () => {
+      if (!driver)
+        throw new ConfigError('this engine has no driver: evacuations run in ferry-worker processes');
+      const by = options.workerName ?? `${hostname()}-${process.pid}`;
+      publishers.push(publishFleet({ fleet, driver, by, publishMs, log }));
+      return launcher.startWorker({
         ...runnerDeps(config, driver, clock, ports, {
           log,
           onEnded: (evacuation) => service.evacuationEnded(evacuation),
         }),
         store: ports.store,
         name: options.workerName,
-      }),
+      });
+    },
     close: async () => {
+      for (const publisher of publishers.splice(0)) publisher.stop();
       await launcher.close();
       if (!options.redis) await redis.quit().catch(() => redis.disconnect());
     },

@@ -63,7 +63,8 @@ import { formatClock } from './words.js';
 
 export interface EngineServiceDeps {
   config: Pick<CoreConfig, 'policy' | 'windows' | 'timezone'>;
-  driver: Driver;
+  /** Where the fleet is read: the driver, or in a bot without one the fleet the workers publish. */
+  driver: Pick<Driver, 'inventory'>;
   store: EngineStore;
   campaigns: CampaignStore;
   /** Previews awaiting Confirm. */

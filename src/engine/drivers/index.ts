@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
-import type { Driver, DriverModule } from './driver.js';
+import type { Driver, DriverLacks, DriverModule } from './driver.js';
 import { driverModule as libvirt } from './libvirt/index.js';
 import { driverModule as nova } from './nova/index.js';
 import { driverModule as qemu } from './qemu/index.js';
@@ -24,15 +24,22 @@ export const driverSections = Object.assign({}, ...DRIVERS.map((d) => d.sections
 
 export const driverKinds = DRIVERS.map((d) => d.kind) as [Catalog['kind'], ...Catalog['kind'][]];
 
+/** The catalog's module of `kind`; an unknown kind is a ConfigError listing the known ones. */
+function moduleOf(kind: string): DriverModule {
+  const module = DRIVERS.find((d) => d.kind === kind) as DriverModule | undefined;
+  if (!module) throw new ConfigError(`fleet.driver: no driver named "${kind}" (${driverKinds.join(', ')})`);
+  return module;
+}
+
 /** The driver the config names; a missing config section is a ConfigError saying which. */
 export function createDriver(
   config: Parameters<Catalog['create']>[0] & { fleet: { driver: string } },
   clock: Clock,
 ): Driver {
-  const module = DRIVERS.find((d) => d.kind === config.fleet.driver) as DriverModule | undefined;
-  if (!module)
-    throw new ConfigError(
-      `fleet.driver: no driver named "${config.fleet.driver}" (${driverKinds.join(', ')})`,
-    );
-  return module.create(config, clock);
+  return moduleOf(config.fleet.driver).create(config, clock);
+}
+
+/** What a kind of back end cannot do, without building its driver (a bot that runs no worker plans with it). */
+export function lacksOf(kind: string): DriverLacks {
+  return moduleOf(kind).lacks;
 }

@@ -37,6 +37,11 @@ export const workerTuningSchema = z.strictObject({
   /** Attempts after the runner throws (Redis or driver trouble), `backoffMs` apart. */
   attempts: bounded(LIMITS.attempts).default(20),
   backoffMs: bounded(LIMITS.delayMs).default(2000),
+  /**
+   * How often a worker publishes its driver's inventory for bots without a driver (fleet.ts); a
+   * bot finds none FLEET_TTL_PERIODS periods after the last worker stopped.
+   */
+  fleetPublishMs: bounded({ ...LIMITS.delayMs, min: 100 }).default(5000),
 });
 
 export const redisConfigSchema = z

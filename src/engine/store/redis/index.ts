@@ -14,6 +14,13 @@ export {
 } from './config.js';
 export { RedisControl } from './control.js';
 export { LockLostError, StoredStateError } from './errors.js';
+export {
+  FLEET_TTL_PERIODS,
+  type FleetSnapshot,
+  publishedInventory,
+  publishFleet,
+  RedisFleet,
+} from './fleet.js';
 export { Keys } from './keys.js';
 export {
   BullLauncher,

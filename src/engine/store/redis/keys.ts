@@ -23,6 +23,8 @@
  * | P:plan:<id>:used                    | string | {use, by, at}: its nonce is spent (first wins)|
  * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
  * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
+ * | P:fleet                             | string | the workers' latest inventory (TTL, fleet.ts) |
+ * | P:fleet:failure                     | string | why a worker's last inventory failed (TTL)    |
  * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
  */
 export class Keys {
@@ -104,6 +106,15 @@ export class Keys {
 
   commit(id: string): string {
     return `${this.prefix}:commit:${id}`;
+  }
+
+  /** The fleet the workers last read, for bots without a driver (store/redis/fleet.ts). */
+  fleet(): string {
+    return `${this.prefix}:fleet`;
+  }
+
+  fleetFailure(): string {
+    return `${this.prefix}:fleet:failure`;
   }
 
   /** BullMQ's lock of a running job: `<prefix>:<queue>:<jobId>:lock`, holding the worker's token. */

@@ -1,0 +1,198 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from '@slack/bolt';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mountFerry } from '../../src/commands/app.js';
+import { FerryError } from '../../src/engine/errors.js';
+import { startBot } from '../../src/main.js';
+import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
+import { waitUntil } from '../support/redis-ha.js';
+import { progressMessages, textOf } from './story.js';
+
+/**
+ * The bot and the engine apart: a standalone bot started with `--no-worker`, whose config has
+ * no fleet and no driver settings, answers plans and moves VMs through a real `ferry-worker`
+ * process (sim driver) that shares its Redis. Before the worker runs, and after it stopped, a
+ * plan says at once that no worker is running.
+ */
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const { alice } = USERS;
+
+/** The worker's config: the fleet, its driver (the simulator) and a fast fleet publication. */
+const WORKER_CONFIG = `
+timezone: UTC
+fleet:
+  driver: sim
+  hosts:
+    - { name: cmp-001, vcpus: 32, memoryGiB: 64, nicGbps: 25 }
+    - { name: cmp-002, vcpus: 32, memoryGiB: 64, nicGbps: 25 }
+  instances:
+    - { name: web-01, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }
+    - { name: web-02, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }
+redis:
+  worker: { fleetPublishMs: 200 }
+`;
+
+/** The bot's: Slack, and nothing about hypervisors (a bot that builds a driver from this has an empty fleet). */
+const BOT_CONFIG = `
+timezone: UTC
+fleet: { driver: sim }
+redis:
+  worker: { fleetPublishMs: 200 }
+slack:
+  mode: socket
+  progressChannel: ${CHANNELS.ops}
+  operators: [${alice}]
+  updateIntervalS: 0.2
+`;
+
+describe('a bot without a worker, beside a ferry-worker process', () => {
+  let dir: string | undefined;
+  let redis: RedisServer | undefined;
+  let slack: SlackStandin | undefined;
+  let bot: { stop(): Promise<void> } | undefined;
+  let worker: ChildProcess | undefined;
+  afterEach(async () => {
+    worker?.kill('SIGKILL');
+    await bot?.stop();
+    await slack?.stop();
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    worker = bot = undefined;
+  });
+
+  it('plans on the fleet the worker publishes, the worker moves the VMs, and no worker is said at once', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-split-'));
+    writeFileSync(join(dir, 'worker.yaml'), WORKER_CONFIG);
+    writeFileSync(join(dir, 'bot.yaml'), BOT_CONFIG);
+    redis = await startRedis();
+    slack = new SlackStandin(TOKENS);
+    await slack.start();
+    const lines: string[] = [];
+    bot = await startBot(
+      ['--config', join(dir, 'bot.yaml'), '--no-worker'],
+      {
+        SLACK_BOT_TOKEN: TOKENS.botToken,
+        SLACK_APP_TOKEN: TOKENS.appToken,
+        SLACK_API_URL: slack.apiUrl,
+        REDIS_URL: redis.url,
+      },
+      (line) => lines.push(line),
+    );
+    await slack.socketConnected();
+    expect(lines.at(-1)).toContain('without a worker');
+    const standin = slack;
+    const answer = async (text: string) => {
+      const delivery = await standin.slash(alice, text, CHANNELS.ops);
+      return standin.waitFor(`the answer to ${text}`, () => standin.answers(delivery.responseUrl!)[0]);
+    };
+
+    // No worker yet: the bot says so, and plans nothing.
+    expect(textOf(await answer('plan cmp-001'))).toContain('no ferry-worker is running');
+
+    const client = new Redis(redis.url);
+    try {
+      worker = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'src', 'worker.ts'),
+          '--config',
+          join(dir, 'worker.yaml'),
+          '--name',
+          'w1',
+        ],
+        { env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      worker.stderr!.on('data', (chunk) => {
+        stderr += String(chunk);
+      });
+      await waitUntil(
+        'the worker’s fleet in Redis',
+        async () => (await client.exists('{ferry}:fleet')) === 1,
+      );
+      expect(stderr).not.toContain('failed');
+
+      // The fleet the bot shows and plans on is the worker's.
+      const plan = textOf(await answer('plan cmp-001'));
+      expect(plan).toContain('Plan: drain cmp-001');
+      expect(plan).toContain('web-01');
+      expect(textOf(await answer('hosts'))).toContain('cmp-002');
+
+      // The worker runs the evacuation the bot was asked for.
+      const preview = await answer('evacuate cmp-001 now');
+      await standin.click(alice, preview, 'Confirm');
+      const progress = await standin.waitFor(
+        'the progress message',
+        () => progressMessages(standin, 'cmp-001')[0],
+      );
+      await standin.waitFor(
+        'the evacuation to complete',
+        () => textOf(progress).includes('Evacuation of cmp-001: completed'),
+        30_000,
+      );
+      const hosts = textOf(await answer('hosts'));
+      expect(hosts).toMatch(/cmp-002[^\n]*2 VMs/);
+
+      // The worker stops: once its last publication expires, the bot says no worker runs.
+      worker.kill('SIGTERM');
+      await new Promise((resolve) => worker!.once('exit', resolve));
+      await waitUntil(
+        'the fleet to expire',
+        async () => (await client.exists('{ferry}:fleet')) === 0,
+        10_000,
+      );
+      expect(textOf(await answer('plan cmp-002'))).toContain('no ferry-worker is running');
+    } finally {
+      client.disconnect();
+    }
+  }, 90_000);
+});
+
+describe('mounting with worker: false', () => {
+  let redis: RedisServer | undefined;
+  let slack: SlackStandin | undefined;
+  afterEach(async () => {
+    await slack?.stop();
+    await redis?.stop();
+  });
+
+  it('needs no driver section (nova without credentials), while a bot with a worker does', async () => {
+    redis = await startRedis();
+    slack = new SlackStandin(TOKENS);
+    await slack.start();
+    const app = () =>
+      new App({
+        token: TOKENS.botToken,
+        signingSecret: TOKENS.signingSecret,
+        clientOptions: { slackApiUrl: slack!.apiUrl },
+        deferInitialization: true,
+      });
+    const config = { fleet: { driver: 'nova', hosts: [], instances: [] }, timezone: 'UTC' };
+    const options = {
+      config: config as never,
+      slack: { progressChannel: CHANNELS.ops, operators: [alice] },
+      redis: redis.url,
+      log: () => {},
+    };
+    const ferry = await mountFerry(app(), { ...options, worker: false });
+    try {
+      await expect(ferry.service.plan('cmp-001')).rejects.toThrow(/no ferry-worker is running/);
+    } finally {
+      await ferry.stop();
+    }
+    const err = await mountFerry(app(), { ...options, worker: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FerryError);
+    expect((err as FerryError).userMessage).toMatch(/nova/);
+  });
+});
