@@ -9,5 +9,11 @@ export {
   mountFerry,
 } from './commands/app.js';
 export { type SlackConfig, slackConfigSchema } from './commands/config.js';
-export { checkRequestTimestamp, guardRequests, verifyRequestTimestamp } from './commands/verify.js';
+export {
+  checkRequestTimestamp,
+  ENVELOPE_ID_PROPERTY,
+  guardRequests,
+  socketModeEnvelope,
+  verifyRequestTimestamp,
+} from './commands/verify.js';
 export { AuthError, ConfigError, type ErrorCode, FerryError, TimeoutError } from './engine/errors.js';

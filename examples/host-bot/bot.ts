@@ -1,7 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import { App, LogLevel } from '@slack/bolt';
+import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
 // In your bot: `import { mountFerry } from 'ferry';` (this example runs from the repository).
-import { type Ferry, type FerryOptions, mountFerry } from '../../src/index.js';
+import {
+  ENVELOPE_ID_PROPERTY,
+  type Ferry,
+  type FerryOptions,
+  mountFerry,
+  socketModeEnvelope,
+} from '../../src/index.js';
 
 /**
  * A Bolt app in the style operator teams already run, with ferry mounted in it: its own `/ops`
@@ -31,12 +37,22 @@ export interface HostBot {
 }
 
 export async function createHostBot(options: HostBotOptions): Promise<HostBot> {
+  const clientOptions = options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {};
   const app = new App({
     token: options.botToken,
     ...(options.mode === 'socket'
-      ? { socketMode: true, appToken: options.appToken }
+      ? {
+          socketMode: true,
+          // ferry's extractor hands it each envelope's id: a redelivered envelope acts once.
+          receiver: new SocketModeReceiver({
+            appToken: options.appToken ?? '',
+            logLevel: LogLevel.ERROR,
+            installerOptions: { clientOptions },
+            customPropertiesExtractor: socketModeEnvelope,
+          }),
+        }
       : { signingSecret: options.signingSecret }),
-    clientOptions: options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {},
+    clientOptions,
     logLevel: LogLevel.ERROR,
     deferInitialization: true,
   });
@@ -48,7 +64,7 @@ export async function createHostBot(options: HostBotOptions): Promise<HostBot> {
 
   const ferry = await mountFerry(app, { ...options.ferry, command: false, invokedAs: '/ops ferry' });
 
-  app.command('/ops', async ({ command, ack, respond }) => {
+  app.command('/ops', async ({ command, ack, respond, context }) => {
     await ack();
     const [word = '', ...rest] = command.text.trim().split(/\s+/);
     if (word === 'ferry')
@@ -56,6 +72,7 @@ export async function createHostBot(options: HostBotOptions): Promise<HostBot> {
         userId: command.user_id,
         respond,
         triggerId: command.trigger_id,
+        envelopeId: context[ENVELOPE_ID_PROPERTY] as string | undefined,
       });
     seen.opsCommands++;
     await respond({

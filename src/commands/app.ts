@@ -26,6 +26,7 @@ import { ProgressPublisher } from './progress.js';
 import { RateLimiter, slowDown } from './rate-limit.js';
 import { ferryRedis } from './redis.js';
 import { Roles } from './roles.js';
+import { ENVELOPE_ID_PROPERTY } from './verify.js';
 
 /**
  * `mountFerry(app, options)`: ferry inside a Bolt app that someone else owns. It registers ferry's
@@ -106,6 +107,11 @@ export interface CommandContext {
   respond: (message: ReturnType<typeof toResponse>) => Promise<unknown>;
   /** The command's trigger_id: a replay of the same request then acts at most once. */
   triggerId?: string;
+  /**
+   * Socket Mode: the envelope it came in, `context.ferryEnvelopeId` when the receiver has
+   * `customPropertiesExtractor: socketModeEnvelope`; a redelivered envelope then acts at most once.
+   */
+  envelopeId?: string;
 }
 
 export interface Ferry {
@@ -120,7 +126,7 @@ export interface Ferry {
   stop(): Promise<void>;
 }
 
-/** How long a request's trigger_id is remembered: well past Slack's retries and its 5-minute signature window. */
+/** How long a request's trigger_id and envelope id are remembered: well past Slack's retries and its 5-minute signature window. */
 const REPLAY_TTL_MS = 60 * 60_000;
 
 /** Mounts ferry on `app`; rejects with a FerryError (ConfigError, AuthError, TimeoutError), never exits. */
@@ -326,11 +332,29 @@ function assemble(app: App, parts: Parts) {
     progressChannel: slack.progressChannel,
     log,
   };
-  /** True the first time a request is seen, across processes: Slack retries and replays act once. */
-  const firstDelivery = async (triggerId: string | undefined) => {
-    if (triggerId === undefined || (await kv.claim(`replay:${triggerId}`, '1', REPLAY_TTL_MS))) return true;
-    log(`ignored a replayed request (trigger_id ${triggerId})`);
+  /**
+   * True the first time a request is seen, across processes (Redis SET NX with a TTL): Slack's
+   * retries, a replayed HTTP request (same trigger_id) and a redelivered Socket Mode envelope
+   * (same envelope_id, whatever its payload says) act once. Both marks are claimed every time.
+   */
+  const firstDelivery = async (request: { triggerId?: string; envelopeId?: string }) => {
+    const marks = (
+      [
+        ['envelope', 'envelope_id', request.envelopeId],
+        ['trigger', 'trigger_id', request.triggerId],
+      ] as const
+    ).filter(([, , id]) => id !== undefined);
+    const fresh = await Promise.all(
+      marks.map(([kind, , id]) => kv.claim(`replay:${kind}:${id}`, '1', REPLAY_TTL_MS)),
+    );
+    const seen = marks.filter((_, i) => !fresh[i]).map(([, name, id]) => `${name} ${id}`);
+    if (seen.length === 0) return true;
+    log(`ignored a replayed request (${seen.join(', ')})`);
     return false;
+  };
+  const envelopeOf = (context: Record<string, unknown>) => {
+    const id = context[ENVELOPE_ID_PROPERTY];
+    return typeof id === 'string' ? id : undefined;
   };
 
   const limiter = new RateLimiter(parts.redis, slack.rateLimit);
@@ -348,7 +372,7 @@ function assemble(app: App, parts: Parts) {
   };
 
   const handleCommand = async (text: string, context: CommandContext) => {
-    if (!(await firstDelivery(context.triggerId))) return;
+    if (!(await firstDelivery(context))) return;
     if (!(await withinRate(context.userId, (reply) => context.respond(toResponse(reply))))) return;
     await runCommand({ user: context.userId, text }, deps, async (reply) => {
       await context
@@ -358,28 +382,32 @@ function assemble(app: App, parts: Parts) {
   };
 
   if (parts.command) {
-    app.command(parts.command, async ({ command, ack, respond }) => {
+    app.command(parts.command, async ({ command, ack, respond, context }) => {
       // Slack wants the ack within 3 s; everything slow comes after it.
       await ack();
       await handleCommand(command.text ?? '', {
         userId: command.user_id,
         respond,
         triggerId: command.trigger_id,
+        envelopeId: envelopeOf(context),
       });
     });
   }
 
   // ferry's buttons only: every id it sends starts with `ferry.`; a forged `ferry.` id is still
   // answered (and changes nothing), anything else is the host's and ferry never sees it.
-  app.action({ type: 'block_actions', action_id: /^ferry\./ }, async ({ ack, body, action, respond }) => {
-    await ack();
-    if (!(await firstDelivery(body.trigger_id))) return;
-    if (!(await withinRate(body.user.id, (reply) => respond(toResponse(reply))))) return;
-    const { action_id: actionId, value } = action as { action_id: string; value?: unknown };
-    await runAction({ user: body.user.id, actionId, value }, deps, async (reply) => {
-      await respond(toResponse(reply)).catch((err) => log(`reply to a button failed: ${String(err)}`));
-    });
-  });
+  app.action(
+    { type: 'block_actions', action_id: /^ferry\./ },
+    async ({ ack, body, action, respond, context }) => {
+      await ack();
+      if (!(await firstDelivery({ triggerId: body.trigger_id, envelopeId: envelopeOf(context) }))) return;
+      if (!(await withinRate(body.user.id, (reply) => respond(toResponse(reply))))) return;
+      const { action_id: actionId, value } = action as { action_id: string; value?: unknown };
+      await runAction({ user: body.user.id, actionId, value }, deps, async (reply) => {
+        await respond(toResponse(reply)).catch((err) => log(`reply to a button failed: ${String(err)}`));
+      });
+    },
+  );
 
   progress.start();
   return {

@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
+import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from '@slack/bolt';
 import { ConfigError } from '../engine/errors.js';
 import { errorMessage } from '../views/replies.js';
 import { type Ferry, type FerryOptions, mountFerry } from './app.js';
 import type { SlackConfig } from './config.js';
-import { guardRequests } from './verify.js';
+import { guardRequests, socketModeEnvelope } from './verify.js';
 
 /**
  * ferry as its own Slack app: a Bolt app (Socket Mode by default, HTTP with a signing secret as
@@ -53,14 +53,24 @@ export interface StandaloneBot {
 export async function createStandaloneBot(options: StandaloneOptions): Promise<StandaloneBot> {
   const { slack, tokens, slackApiUrl, ...rest } = options;
   const clientOptions = slackApiUrl ? { slackApiUrl } : {};
-  let receiver: HTTPReceiver | undefined;
+  let receiver: HTTPReceiver | SocketModeReceiver;
   if (slack.mode === 'http') {
-    receiver = new HTTPReceiver({ signingSecret: tokens.signingSecret ?? '', logLevel: LogLevel.ERROR });
-    receiver.requestListener = guardRequests(receiver.requestListener);
+    const http = new HTTPReceiver({ signingSecret: tokens.signingSecret ?? '', logLevel: LogLevel.ERROR });
+    http.requestListener = guardRequests(http.requestListener);
+    receiver = http;
+  } else {
+    // Bolt's own Socket Mode receiver, with the envelope id passed on: a redelivered envelope acts once.
+    receiver = new SocketModeReceiver({
+      appToken: tokens.appToken ?? '',
+      logLevel: LogLevel.ERROR,
+      installerOptions: { clientOptions },
+      customPropertiesExtractor: socketModeEnvelope,
+    });
   }
   const app = new App({
     token: tokens.botToken,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: tokens.appToken }),
+    receiver,
+    ...(slack.mode === 'socket' ? { socketMode: true } : {}),
     clientOptions,
     logLevel: LogLevel.ERROR,
     // Bolt would check the token in its constructor and crash the process on a wrong one

@@ -51,3 +51,19 @@ export function guardRequests(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => verifyRequestTimestamp(req, res, () => listener(req, res));
 }
+
+/** The context property under which ferry finds a Socket Mode request's envelope id. */
+export const ENVELOPE_ID_PROPERTY = 'ferryEnvelopeId';
+
+/**
+ * Socket Mode redelivers an envelope whose ack it did not see in time (same `envelope_id`); Bolt
+ * hands listeners the payload only. Installed as the SocketModeReceiver's
+ * `customPropertiesExtractor`, this puts the envelope id in each listener's context, so ferry acts
+ * on an envelope once across bot processes:
+ * `new SocketModeReceiver({ appToken, customPropertiesExtractor: socketModeEnvelope })`.
+ * A host with an extractor of its own spreads both: `(args) => ({ ...mine(args), ...socketModeEnvelope(args) })`.
+ */
+export function socketModeEnvelope(args: unknown): Record<string, string> {
+  const id = (args as { envelope_id?: unknown } | null)?.envelope_id;
+  return typeof id === 'string' && id.length > 0 ? { [ENVELOPE_ID_PROPERTY]: id } : {};
+}

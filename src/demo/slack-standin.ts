@@ -56,6 +56,8 @@ export interface Delivery {
   status: number;
   /** The response URL given with the command or click: `answers(url)` finds what the app sent to it. */
   responseUrl?: string;
+  /** Socket Mode: the envelope it came in (`redeliver` sends it again). */
+  envelopeId?: string;
 }
 
 const TEAM = 'T0FERRY';
@@ -70,6 +72,11 @@ export class SlackStandin extends EventEmitter {
   /** Socket Mode connections accepted so far (a restarted app makes a new one). */
   connections = 0;
   private readonly acks = new Map<string, (payload: unknown) => void>();
+  /** Socket Mode envelopes sent, by id, for `redeliver`. */
+  private readonly envelopes = new Map<
+    string,
+    { type: 'slash_commands' | 'interactive'; payload: Record<string, unknown> }
+  >();
   private readonly responseUrls = new Map<string, { channel: string; user: string; messageTs?: string }>();
   private readonly rateLimits = new Map<string, { count: number; retryAfterS: number }>();
   private seq = 0;
@@ -267,8 +274,32 @@ export class SlackStandin extends EventEmitter {
       const delivery = await this.postSigned(body, this.sign(body, timestamp), timestamp);
       return { status: delivery.status, body: parseMaybeJson(delivery.body as string), responseUrl };
     }
-    if (!this.socket) throw new Error('no app is connected over Socket Mode');
     const envelopeId = randomUUID();
+    this.envelopes.set(envelopeId, { type, payload });
+    return { ...(await this.sendEnvelope(envelopeId, type, payload, 0)), responseUrl };
+  }
+
+  /**
+   * Socket Mode: sends envelope `envelopeId` again, as Slack does when its ack did not arrive in
+   * time (`retry_attempt` 1, reason `timeout`). `change` alters the payload, e.g. a fresh
+   * trigger_id, to show that the envelope alone is recognised.
+   */
+  redeliver(
+    envelopeId: string,
+    change: (payload: Record<string, unknown>) => Record<string, unknown> = (p) => p,
+  ): Promise<Delivery> {
+    const sent = this.envelopes.get(envelopeId);
+    if (!sent) throw new Error(`no envelope ${envelopeId} was sent`);
+    return this.sendEnvelope(envelopeId, sent.type, change(sent.payload), 1);
+  }
+
+  private async sendEnvelope(
+    envelopeId: string,
+    type: 'slash_commands' | 'interactive',
+    payload: Record<string, unknown>,
+    attempt: number,
+  ): Promise<Delivery> {
+    if (!this.socket) throw new Error('no app is connected over Socket Mode');
     const acked = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ack for ${type} within 3 s`)), 3000);
       this.acks.set(envelopeId, (p) => {
@@ -282,10 +313,11 @@ export class SlackStandin extends EventEmitter {
         type,
         payload,
         accepts_response_payload: true,
-        retry_attempt: 0,
+        retry_attempt: attempt,
+        ...(attempt > 0 ? { retry_reason: 'timeout' } : {}),
       }),
     );
-    return { status: 200, body: await acked, responseUrl };
+    return { status: 200, body: await acked, envelopeId };
   }
 
   private onSocketMessage(data: string): void {

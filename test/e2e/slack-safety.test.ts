@@ -85,6 +85,48 @@ describe('requests Slack did not just send', () => {
     expect(engine.calls.filter((c) => c === 'migrate')).toHaveLength(1);
     expect(slack.answers(two.responseUrl!)).toEqual([]);
   });
+
+  it('acts once on a Socket Mode envelope delivered twice, also by another bot process, whatever its trigger_id', async () => {
+    const engine = simEngine('small', 40);
+    const lines: string[] = [];
+    const first = await startHarness({
+      mode: 'socket',
+      service: engine.service,
+      now: () => engine.clock.now(),
+      log: (line) => lines.push(line),
+    });
+    harnesses.push(first);
+    const { slack } = first;
+    const vm = (await engine.service.fleet()).instances[0]!.name;
+    const one = await slack.slash(alice, `migrate ${vm}`, CHANNELS.ops);
+    await slack.waitFor('the migration’s announcement', () => slack.answers(one.responseUrl!)[0]);
+    const envelope = one.envelopeId!;
+
+    // Slack missed the ack and sends the same envelope again: acked, not acted on.
+    const again = await slack.redeliver(envelope);
+    expect(again.status).toBe(200);
+    await slack.waitFor('the redelivery to be ignored', () =>
+      lines.some((l) => l.includes(`ignored a replayed request (envelope_id ${envelope}, trigger_id`)),
+    );
+
+    // A second bot process on the same Redis takes the connection; the envelope, now carrying a
+    // trigger_id never seen, is still recognised.
+    const second = await startHarness({
+      mode: 'socket',
+      service: engine.service,
+      now: () => engine.clock.now(),
+      redis: first.redis,
+      standin: slack,
+      log: (line) => lines.push(line),
+    });
+    harnesses.push(second);
+    await slack.redeliver(envelope, (payload) => ({ ...payload, trigger_id: 'trigger-never-seen' }));
+    await slack.waitFor('the second bot to ignore it', () =>
+      lines.some((l) => l === `ignored a replayed request (envelope_id ${envelope})`),
+    );
+    expect(engine.calls.filter((c) => c === 'migrate')).toHaveLength(1);
+    expect(slack.answers(one.responseUrl!)).toHaveLength(1);
+  });
 });
 
 describe('mounting ferry', () => {
