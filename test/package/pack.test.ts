@@ -31,7 +31,7 @@ const app = new App({
   token: tokens.botToken, appToken: tokens.appToken, socketMode: true,
   clientOptions: { slackApiUrl: slack.apiUrl }, deferInitialization: true,
 });
-await mountFerry(app, { config: process.env.FERRY_CONFIG, redis: process.env.REDIS_URL, worker: false, log: () => {} });
+await mountFerry(app, { config: process.env.FERRY_CONFIG, redis: process.env.REDIS_URL, log: () => {} });
 await app.init();
 await app.start();
 await slack.socketConnected();
