@@ -34,11 +34,15 @@ export async function startWorker(
     log,
   });
   try {
-    await engine.redis.ping();
+    await engine.redis.ping().catch((err) => {
+      throw new ConfigError(`cannot reach Redis at ${redis.url}: ${toFerryError(err).message}`);
+    });
+    // A keyspace a newer ferry wrote is refused here, before this worker takes a job.
+    await engine.prepare();
   } catch (err) {
     await engine.close();
     await driver.close();
-    throw new ConfigError(`cannot reach Redis at ${redis.url}: ${toFerryError(err).message}`);
+    throw err;
   }
   engine.startWorker();
   log(`worker running: ${config.fleet.driver} driver on ${redis.url}`);

@@ -162,7 +162,7 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
   try {
     engine = options.service
       ? { service: options.service, close: async () => {} }
-      : durableEngine(config!, redis, options.worker, systemClock, log);
+      : await durableEngine(config!, redis, options.worker, systemClock, log);
   } catch (err) {
     redis.disconnect();
     throw toFerryError(err);
@@ -229,24 +229,27 @@ async function checkToken(client: webApi.WebClient): Promise<void> {
  * ferry's durable engine on its Redis connection, with a worker in this process unless told
  * otherwise. Without one the bot builds no driver (so it needs none of the driver's config or
  * credentials): it plans on the fleet the ferry-worker processes publish in Redis.
+ * A keyspace a newer ferry wrote is refused before anything runs (SchemaVersionError).
  */
-function durableEngine(
+async function durableEngine(
   config: FerryConfig,
   redis: RedisClient,
   worker: boolean,
   clock: Clock,
   log: (line: string) => void,
-): { service: FerryService; close(): Promise<void> } {
+): Promise<{ service: FerryService; close(): Promise<void> }> {
   const driver: Driver | undefined = worker ? createDriver(config, clock) : undefined;
   const engine = createDurableEngine({ config, driver, clock, redis, via: 'slack', log });
-  if (worker) engine.startWorker();
-  return {
-    service: engine.service,
-    close: async () => {
-      await engine.close();
-      await driver?.close();
-    },
+  const close = async () => {
+    await engine.close();
+    await driver?.close();
   };
+  await engine.prepare().catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
+  if (worker) engine.startWorker();
+  return { service: engine.service, close };
 }
 
 interface Parts {

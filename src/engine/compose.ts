@@ -150,6 +150,8 @@ export interface DurableEngine {
   plans: RedisPlans;
   launcher: BullLauncher;
   redis: RedisClient;
+  /** Checks the keyspace's schema version and upgrades it to this one (RedisStore.prepare): call before working on it. */
+  prepare(): Promise<void>;
   /**
    * Starts a worker in this process that runs evacuations (several at once) and publishes the
    * driver's inventory for bots without a driver. A ConfigError on an engine without a driver.
@@ -185,13 +187,13 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
   const redis = options.redis ?? connect(redisConfig, { log });
   const { prefix } = redisConfig;
   const ports = {
-    store: new RedisStore(redis, prefix),
+    store: new RedisStore(redis, prefix, undefined, undefined, redisConfig.retention),
     approvals: new RedisApprovals(redis, prefix, approvalTime(options.clockRate)),
     control: new RedisControl(redis, prefix),
-    audit: new RedisAudit(redis, prefix),
+    audit: new RedisAudit(redis, prefix, redisConfig.retention),
     admission: new RedisAdmissionGate(redis, prefix),
     campaigns: new RedisCampaigns(redis, prefix),
-    plans: new RedisPlans(redis, prefix),
+    plans: new RedisPlans(redis, prefix, redisConfig.retention),
   };
   const fleet = new RedisFleet(redis, prefix);
   const publishMs = redisConfig.worker.fleetPublishMs;
@@ -218,6 +220,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     ...ports,
     launcher,
     redis,
+    prepare: () => ports.store.prepare(),
     startWorker: () => {
       if (!driver)
         throw new ConfigError('this engine has no driver: evacuations run in ferry-worker processes');

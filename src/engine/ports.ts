@@ -84,8 +84,10 @@ export interface EngineStore {
   loadMigrations(ids: readonly string[]): Promise<MigrationRecord[]>;
   /** Events of one evacuation in order, from the `after`-th (0-based count) on. */
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
-  /** Every evacuation, newest first. */
+  /** Every evacuation still kept (open ones, and ended ones within their retention), newest first. */
   listEvacuations(): Promise<Evacuation[]>;
+  /** Evacuations not ended, newest first: read from an index, never by reading every evacuation. */
+  openEvacuations(): Promise<Evacuation[]>;
   /**
    * Migrations started and not yet ended, across every evacuation: admission must count every
    * stream on a link and the fleet-wide ceiling, not only its own evacuation's.
@@ -301,7 +303,8 @@ export interface FerryService {
   /** The configured maintenance windows, each with the occurrence open now or opening next. */
   windows(): Promise<ScheduledWindow[]>;
   status(id: string): Promise<Evacuation>;
-  list(): Promise<Evacuation[]>;
+  /** Open evacuations, newest first; `all`: every one still kept (ended ones within their retention). */
+  list(options?: { all?: boolean }): Promise<Evacuation[]>;
   /** Pause, resume or abort an evacuation, a migration or a whole campaign, by its id. */
   control(id: string, command: ControlCommand, by: string): Promise<void>;
   /**

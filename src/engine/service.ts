@@ -279,8 +279,8 @@ export class EngineService implements FerryService {
     return evacuation;
   }
 
-  async list(): Promise<Evacuation[]> {
-    return this.deps.store.listEvacuations();
+  async list(options: { all?: boolean } = {}): Promise<Evacuation[]> {
+    return options.all ? this.deps.store.listEvacuations() : this.deps.store.openEvacuations();
   }
 
   async control(id: string, command: ControlCommand, by: string): Promise<void> {
@@ -412,7 +412,7 @@ export class EngineService implements FerryService {
     const seen = fleet ?? (await this.deps.driver.inventory());
     for (const host of hosts) requireHost(seen, host);
     const { startsAt, window } = this.when(this.deps.clock.now(), when);
-    const { draining, later } = otherDrains(await this.deps.store.listEvacuations());
+    const { draining, later } = otherDrains(await this.deps.store.openEvacuations());
     return hosts.map((host) =>
       planEvacuation(seen, host, this.deps.config.policy, {
         now: startsAt,
@@ -522,7 +522,7 @@ export class EngineService implements FerryService {
   private async startStep(step: StepRequest): Promise<void> {
     const fleet = await this.deps.driver.inventory();
     requireHost(fleet, step.source);
-    const { draining, later } = otherDrains(await this.deps.store.listEvacuations(), step.id);
+    const { draining, later } = otherDrains(await this.deps.store.openEvacuations(), step.id);
     const plan = planEvacuation(fleet, step.source, this.deps.config.policy, {
       now: step.startsAt,
       avoid: [...(step.avoid ?? []), ...later],

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     workerName: args.name,
     log,
   });
+  await engine.prepare();
   const worker = engine.startWorker();
   worker.on('completed', (job, result: { state?: string }) => {
     process.stdout.write(`ran ${job.id} ${result?.state ?? '?'}\n`);

@@ -126,7 +126,7 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
   const fleet = await deps.driver.inventory();
   // Hosts other evacuations drain are no destinations, even if not yet disabled; hosts they will
   // drain later are used only when nothing else has room (their VMs would move twice).
-  const { draining, later } = otherDrains(await deps.store.listEvacuations(), request.id);
+  const { draining, later } = otherDrains(await deps.store.openEvacuations(), request.id);
   const { plan, changes } = revalidatePlan(evacuation.plan, fleet, deps.policy, {
     draining,
     avoid: [...(request.avoid ?? []), ...later],

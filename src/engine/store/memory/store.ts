@@ -79,6 +79,10 @@ export class MemoryStore implements EngineStore {
     return [...this.evacuations.values()].reverse();
   }
 
+  async openEvacuations(): Promise<Evacuation[]> {
+    return (await this.listEvacuations()).filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
+  }
+
   async activeMigrations(): Promise<MigrationRecord[]> {
     return [...this.migrations.values()].filter((r) => isActiveMigration(r.migration.state));
   }

@@ -3,15 +3,17 @@ import type { ApprovalStore } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
-import { decode } from './schemas.js';
+import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
+import { SCHEMA_VERSION } from './version.js';
 
 /**
  * Records a decision unless one stands, checking the request's expiry in the same step: a
  * decision at or after `expiresAt` (expiry wins a tie) is recorded as the expiry instead, so a
  * click that arrives late, or while no worker was watching, can never turn into a switchover.
  * KEYS[1] the request, KEYS[2] its decision. ARGV: approval id, outcome, decided by, the
- * caller's engine time, `redis` to judge a decision by Redis's time instead, tolerance ms.
+ * caller's engine time, `redis` to judge a decision by Redis's time instead, tolerance ms, the
+ * schema version to stamp.
  * Returns the decision that stands, as JSON.
  */
 const DECIDE = new LuaScript(`
@@ -31,7 +33,7 @@ if raw and outcome ~= 'expired' then
     outcome, by = 'expired', 'system'
   end
 end
-local decision = cjson.encode({ approvalId = ARGV[1], outcome = outcome, decidedBy = by, decidedAt = now })
+local decision = cjson.encode({ approvalId = ARGV[1], outcome = outcome, decidedBy = by, decidedAt = now, v = tonumber(ARGV[7]) })
 redis.call('SET', KEYS[2], decision)
 return decision
 `);
@@ -62,7 +64,7 @@ export class RedisApprovals implements ApprovalStore {
 
   async request(approval: ApprovalRequest): Promise<void> {
     const key = this.keys.approval(approval.id);
-    await this.redis.set(key, JSON.stringify(approval), 'NX');
+    await this.redis.set(key, encode('approval', approval), 'NX');
     await confirmReplicated(this.redis, key, 'an approval request');
   }
 
@@ -96,6 +98,7 @@ export class RedisApprovals implements ApprovalStore {
         Math.round(decision.decidedAt),
         this.time.source,
         this.time.source === 'engine' ? this.time.toleranceMs : 0,
+        SCHEMA_VERSION,
       ],
     );
     await confirmReplicated(this.redis, key, 'an approval decision');

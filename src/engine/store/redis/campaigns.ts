@@ -3,7 +3,7 @@ import type { CampaignStore } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
-import { decode } from './schemas.js';
+import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
 
 /**
@@ -42,7 +42,7 @@ export class RedisCampaigns implements CampaignStore {
     const saved = await SAVE.run(this.redis, keys, [
       campaign.id,
       campaign.version - 1,
-      JSON.stringify(campaign),
+      encode('campaign', campaign),
     ]);
     if (saved === 1) await confirmReplicated(this.redis, keys[0]!, 'a campaign');
     return saved === 1;

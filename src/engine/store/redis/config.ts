@@ -44,6 +44,25 @@ export const workerTuningSchema = z.strictObject({
   fleetPublishMs: bounded({ ...LIMITS.delayMs, min: 100 }).default(5000),
 });
 
+/** A retention period: long, but finite, so no size grows for ever. */
+const retentionS = bounded({ above: 0, max: 315_360_000, unit: 's', why: 'ten years' });
+
+/**
+ * How long ferry keeps what it no longer needs to act on (seconds). An ended evacuation keeps its
+ * record, event stream, migration records, approvals and operator commands for `finishedS`
+ * after it ended (post-mortems and `/ferry audit ID` read them); an audit entry is kept `auditS`
+ * (export it first: `ferry audit --export FILE`); a preview's nonce, once used or expired, is
+ * remembered `usedNonceS` so a late click is refused with who used it. Open evacuations are never
+ * expired, however old.
+ */
+export const retentionSchema = z.strictObject({
+  finishedS: retentionS.default(30 * 86_400),
+  auditS: retentionS.default(365 * 86_400),
+  usedNonceS: retentionS.default(86_400),
+});
+
+export type Retention = z.infer<typeof retentionSchema>;
+
 export const redisConfigSchema = z
   .strictObject({
     /** redis://[user:password@]host:port[/db]; for Sentinel only credentials and db are used. */
@@ -66,6 +85,7 @@ export const redisConfigSchema = z
     /** Cluster seed nodes. */
     cluster: z.array(endpoint).min(1).optional(),
     worker: workerTuningSchema.default(workerTuningSchema.parse({})),
+    retention: retentionSchema.default(retentionSchema.parse({})),
     /**
      * Replicas that must hold each write ferry acknowledges (WAIT; see replication.ts). Default:
      * 1 with sentinels or cluster (a failover keeps everything acknowledged), 0 on a single node.

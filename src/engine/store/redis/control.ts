@@ -2,7 +2,7 @@ import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../po
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
-import { decode } from './schemas.js';
+import { decode, encode } from './schemas.js';
 
 /**
  * Pause / resume / abort for a running evacuation, from any replica: the latest command is one
@@ -26,7 +26,7 @@ export class RedisControl implements ControlChannel {
 
   async set(evacuationId: string, command: ControlCommand, by: string): Promise<void> {
     const key = this.keys.control(evacuationId);
-    await this.redis.set(key, JSON.stringify({ command, by }));
+    await this.redis.set(key, encode('control', { command, by }));
     await confirmReplicated(this.redis, key, 'an operator command');
   }
 
@@ -40,7 +40,7 @@ export class RedisControl implements ControlChannel {
   async answerMaintenance(evacuationId: string, attempt: number, answer: MaintenanceAnswer, by: string) {
     await this.redis.set(
       this.keys.maintenanceAnswer(evacuationId, attempt),
-      JSON.stringify({ answer, by }),
+      encode('maintenanceAnswer', { answer, by }),
       'NX',
     );
   }

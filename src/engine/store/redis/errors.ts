@@ -1,9 +1,26 @@
 import { FerryError } from '../../errors.js';
+import { SCHEMA_VERSION } from './version.js';
 
 /** A value read from Redis does not have the shape ferry wrote: named, never a crash deep inside. */
 export class StoredStateError extends FerryError {
   constructor(what: string, detail: string) {
     super('INTERNAL', `stored ${what} in Redis is unreadable (${detail}); it was not written by this ferry`);
+  }
+}
+
+/**
+ * Redis holds records (or a keyspace) of a newer ferry than this one: refused, never read as an
+ * older shape. Upgrade this process; a rolling upgrade starts the new version beside the old.
+ */
+export class SchemaVersionError extends FerryError {
+  constructor(
+    readonly what: string,
+    readonly found: number,
+  ) {
+    super(
+      'UNSUPPORTED',
+      `${what} in Redis has schema version ${found}, newer than this ferry understands (${SCHEMA_VERSION}); it was written by a newer ferry: run that version (or newer) here too`,
+    );
   }
 }
 

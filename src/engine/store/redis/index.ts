@@ -7,13 +7,15 @@ export {
   connect,
   type RedisClient,
   type RedisConfig,
+  type Retention,
   reconnectDelayMs,
   redisConfigSchema,
+  retentionSchema,
   type WorkerTuning,
   workerTuningSchema,
 } from './config.js';
 export { RedisControl } from './control.js';
-export { LockLostError, StoredStateError } from './errors.js';
+export { LockLostError, SchemaVersionError, StoredStateError } from './errors.js';
 export {
   FLEET_TTL_PERIODS,
   type FleetSnapshot,
@@ -32,3 +34,4 @@ export {
 export { RedisPlans } from './plans.js';
 export { inheritReplicas, ReplicaAckError } from './replication.js';
 export { type Fence, RedisStore } from './store.js';
+export { SCHEMA_VERSION } from './version.js';

@@ -7,6 +7,10 @@
  * | P:evac:<id>                         | string | Evacuation JSON                               |
  * | P:evacs                             | zset   | evacuation ids, score = creation order        |
  * | P:evacs:seq                         | string | counter behind that order                     |
+ * | P:evacs:open                        | set    | ids of evacuations not ended (status, planning)|
+ * | P:evacs:indexed                     | string | highest order number P:evacs:open has seen    |
+ * | P:evacs:expiry                      | zset   | ended ids, score = when their records expire  |
+ * | P:schema                            | string | schema version of the keyspace (version.ts)   |
  * | P:mig:<evacuationId>:<instance>     | string | MigrationRecord JSON                          |
  * | P:active                            | set    | ids of migrations started and not ended       |
  * | P:admission                         | string | token of the evacuation admitting right now   |
@@ -21,7 +25,7 @@
  * | P:campaigns:seq                     | string | counter behind that order                     |
  * | P:plan:<id>                         | string | IssuedPlan JSON (a preview awaiting Confirm)  |
  * | P:plan:<id>:used                    | string | {use, by, at}: its nonce is spent (first wins)|
- * | P:audit                             | stream | AuditEntry JSON, Redis-time ids               |
+ * | P:audit                             | stream | AuditEntry JSON, Redis-time ids (trimmed)     |
  * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
  * | P:fleet                             | string | the workers' latest inventory (TTL, fleet.ts) |
  * | P:fleet:failure                     | string | why a worker's last inventory failed (TTL)    |
@@ -40,6 +44,26 @@ export class Keys {
 
   evacuationSeq(): string {
     return `${this.prefix}:evacs:seq`;
+  }
+
+  /** Ids of open evacuations: status and planning read these, never every evacuation ever stored. */
+  openEvacuations(): string {
+    return `${this.prefix}:evacs:open`;
+  }
+
+  /** The highest order number (P:evacs score) the open index has taken in (store.ts, OPEN). */
+  openIndexed(): string {
+    return `${this.prefix}:evacs:indexed`;
+  }
+
+  /** Ended evacuations by when their records expire: expired ids leave P:evacs too. */
+  evacuationExpiry(): string {
+    return `${this.prefix}:evacs:expiry`;
+  }
+
+  /** The keyspace's schema version (version.ts), written by the first process of a version. */
+  schema(): string {
+    return `${this.prefix}:schema`;
   }
 
   /** Held while one evacuation admits migrations (reads the links, starts moves, commits). */

@@ -6,7 +6,7 @@ import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuat
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../../model.js';
 import type { Launcher } from '../../ports.js';
 import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
-import { LockLostError } from './errors.js';
+import { LockLostError, SchemaVersionError } from './errors.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
 import type { RedisStore } from './store.js';
@@ -162,6 +162,8 @@ export class BullLauncher implements Launcher {
     } catch (err) {
       this.log(`${evacuationId}: ${toFerryError(err).userMessage}`);
       if (err instanceof LockLostError) throw new UnrecoverableError(err.userMessage);
+      // Records of a newer ferry: retrying cannot help, and giving up would write over them.
+      if (err instanceof SchemaVersionError) throw new UnrecoverableError(err.userMessage);
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
         // The last attempt: nobody will run it again, so end it safely rather than leave VMs
         // migrating unwatched and the host locked.

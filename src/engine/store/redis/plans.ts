@@ -1,12 +1,9 @@
 import type { IssuedPlan, PlanStore, PlanTicket, PlanUse } from '../../ports.js';
-import type { RedisClient } from './config.js';
+import { type RedisClient, type Retention, retentionSchema } from './config.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
-import { decode } from './schemas.js';
+import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
-
-/** How long an issued plan and the mark of its use are kept past its expiry (wall ms): refusals can name who used it. */
-const KEEP_AFTER_EXPIRY_MS = 24 * 3600_000;
 
 /**
  * Claims a plan's nonce once, in one step: KEYS[1] the plan, KEYS[2] its used-mark; ARGV the
@@ -38,13 +35,15 @@ export class RedisPlans implements PlanStore {
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    /** An issued plan and the mark of its use are kept `usedNonceS` past its expiry: refusals can name who used it. */
+    private readonly retention: Pick<Retention, 'usedNonceS'> = retentionSchema.parse({}),
   ) {
     this.keys = new Keys(prefix);
   }
 
   async issue(plan: IssuedPlan): Promise<void> {
     const key = this.keys.plan(plan.id);
-    await this.redis.set(key, JSON.stringify(plan), 'PX', keepMs(plan), 'NX');
+    await this.redis.set(key, encode('plan', plan), 'PX', this.keepMs(plan), 'NX');
     // The preview shown to a person must still be there when they confirm it, failover or not.
     await confirmReplicated(this.redis, key, 'a plan preview');
   }
@@ -60,7 +59,7 @@ export class RedisPlans implements PlanStore {
     const [code, raw] = (await CLAIM.run(
       this.redis,
       [key, this.keys.planUsed(ticket.planId)],
-      [ticket.nonce, by, at, JSON.stringify({ use, by, at }), KEEP_AFTER_EXPIRY_MS],
+      [ticket.nonce, by, at, encode('planUse', { use, by, at }), this.keepMs()],
     )) as [string, string | undefined];
     const plan = () => decode('plan', raw ?? '', key);
     // A confirmed plan is used once, across a failover too.
@@ -80,8 +79,10 @@ export class RedisPlans implements PlanStore {
         return { ok: false, why: 'unknown' } as const;
     }
   }
-}
 
-function keepMs(plan: IssuedPlan): number {
-  return Math.max(0, plan.expiresAt - plan.issuedAt) + KEEP_AFTER_EXPIRY_MS;
+  /** A used nonce's mark lives `usedNonceS`; a plan that long past its own life. */
+  private keepMs(plan?: IssuedPlan): number {
+    const life = plan ? Math.max(0, plan.expiresAt - plan.issuedAt) : 0;
+    return Math.round(life + this.retention.usedNonceS * 1000);
+  }
 }

@@ -8,7 +8,8 @@ import type {
   FerryEventType,
 } from '../../model.js';
 import type { AuditEntry, ControlCommand, IssuedPlan, MigrationRecord, PlanUse } from '../../ports.js';
-import { StoredStateError } from './errors.js';
+import { SchemaVersionError, StoredStateError } from './errors.js';
+import { SCHEMA_VERSION } from './version.js';
 
 /**
  * Shapes of what ferry stores in Redis, checked on every read: a value someone else wrote (or
@@ -262,7 +263,32 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   planUse: planUseSchema,
 };
 
-/** Parses a stored JSON string as `kind`; `where` names the key in the error. */
+/**
+ * How a record of version n becomes one of version n + 1, per kind. 1 → 2 changed no record's
+ * shape (only the keyspace, upgraded by layout.ts), so every kind passes through unchanged.
+ */
+const UPGRADES: Record<
+  number,
+  (kind: keyof Stored, value: Record<string, unknown>) => Record<string, unknown>
+> = {
+  1: (_kind, value) => value,
+};
+
+/**
+ * Kinds a version-1 ferry reads with strict schemas: a `v` would make it refuse them while old
+ * and new processes run side by side during a rolling upgrade. Their version is the keyspace's.
+ */
+const UNSTAMPED: ReadonlySet<keyof Stored> = new Set(['control', 'maintenanceAnswer', 'planUse']);
+
+/** `value` as JSON, stamped with this ferry's schema version (`v`). */
+export function encode<K extends keyof Stored>(kind: K, value: Stored[K]): string {
+  return JSON.stringify(UNSTAMPED.has(kind) ? value : { ...value, v: SCHEMA_VERSION });
+}
+
+/**
+ * Parses a stored JSON string as `kind`; `where` names the key in the error. An older version is
+ * upgraded on the way in; a newer one is a SchemaVersionError, never parsed as this version.
+ */
 export function decode<K extends keyof Stored>(kind: K, raw: string, where: string): Stored[K] {
   let value: unknown;
   try {
@@ -270,10 +296,22 @@ export function decode<K extends keyof Stored>(kind: K, raw: string, where: stri
   } catch {
     throw new StoredStateError(`${kind} at ${where}`, 'not JSON');
   }
-  const result = schemas[kind].safeParse(value);
+  const result = schemas[kind].safeParse(upgrade(kind, value, where));
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new StoredStateError(`${kind} at ${where}`, `${issue.path.join('.') || '(top)'}: ${issue.message}`);
   }
   return result.data as Stored[K];
+}
+
+/** The stored value in the current version's shape, without its `v`. */
+function upgrade(kind: keyof Stored, value: unknown, where: string): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const { v = 1, ...record } = value as Record<string, unknown>;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new StoredStateError(`${kind} at ${where}`, `v: ${JSON.stringify(v)} is not a schema version`);
+  if (v > SCHEMA_VERSION) throw new SchemaVersionError(`${kind} at ${where}`, v);
+  let current = record;
+  for (let from = v; from < SCHEMA_VERSION; from++) current = UPGRADES[from]!(kind, current);
+  return current;
 }

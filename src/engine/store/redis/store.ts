@@ -8,11 +8,13 @@ import {
 } from '../../model.js';
 import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js';
 import type { RedisClient } from './config.js';
-import { LockLostError, StoredStateError } from './errors.js';
+import { type Retention, retentionSchema } from './config.js';
+import { LockLostError, SchemaVersionError, StoredStateError } from './errors.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
-import { decode } from './schemas.js';
+import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
+import { SCHEMA_VERSION } from './version.js';
 
 /**
  * The engine's durable state in Redis: evacuations and migration records as JSON strings, and an
@@ -22,11 +24,23 @@ import { LuaScript } from './script.js';
  * carries an id so that the same commit re-sent after a dropped connection is applied once.
  */
 
+/** Lua: `ended(raw)` is true when a stored evacuation's JSON is unreadable or in a final state. */
+const ENDED = `
+local function ended(raw)
+  local ok, evacuation = pcall(cjson.decode, raw)
+  if not ok or type(evacuation) ~= 'table' then return true end
+  local state = evacuation.state
+  return state == 'completed' or state == 'partial' or state == 'failed'
+    or state == 'aborted' or state == 'cancelled'
+end
+`;
+
 /**
  * One commit, atomically. KEYS[1] is the evacuation index, KEYS[2] its counter, KEYS[3] the set of
- * active migrations; ARGV[1] is a
+ * active migrations, KEYS[4] the open-evacuations index, KEYS[5] the expiry index; ARGV[1] is a
  * JSON plan naming the other keys by index. A fenced commit first checks that the BullMQ job
- * lock still holds this worker's token: a worker that lost its job writes nothing.
+ * lock still holds this worker's token: a worker that lost its job writes nothing. The commit
+ * that records an evacuation's end sets the expiry of everything it leaves behind (its retention).
  */
 const COMMIT = new LuaScript(`
 local plan = cjson.decode(ARGV[1])
@@ -57,6 +71,9 @@ if plan.evacuation then
   if release and redis.call('GET', KEYS[release]) == plan.evacuation.id then
     redis.call('DEL', KEYS[release])
   end
+  -- Also indexes an evacuation an older ferry (without the index) created.
+  if plan.expire then redis.call('SREM', KEYS[4], plan.evacuation.id)
+  else redis.call('SADD', KEYS[4], plan.evacuation.id) end
 end
 for _, m in ipairs(plan.migrations) do
   redis.call('SET', KEYS[m.key], m.json)
@@ -67,6 +84,17 @@ for _, s in ipairs(plan.streams) do
   for i, e in ipairs(s.events) do
     redis.call('XADD', KEYS[s.key], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
   end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if plan.expire then
+  for _, k in ipairs(plan.expire.keys) do redis.call('PEXPIRE', KEYS[k], plan.expire.ms) end
+  redis.call('ZADD', KEYS[5], now + plan.expire.ms, plan.evacuation.id)
+end
+-- Evacuations whose records have expired leave the index, a few at a time.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[5], id)
 end
 return 'OK'
 `);
@@ -85,30 +113,22 @@ export interface Fence {
  * if no record has that id) and, when it drains a host, the host taken unless an open
  * evacuation holds it. A holder whose record is gone or has ended is stale: the host is ours.
  * KEYS: the index, its counter, the record, the event stream, the host lock (or the record
- * again); ARGV: the id, the record JSON, the events as JSON [{type, json}], `1` to take the
- * host, the record key prefix. Returns `{'ok'}`, `{'taken'}` or `{'held', holder}`.
+ * again), the open index; ARGV: the id, the record JSON, the events as JSON [{type, json}], `1`
+ * to take the host, the record key prefix. Returns `{'ok'}`, `{'taken'}` or `{'held', holder}`.
  */
-const CREATE = new LuaScript(`
+const CREATE = new LuaScript(`${ENDED}
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'taken'} end
 if ARGV[4] == '1' then
   local holder = redis.call('GET', KEYS[5])
   if holder and holder ~= ARGV[1] then
     local raw = redis.call('GET', ARGV[5] .. holder)
-    local ended = true
-    if raw then
-      local ok, evacuation = pcall(cjson.decode, raw)
-      if ok and type(evacuation) == 'table' then
-        local state = evacuation.state
-        ended = state == 'completed' or state == 'partial' or state == 'failed'
-          or state == 'aborted' or state == 'cancelled'
-      end
-    end
-    if not ended then return {'held', holder} end
+    if raw and not ended(raw) then return {'held', holder} end
   end
   redis.call('SET', KEYS[5], ARGV[1])
 end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), ARGV[1])
+redis.call('SADD', KEYS[6], ARGV[1])
 local n = redis.call('XLEN', KEYS[4])
 for i, e in ipairs(cjson.decode(ARGV[3])) do
   redis.call('XADD', KEYS[4], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
@@ -116,10 +136,43 @@ end
 return {'ok'}
 `);
 
+/**
+ * The open index, caught up: evacuations created since it last looked (by the order number in
+ * KEYS[1], above the mark in KEYS[3]) that are open join it (KEYS[2]). That takes in whatever an
+ * older ferry without the index created, and on the first call after an upgrade builds the index
+ * from every evacuation once; afterwards each call reads only the few created since. ARGV[1]: the
+ * record key prefix. Returns the index's ids.
+ */
+const OPEN = new LuaScript(`${ENDED}
+local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
+local tail = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. mark, '+inf', 'WITHSCORES')
+for i = 1, #tail, 2 do
+  local raw = redis.call('GET', ARGV[1] .. tail[i])
+  if raw and not ended(raw) then redis.call('SADD', KEYS[2], tail[i]) end
+  mark = math.max(mark, tonumber(tail[i + 1]))
+end
+if #tail > 0 then redis.call('SET', KEYS[3], mark) end
+return redis.call('SMEMBERS', KEYS[2])
+`);
+
+/**
+ * Marks the keyspace (KEYS[1]) as version ARGV[1] unless a newer ferry marked it: returns the
+ * version that stands (a newer one is refused by the caller), or {'bad', raw} for a stranger's value.
+ */
+const SCHEMA = new LuaScript(`
+local raw = redis.call('GET', KEYS[1])
+local found = tonumber(raw or '0')
+if not found then return {'bad', raw} end
+if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return {'ok', ARGV[1]} end
+return {'ok', tostring(found)}
+`);
+
 interface CommitPlan {
   commit: { key: number };
   fence?: { key: number; token: string };
   evacuation?: { key: number; id: string; json: string; release?: number };
+  /** The evacuation ended: these keys expire in `ms` (its retention). */
+  expire?: { keys: number[]; ms: number };
   migrations: { key: number; id: string; json: string; active: boolean }[];
   streams: { key: number; events: { type: string; json: string }[] }[];
 }
@@ -133,13 +186,29 @@ export class RedisStore implements EngineStore {
     private readonly fence?: Fence,
     /** Ids that make a re-sent commit a no-op; unique per call (tests inject repeats). */
     private readonly newCommitId: () => string = randomUUID,
+    /** How long an ended evacuation's records are kept (redis.retention.finishedS). */
+    private readonly retention: Pick<Retention, 'finishedS'> = retentionSchema.parse({}),
   ) {
     this.keys = new Keys(prefix);
   }
 
   /** The same store, whose commits succeed only while `fence.key` holds `fence.token`. */
   fenced(fence: Fence): RedisStore {
-    return new RedisStore(this.redis, this.keys.prefix, fence, this.newCommitId);
+    return new RedisStore(this.redis, this.keys.prefix, fence, this.newCommitId, this.retention);
+  }
+
+  /**
+   * Readies the keyspace for this version before a process works on it: refuses one a newer
+   * ferry marked (SchemaVersionError), marks an older or new one as this version, and builds the
+   * open index an older ferry did not keep (or catches it up). Safe to run from every process.
+   */
+  async prepare(): Promise<void> {
+    const key = this.keys.schema();
+    const [code, found] = (await SCHEMA.run(this.redis, [key], [SCHEMA_VERSION])) as [string, string];
+    if (code === 'bad') throw new StoredStateError(`schema version at ${key}`, `${found} is not a number`);
+    if (Number(found) > SCHEMA_VERSION)
+      throw new SchemaVersionError(`the keyspace ${this.keys.prefix}`, Number(found));
+    await this.openEvacuations();
   }
 
   async commit(change: {
@@ -147,7 +216,13 @@ export class RedisStore implements EngineStore {
     migrations?: MigrationRecord[];
     events?: FerryEvent[];
   }): Promise<void> {
-    const keys = [this.keys.evacuationIndex(), this.keys.evacuationSeq(), this.keys.activeMigrations()];
+    const keys = [
+      this.keys.evacuationIndex(),
+      this.keys.evacuationSeq(),
+      this.keys.activeMigrations(),
+      this.keys.openEvacuations(),
+      this.keys.evacuationExpiry(),
+    ];
     const key = (name: string) => keys.push(name);
     const plan: CommitPlan = {
       commit: { key: key(this.keys.commit(this.newCommitId())) },
@@ -158,15 +233,21 @@ export class RedisStore implements EngineStore {
     if (change.evacuation) {
       const evacuation = change.evacuation;
       const id = evacuation.request.id;
-      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: JSON.stringify(evacuation) };
-      if (holdsHost(evacuation) && FINAL_EVACUATION_STATES.includes(evacuation.state))
+      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: encode('evacuation', evacuation) };
+      const ended = FINAL_EVACUATION_STATES.includes(evacuation.state);
+      if (holdsHost(evacuation) && ended)
         plan.evacuation.release = key(this.keys.hostLock(evacuation.request.source));
+      if (ended)
+        plan.expire = {
+          keys: (await this.leftBehind(evacuation, change.migrations ?? [])).map(key),
+          ms: Math.round(this.retention.finishedS * 1000),
+        };
     }
     for (const record of change.migrations ?? [])
       plan.migrations.push({
         key: key(this.keys.migration(record.migration.id)),
         id: record.migration.id,
-        json: JSON.stringify(record),
+        json: encode('migration', record),
         active: isActiveMigration(record.migration.state),
       });
     const streams = new Map<string, CommitPlan['streams'][number]>();
@@ -177,7 +258,7 @@ export class RedisStore implements EngineStore {
         streams.set(event.evacuationId, stream);
         plan.streams.push(stream);
       }
-      stream.events.push({ type: event.type, json: JSON.stringify(event) });
+      stream.events.push({ type: event.type, json: encode('event', event) });
     }
     try {
       await COMMIT.run(this.redis, keys, [JSON.stringify(plan)]);
@@ -187,6 +268,30 @@ export class RedisStore implements EngineStore {
       throw err;
     }
     await confirmReplicated(this.redis, keys[0]!, 'a step commit');
+  }
+
+  /**
+   * Every key an ended evacuation leaves: its record and event stream, its migrations' records,
+   * their approval requests and decisions, the operator's command and maintenance answers.
+   */
+  private async leftBehind(evacuation: Evacuation, changed: readonly MigrationRecord[]): Promise<string[]> {
+    const { id } = evacuation.request;
+    const fresh = new Map(changed.map((r) => [r.migration.id, r]));
+    const stale = evacuation.migrations.map((m) => m.id).filter((m) => !fresh.has(m));
+    const records = [...fresh.values(), ...(await this.loadMigrations(stale))];
+    const approvals = records.flatMap((r) =>
+      // Approval ids are `<migration id>:approval-<n>`, n counting from 1 (policy.ts).
+      Array.from({ length: r.watch?.approvalsAsked ?? 0 }, (_, n) => `${r.migration.id}:approval-${n + 1}`),
+    );
+    const attempts = evacuation.maintenanceRun?.attempt ?? 0;
+    return [
+      this.keys.evacuation(id),
+      this.keys.events(id),
+      this.keys.control(id),
+      ...evacuation.migrations.map((m) => this.keys.migration(m.id)),
+      ...approvals.flatMap((a) => [this.keys.approval(a), this.keys.decision(a)]),
+      ...Array.from({ length: attempts }, (_, n) => this.keys.maintenanceAnswer(id, n + 1)),
+    ];
   }
 
   async create(evacuation: Evacuation, events: FerryEvent[]): Promise<CreateResult> {
@@ -201,11 +306,12 @@ export class RedisStore implements EngineStore {
         record,
         this.keys.events(id),
         hold ? this.keys.hostLock(source) : record,
+        this.keys.openEvacuations(),
       ],
       [
         id,
-        JSON.stringify(evacuation),
-        JSON.stringify(events.map((e) => ({ type: e.type, json: JSON.stringify(e) }))),
+        encode('evacuation', evacuation),
+        JSON.stringify(events.map((e) => ({ type: e.type, json: encode('event', e) }))),
         hold ? '1' : '0',
         this.keys.evacuation(''),
       ],
@@ -263,6 +369,29 @@ export class RedisStore implements EngineStore {
     );
   }
 
+  /** Open evacuations, newest first, from the open index (caught up first: see OPEN). */
+  async openEvacuations(): Promise<Evacuation[]> {
+    const index = this.keys.openEvacuations();
+    const ids = (await OPEN.run(
+      this.redis,
+      [this.keys.evacuationIndex(), index, this.keys.openIndexed()],
+      [this.keys.evacuation('')],
+    )) as string[];
+    if (ids.length === 0) return [];
+    const order = await this.redis.zmscore(this.keys.evacuationIndex(), ...ids);
+    const byAge = ids.map((id, i) => ({ id, at: Number(order[i] ?? 0) })).sort((a, b) => b.at - a.at);
+    const records = await this.loadMany(
+      'evacuation',
+      byAge.map((e) => this.keys.evacuation(e.id)),
+    );
+    const open = records.filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
+    // Ended by an older ferry (which does not keep the index) or expired: out of the index.
+    const gone = byAge.map((e) => e.id).filter((id) => !open.some((e) => e.request.id === id));
+    if (gone.length > 0) await this.redis.srem(index, ...gone);
+    return open;
+  }
+
+  /** Every evacuation still kept (open, or ended within its retention), newest first. */
   async listEvacuations(): Promise<Evacuation[]> {
     const ids = await this.redis.zrevrange(this.keys.evacuationIndex(), 0, -1);
     return this.loadMany(
