@@ -13,6 +13,7 @@ import { noticeFor } from '../views/notices.js';
 import { planPreview } from '../views/plan.js';
 import { postMortemMessage } from '../views/postmortem.js';
 import { messageToText, mrkdwnToText } from '../views/text.js';
+import { BREAK_GLASS_USAGE, isBreakGlass, runBreakGlass } from './breakglass.js';
 
 /**
  * The command line: `ferry plan HOST` and `ferry evacuate HOST` on the simulated fleet of a
@@ -25,7 +26,9 @@ export const USAGE = `usage:
   ferry plan HOST --config FILE [--window NAME] [--json]
   ferry evacuate HOST --config FILE [--window NAME] [--approve all|none] [--seed N] [--json]
   ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--continue-on-partial]
-                 [--approve all|none] [--json]`;
+                 [--approve all|none] [--json]
+against the durable engine (the bot's config and Redis; break-glass when Slack is down):
+${BREAK_GLASS_USAGE}`;
 
 const hostName = z.string().regex(NAME_PATTERN, 'a host name such as cmp-042');
 const optionsSchema = z.strictObject({
@@ -37,6 +40,13 @@ const optionsSchema = z.strictObject({
   label: z.string().min(1).optional(),
   parallel: z.coerce.number({ error: '--parallel takes a whole number' }).int().positive().default(1),
   'continue-on-partial': z.boolean().default(false),
+  as: z.string().min(1).optional(),
+  redis: z
+    .string()
+    .regex(/^rediss?:\/\//, '--redis takes a redis:// URL')
+    .optional(),
+  export: z.string().min(1).optional(),
+  all: z.boolean().default(false),
   help: z.boolean().default(false),
 });
 export type CliOptions = z.input<typeof optionsSchema>;
@@ -57,6 +67,13 @@ export async function runCli(positionals: string[], raw: CliOptions, io: Io): Pr
     const parsed = optionsSchema.safeParse(raw);
     if (!parsed.success) throw new InputError(parsed.error.issues.map((i) => i.message).join('; '));
     const options = parsed.data;
+    if (isBreakGlass(command))
+      return await runBreakGlass(
+        command,
+        hosts,
+        { ...options, config: loadConfig(options.config), source: options.config },
+        io.out,
+      );
     for (const host of hosts) {
       const ok = hostName.safeParse(host);
       if (!ok.success) throw new InputError(`"${host}" is not ${ok.error.issues[0]!.message}`);

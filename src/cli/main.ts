@@ -17,6 +17,10 @@ const { values, positionals } = (() => {
         label: { type: 'string' },
         parallel: { type: 'string' },
         'continue-on-partial': { type: 'boolean', default: false },
+        as: { type: 'string' },
+        redis: { type: 'string' },
+        export: { type: 'string' },
+        all: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });

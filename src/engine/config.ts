@@ -183,6 +183,8 @@ export const coreConfigShape = {
   maintenance: maintenanceSchema.default(maintenanceSchema.parse({})),
   /** The Slack surface's section: validated by it (src/commands/config.ts), opaque to the engine. */
   slack: z.record(z.string(), z.unknown()).optional(),
+  /** Who is who at a terminal for the break-glass CLI (validated by src/cli/breakglass.ts). */
+  breakGlass: z.record(z.string(), z.unknown()).optional(),
 };
 
 export type CoreConfig = z.output<z.ZodObject<typeof coreConfigShape>>;
