@@ -8,7 +8,8 @@ const HEAVY = [
   'test/engine/drivers/qemu/{engine,driver,guest}.test.ts',
   'test/engine/drivers/libvirt/{engine,topology}.test.ts',
   'test/engine/drivers/sim/server.test.ts',
-  'test/engine/store/redis/{crash,durable,processes,ports}.test.ts',
+  'test/engine/store/redis/{crash,durable,processes,ports,upgrade}.test.ts',
+  'test/cli/breakglass.test.ts',
   'test/engine/store/redis/ha/*.test.ts',
   'test/e2e/resilience.test.ts',
 ];

@@ -94,7 +94,7 @@ export async function runBreakGlass(
   const needsId = command !== 'status' && command !== 'audit';
   if (needsId && !id) throw new InputError(`${command} needs an ID (ferry status lists them)`);
   const people = identities(options);
-  const engine = await open(options, people.via(command === 'approve' ? people.operator() : undefined));
+  const engine = await open(options, people.via(command === 'approve' ? people.mapped : undefined));
   try {
     switch (command) {
       case 'status':
@@ -114,7 +114,7 @@ export async function runBreakGlass(
               ? `${id} had expired; the VM stayed on its source`
               : `${id} was already ${decision.outcome} by ${decision.decidedBy}`,
           );
-        out(`${id} approved by ${approver} (entered by ${people.operator()} as OS user ${people.osUser})`);
+        out(`${id} approved by ${approver} (entered by ${people.mapped} as OS user ${people.osUser})`);
         return 0;
       }
       default: {
@@ -166,6 +166,7 @@ function identities(options: BreakGlassOptions) {
   };
   return {
     osUser,
+    mapped,
     operator,
     /** Operators and approvers read the audit, as in Slack. */
     reader: (): string => {
@@ -182,13 +183,16 @@ function identities(options: BreakGlassOptions) {
         );
       if (options.as === undefined) throw new InputError('approve needs --as APPROVER_ID, the approver');
       const approver = person();
+      // The person at the terminal is the OS user's mapping (--as names the approver), an operator.
       if (!mapped) throw unmapped();
-      if (!glass.approvers.includes(approver))
-        throw new ForbiddenError(`${approver} is not in breakGlass.approvers`);
+      if (!operators.includes(mapped))
+        throw new ForbiddenError(`${mapped} (OS user ${osUser}) is not listed by user id in slack.operators`);
       if (approver === mapped)
         throw new ForbiddenError(
           `${approver} is the person at this terminal (OS user ${osUser}); a second person must approve`,
         );
+      if (!glass.approvers.includes(approver))
+        throw new ForbiddenError(`${approver} is not in breakGlass.approvers`);
       return approver;
     },
     /** The audit's `via`: the command line, the OS user, and who typed an approval in for someone. */
@@ -226,10 +230,8 @@ async function allowed(
 /** The durable engine over the config's Redis (or `--redis`), its keyspace checked first. */
 async function open(options: BreakGlassOptions, via: string): Promise<DurableEngine> {
   const { config } = options;
-  const redis = redisConfigSchema.parse({
-    ...config.redis,
-    ...(options.redis ? { url: options.redis } : {}),
-  });
+  const url = options.redis ?? process.env.REDIS_URL;
+  const redis = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
   const driver = createDriver(config, systemClock);
   const engine = createDurableEngine({ config: { ...config, redis }, driver, clock: systemClock, via });
   const close = engine.close;

@@ -19,6 +19,10 @@ const SIM = 'test/processes/sim-server.ts';
 
 export interface Fixture {
   speed: number;
+  /** The config file the processes read. */
+  file: string;
+  /** Where the sim server listens. */
+  simUrl: string;
   sim: RemoteSimDriver;
   engine: DurableEngine;
   /** Starts a worker process named `name`; resolves once it takes jobs. */
@@ -73,6 +77,8 @@ ${this.redis.yaml ?? ''}
     const args = ['--config', file, '--redis', this.redis.url, '--sim-url', simUrl, '--speed', String(speed)];
     return {
       speed,
+      file,
+      simUrl,
       sim,
       engine,
       worker: async (name) => {
