@@ -3,12 +3,7 @@ import { userInfo } from 'node:os';
 import { z } from 'zod';
 import { slackConfigSchema } from '../commands/config.js';
 import { systemClock } from '../engine/clock.js';
-import {
-  createDriver,
-  createDurableEngine,
-  type DurableEngine,
-  type FerryConfig,
-} from '../engine/compose.js';
+import { createDurableEngine, type DurableEngine, type FerryConfig } from '../engine/compose.js';
 import { parseSection } from '../engine/config.js';
 import { ConfigError, ForbiddenError, InputError, NotFoundError, toFerryError } from '../engine/errors.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
@@ -227,29 +222,23 @@ async function allowed(
   }
 }
 
-/** The durable engine over the config's Redis (or `--redis`), its keyspace checked first. */
+/**
+ * The durable engine over the config's Redis (or `--redis`), its keyspace checked first. It builds
+ * no driver: the workers drive hosts; what it needs of the fleet, it reads as they publish it.
+ */
 async function open(options: BreakGlassOptions, via: string): Promise<DurableEngine> {
   const { config } = options;
   const url = options.redis ?? process.env.REDIS_URL;
   const redis = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
-  const driver = createDriver(config, systemClock);
-  const engine = createDurableEngine({ config: { ...config, redis }, driver, clock: systemClock, via });
-  const close = engine.close;
-  const opened: DurableEngine = {
-    ...engine,
-    close: async () => {
-      await close();
-      await driver.close();
-    },
-  };
+  const engine = createDurableEngine({ config: { ...config, redis }, clock: systemClock, via });
   try {
     await withDeadline(engine.redis.ping(), 5_000, `cannot reach Redis at ${redis.url}`);
     await engine.prepare();
   } catch (err) {
-    await opened.close();
+    await engine.close();
     throw err;
   }
-  return opened;
+  return engine;
 }
 
 /** `promise`, or a ConfigError saying `what` after `ms` (the client waits for Redis for ever). */
