@@ -7,7 +7,7 @@ import { createDurableEngine, type DurableEngine, type FerryConfig } from '../en
 import { parseSection } from '../engine/config.js';
 import { ConfigError, ForbiddenError, InputError, NotFoundError, toFerryError } from '../engine/errors.js';
 import { FINAL_EVACUATION_STATES } from '../engine/model.js';
-import type { AuditEntry, ControlCommand } from '../engine/ports.js';
+import type { AuditEntry, ControlCommand, MaintenanceAnswer } from '../engine/ports.js';
 import { postMortem } from '../engine/report.js';
 import { redisConfigSchema } from '../engine/store/redis/index.js';
 import { campaignMessage } from '../views/campaign.js';
@@ -19,7 +19,7 @@ import { messageToText } from '../views/text.js';
 /**
  * The break-glass commands: the durable engine the bot runs on (the same config and Redis),
  * driven from a terminal when Slack is down. Reading (`status`, `report`) needs no identity;
- * acting (`pause`, `resume`, `abort`) and `audit` need an operator: the OS user's entry in
+ * acting (`pause`, `resume`, `abort`, `maintenance done|retry`) and `audit` need an operator: the OS user's entry in
  * `breakGlass.users`, or `--as USER_ID` when that id is listed in `slack.operators`. Every action
  * is audited with that identity and the OS user. A risky switchover is never approved here unless
  * `breakGlass.approvers` names the approver (`ferry approve ID --as APPROVER`): the person at the
@@ -34,6 +34,7 @@ export const BREAK_GLASS_COMMANDS = [
   'report',
   'audit',
   'approve',
+  'maintenance',
 ] as const;
 export type BreakGlassCommand = (typeof BREAK_GLASS_COMMANDS)[number];
 
@@ -50,6 +51,7 @@ export const BREAK_GLASS_USAGE = `  ferry status [ID] [--all] --config FILE [--r
   ferry pause|resume|abort ID --config FILE [--as USER_ID]
   ferry report ID --config FILE [--json]
   ferry audit [ID] --config FILE [--as USER_ID] [--export FILE.jsonl] [--json]
+  ferry maintenance done|retry ID --config FILE [--as USER_ID]
   ferry approve APPROVAL_ID --as APPROVER_ID --config FILE   (only with breakGlass.approvers)`;
 
 const userId = z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'a Slack user id (U… or W…)');
@@ -82,6 +84,8 @@ export async function runBreakGlass(
   options: BreakGlassOptions,
   out: (text: string) => void,
 ): Promise<number> {
+  // `maintenance done|retry ID`: the answer comes first.
+  const answer = command === 'maintenance' ? maintenanceAnswer(ids.shift()) : undefined;
   if (ids.length > 1) throw new InputError(`${command} takes at most one ID, got ${ids.length}`);
   const id = ids[0];
   if (id !== undefined && !idSchema.safeParse(id).success)
@@ -112,6 +116,12 @@ export async function runBreakGlass(
         out(`${id} approved by ${approver} (entered by ${people.mapped} as OS user ${people.osUser})`);
         return 0;
       }
+      case 'maintenance': {
+        const who = await allowed(engine, `maintenance ${answer}`, id!, people.operator, people.claimed);
+        await engine.service.maintenance(id!, answer!, who);
+        out(`maintenance of ${id} ${answer === 'done' ? 'marked done' : 'will run again'} (${who})`);
+        return 0;
+      }
       default: {
         const who = await allowed(engine, command, id!, people.operator, people.claimed);
         await engine.service.control(id!, command satisfies ControlCommand, who);
@@ -122,6 +132,11 @@ export async function runBreakGlass(
   } finally {
     await engine.close();
   }
+}
+
+function maintenanceAnswer(word: string | undefined): MaintenanceAnswer {
+  if (word === 'done' || word === 'retry') return word;
+  throw new InputError('maintenance takes done or retry, then the ID: ferry maintenance done ID');
 }
 
 /** Who is at the terminal, and who they may act as. */

@@ -97,6 +97,12 @@ describe('ferry break-glass commands', () => {
     expect(paused.stdout).toContain(`${id} paused by U0OPER`);
     await until(async () => (await f.engine.service.status(id)).state === 'paused', 'paused', 30_000, 100);
 
+    // Only a maintenance whose outcome is unknown takes an answer: the engine's refusal, audited.
+    const early = await run('maintenance', 'done', id);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('only a maintenance whose outcome is unknown takes done or retry');
+    expect((await run('maintenance', 'maybe', id)).code).toBe(2);
+
     // --as someone who is not an operator: refused, audited as refused, nothing done.
     const stranger = await run('resume', id, '--as', 'U0NOBODY');
     expect(stranger.code).toBe(1);
@@ -170,6 +176,7 @@ describe('ferry break-glass commands', () => {
     const refused = entries.filter((e) => e.refused !== undefined).map((e) => [e.who, e.action]);
     expect(refused).toEqual(
       expect.arrayContaining([
+        ['U0OPER', 'maintenance done'],
         ['U0NOBODY', 'resume'],
         ['U0OPER', 'approve'],
         ['U0BOB', 'approve'],
