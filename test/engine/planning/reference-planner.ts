@@ -33,7 +33,7 @@ class Ledger {
 
   /** The last host of that name, as the planner's name index keeps it. */
   host(name: string): Host | undefined {
-    return this.fleet.hosts.findLast((h) => h.name === name);
+    return this.fleet.hosts.filter((h) => h.name === name).pop();
   }
 
   on(h: Host): Instance[] {
