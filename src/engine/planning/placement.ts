@@ -56,14 +56,14 @@ export function placeInstances(
   let instances: number[];
   if (options.instances) {
     instances = options.instances.map((name) => {
-      const i = pool.instanceIndex.get(name);
+      const i = pool.findInstance(name);
       if (i === undefined) throw new NotFoundError(`no instance named ${name} in the fleet`);
       if (!draining.has(pool.location[i]!))
         throw new InputError(`${name} runs on ${pool.instances[i]!.host}, not on ${sources.join(', ')}`);
       return i;
     });
   } else {
-    instances = [...draining].flatMap((h) => pool.residents[h]!);
+    instances = pool.residentsOf([...draining]);
   }
   return placeAll(pool, instances, [0, 1]);
 }

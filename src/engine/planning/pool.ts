@@ -29,14 +29,12 @@ export class HostPool {
   readonly hosts: readonly Host[];
   readonly instances: readonly Instance[];
   readonly hostIndex = new Map<string, number>();
-  readonly instanceIndex = new Map<string, number>();
   /** Host index each instance is on now (-1 when its host is not in the fleet). */
   readonly location: Int32Array;
-  /** Instances on each host now (indices). */
-  readonly residents: number[][];
   readonly freeMem: Float64Array;
   readonly freeCpu: Float64Array;
-  private readonly rank: Int32Array;
+  /** Instances on each host (indices), built on first use: a drain never needs it. */
+  private table: number[][] | undefined;
   private readonly groupOf: Int32Array;
   private readonly groups: HostClass[] = [];
   private readonly heaps: IndexedHeap[][];
@@ -45,8 +43,8 @@ export class HostPool {
   /** Per tier and group: free memory and vCPUs summed (negatives count as 0). */
   private readonly sumMem: Float64Array[];
   private readonly sumCpu: Float64Array[];
-  /** `${antiAffinityGroup}\0${host}` -> members on that host. */
-  private readonly affinity = new Map<string, number>();
+  /** Anti-affinity group -> host -> members on that host. */
+  private readonly affinity = new Map<string, Map<number, number>>();
   /** The instance `choose` is placing; the two predicates read it (no closure per call on a hot path). */
   private wanted: Instance | undefined;
   private readonly tooSmall = (h: number) => this.freeMem[h]! < this.wanted!.memoryBytes;
@@ -54,7 +52,7 @@ export class HostPool {
     const inst = this.wanted!;
     return (
       this.freeCpu[h]! >= inst.vcpus &&
-      !(inst.antiAffinityGroup !== undefined && this.affinity.has(`${inst.antiAffinityGroup}\0${h}`))
+      !(inst.antiAffinityGroup !== undefined && this.affinity.get(inst.antiAffinityGroup)?.has(h))
     );
   };
   /** Compatibility classes: the destination groups open to instances of a source class. */
@@ -69,12 +67,10 @@ export class HostPool {
     const n = fleet.hosts.length;
     this.freeMem = new Float64Array(n);
     this.freeCpu = new Float64Array(n);
-    this.rank = new Int32Array(n);
     this.groupOf = new Int32Array(n);
     this.tierOf = new Int32Array(n).fill(-1);
     this.pos = new Int32Array(n).fill(-1);
     this.classOfHost = new Int32Array(n).fill(-1);
-    this.residents = Array.from({ length: n }, () => []);
     const groupIds = new Map<string, number>();
     fleet.hosts.forEach((h, i) => {
       this.hostIndex.set(h.name, i);
@@ -89,30 +85,63 @@ export class HostPool {
       }
       this.groupOf[i] = g;
     });
-    [...fleet.hosts.keys()]
-      .sort((a, b) => compareNames(fleet.hosts[a]!.name, fleet.hosts[b]!.name))
-      .forEach((host, r) => {
-        this.rank[host] = r;
-      });
     this.location = new Int32Array(fleet.instances.length).fill(-1);
+    // One pass over the instances and nothing per instance but its host's index: no index by
+    // name (400,000 names hashed into a Map cost more than all the rest of a drain's planning;
+    // `findInstance` finds the few a plan names) and no resident lists until asked for. An
+    // inventory lists a host's instances together, so the last host looked up is tried first.
+    let lastName: string | undefined;
+    let last = -1;
     fleet.instances.forEach((inst, i) => {
-      this.instanceIndex.set(inst.name, i);
-      const h = this.hostIndex.get(inst.host);
-      if (h === undefined) return;
+      let h = last;
+      if (inst.host !== lastName) {
+        h = this.hostIndex.get(inst.host) ?? -1;
+        lastName = inst.host;
+        last = h;
+      }
+      if (h < 0) return;
       this.location[i] = h;
-      this.residents[h]!.push(i);
       this.freeMem[h] = this.freeMem[h]! - inst.memoryBytes;
       this.freeCpu[h] = this.freeCpu[h]! - inst.vcpus;
       if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, h, 1);
     });
-    const before = (a: number, b: number) =>
-      this.freeMem[a]! > this.freeMem[b]! ||
-      (this.freeMem[a] === this.freeMem[b] && this.rank[a]! < this.rank[b]!);
     this.heaps = Array.from({ length: tierCount }, () =>
-      this.groups.map(() => new IndexedHeap(before, this.pos)),
+      this.groups.map(() => new IndexedHeap(this.better, this.pos)),
     );
     this.sumMem = Array.from({ length: tierCount }, () => new Float64Array(this.groups.length));
     this.sumCpu = Array.from({ length: tierCount }, () => new Float64Array(this.groups.length));
+  }
+
+  /** Index of the instance of that name (a scan: plans name few instances). */
+  findInstance(name: string): number | undefined {
+    const i = this.instances.findIndex((inst) => inst.name === name);
+    return i < 0 ? undefined : i;
+  }
+
+  /** Instances on each host now (indices, in fleet order, then in the order they arrived). */
+  get residents(): number[][] {
+    if (!this.table) {
+      const table: number[][] = Array.from({ length: this.hosts.length }, () => []);
+      this.location.forEach((h, i) => {
+        if (h >= 0) table[h]!.push(i);
+      });
+      this.table = table;
+    }
+    return this.table;
+  }
+
+  /** Instances on the given hosts now, host by host in the order given: one scan, no table. */
+  residentsOf(hosts: readonly number[]): number[] {
+    if (this.table) return hosts.flatMap((h) => this.table![h]!);
+    const slot = new Int32Array(this.hosts.length).fill(-1);
+    const on = hosts.map((h, k) => {
+      slot[h] = k;
+      return [] as number[];
+    });
+    this.location.forEach((h, i) => {
+      if (h >= 0 && slot[h]! >= 0) on[slot[h]!]!.push(i);
+    });
+    return on.flat();
   }
 
   /** Makes a host a destination of the given tier. */
@@ -162,7 +191,7 @@ export class HostPool {
     this.adjust(to, -inst.memoryBytes, -inst.vcpus);
     if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, to, 1);
     this.location[instance] = to;
-    this.residents[to]!.push(instance);
+    this.table?.[to]!.push(instance);
   }
 
   /** Compatibility class of a source host: hosts of one class can send VMs to the same groups. */
@@ -239,12 +268,14 @@ export class HostPool {
     };
   }
 
-  private better(a: number, b: number): boolean {
-    return (
-      this.freeMem[a]! > this.freeMem[b]! ||
-      (this.freeMem[a] === this.freeMem[b] && this.rank[a]! < this.rank[b]!)
-    );
-  }
+  /** More free memory first; ties by name, then by index (hosts of one name, as a sort keeps them). */
+  private readonly better = (a: number, b: number): boolean => {
+    const x = this.freeMem[a]!;
+    const y = this.freeMem[b]!;
+    if (x !== y) return x > y;
+    const order = compareNames(this.hosts[a]!.name, this.hosts[b]!.name);
+    return order < 0 || (order === 0 && a < b);
+  };
 
   /** Destination groups an instance on `source` may use: same cpuModel and AZ when the source has them. */
   private compatibleGroups(source: number): number[] {
@@ -270,10 +301,14 @@ export class HostPool {
   }
 
   private bump(group: string, host: number, by: number): void {
-    const key = `${group}\0${host}`;
-    const n = (this.affinity.get(key) ?? 0) + by;
-    if (n > 0) this.affinity.set(key, n);
-    else this.affinity.delete(key);
+    let hosts = this.affinity.get(group);
+    if (!hosts) {
+      hosts = new Map();
+      this.affinity.set(group, hosts);
+    }
+    const n = (hosts.get(host) ?? 0) + by;
+    if (n > 0) hosts.set(host, n);
+    else hosts.delete(host);
   }
 }
 
