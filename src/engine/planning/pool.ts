@@ -191,7 +191,7 @@ export class HostPool {
     this.adjust(to, -inst.memoryBytes, -inst.vcpus);
     if (inst.antiAffinityGroup) this.bump(inst.antiAffinityGroup, to, 1);
     this.location[instance] = to;
-    this.table?.[to]!.push(instance);
+    this.table?.[to]?.push(instance);
   }
 
   /** Compatibility class of a source host: hosts of one class can send VMs to the same groups. */
