@@ -69,6 +69,11 @@ export class IndexedHeap {
     return this.items.length;
   }
 
+  /** The first member in heap order, left in place. */
+  peek(): number | undefined {
+    return this.items[0];
+  }
+
   push(host: number): void {
     this.items.push(host);
     this.pos[host] = this.items.length - 1;

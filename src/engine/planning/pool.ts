@@ -60,6 +60,8 @@ export class HostPool {
   private readonly classIds = new Map<string, number>();
   /** Class of each host as a source (-1: not computed yet). */
   private readonly classOfHost: Int32Array;
+  /** Called after a host's free capacity changed (a campaign's queue of hosts keeps its order with it). */
+  onChange: ((host: number) => void) | undefined;
 
   constructor(fleet: Fleet, tierCount: number) {
     this.hosts = fleet.hosts;
@@ -273,8 +275,9 @@ export class HostPool {
     const x = this.freeMem[a]!;
     const y = this.freeMem[b]!;
     if (x !== y) return x > y;
-    const order = compareNames(this.hosts[a]!.name, this.hosts[b]!.name);
-    return order < 0 || (order === 0 && a < b);
+    const p = this.hosts[a]!.name;
+    const q = this.hosts[b]!.name;
+    return p !== q ? p < q : a < b;
   };
 
   /** Destination groups an instance on `source` may use: same cpuModel and AZ when the source has them. */
@@ -291,6 +294,7 @@ export class HostPool {
       this.count(host, 1);
       this.heaps[this.tierOf[host]!]![this.groupOf[host]!]!.update(host);
     }
+    this.onChange?.(host);
   }
 
   private count(host: number, sign: 1 | -1): void {
