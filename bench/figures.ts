@@ -5,7 +5,7 @@ import type { PostMortem } from '../src/engine/report.js';
  * scenarios hand in post-mortems and timings, nothing here runs anything.
  */
 
-export const SCENARIOS = ['drain-mixed', 'campaign-16', 'scale-1000'] as const;
+export const SCENARIOS = ['drain-mixed', 'campaign-16', 'scale-1000', 'scale-10000'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** One strategy's figures in one scenario; null where a figure does not apply. */
@@ -36,6 +36,20 @@ export interface ScenarioResult {
   notes: string[];
   /** Human-only extra columns per strategy, by strategy name (e.g. peak heap). */
   extra?: { columns: string[]; rows: Record<string, string[]> };
+  /** How the planner's cost grows with the fleet, one row per size (scale-10000). */
+  growth?: GrowthRow[];
+}
+
+/** One fleet size's planning cost: a cold drain and a cold whole-fleet campaign. */
+export interface GrowthRow {
+  hosts: number;
+  vms: number;
+  drainMs: number;
+  drainCpuMs: number;
+  drainPeakHeapMiB: number;
+  campaignMs: number;
+  campaignCpuMs: number;
+  campaignPeakHeapMiB: number;
 }
 
 export const EMPTY_FIGURES: Omit<StrategyFigures, 'name'> = {
@@ -93,11 +107,23 @@ export function round(value: number | null, digits = 2): number | null {
 
 /** The one JSON document of `--json`: exactly the documented keys, nulls where a figure does not apply. */
 export function toJson(results: readonly ScenarioResult[]): {
-  scenarios: { name: ScenarioName; strategies: StrategyFigures[] }[];
+  scenarios: { name: ScenarioName; strategies: StrategyFigures[]; growth?: GrowthRow[] }[];
 } {
   return {
     scenarios: results.map((r) => ({
       name: r.name,
+      ...(r.growth && {
+        growth: r.growth.map((g) => ({
+          hosts: g.hosts,
+          vms: g.vms,
+          drainMs: round(g.drainMs, 1)!,
+          drainCpuMs: round(g.drainCpuMs, 1)!,
+          drainPeakHeapMiB: round(g.drainPeakHeapMiB, 0)!,
+          campaignMs: round(g.campaignMs, 0)!,
+          campaignCpuMs: round(g.campaignCpuMs, 0)!,
+          campaignPeakHeapMiB: round(g.campaignPeakHeapMiB, 0)!,
+        })),
+      }),
       strategies: r.strategies.map((s) => ({
         name: s.name,
         makespanS: round(s.makespanS, 1),
@@ -155,6 +181,17 @@ export function formatScenario(result: ScenarioResult): string {
   lines.push(`| ${columns.map((c) => c.title).join(' | ')} |`);
   lines.push(`|${columns.map(() => '---').join('|')}|`);
   for (const s of rows) lines.push(`| ${columns.map((c) => c.value(s)).join(' | ')} |`);
+  if (result.growth) {
+    lines.push(
+      '',
+      '| hosts | VMs | drain ms (CPU ms) | drain peak heap MiB | campaign ms (CPU ms) | campaign peak heap MiB |',
+    );
+    lines.push('|---|---|---|---|---|---|');
+    for (const g of result.growth)
+      lines.push(
+        `| ${g.hosts} | ${g.vms} | ${cell(g.drainMs)} (${cell(g.drainCpuMs)}) | ${cell(g.drainPeakHeapMiB)} | ${cell(g.campaignMs)} (${cell(g.campaignCpuMs)}) | ${cell(g.campaignPeakHeapMiB)} |`,
+      );
+  }
   if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }

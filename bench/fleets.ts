@@ -157,14 +157,19 @@ export function campaignFleet(
 }
 
 /**
- * scale-1000: `hosts` hosts with `vmsPerHost` guests each (40,000 on 1,000 hosts by default), at
- * about 60 % of their memory on average, on two CPU models and two AZs, so placement works
- * through compatibility classes as in a real region.
+ * scale-1000 and scale-10000: `hosts` hosts with `vmsPerHost` guests each (40,000 on 1,000 hosts
+ * by default), at about 60 % of their memory on average, on two CPU models and two AZs, so
+ * placement works through compatibility classes as in a real region; about 5 % of the guests are
+ * in anti-affinity groups of 2 to 5 (server groups), drawn from a generator of their own so the
+ * sizes and rates stay those of the same seed before groups existed.
  */
 export function scaleFleet(seed: number, options: { hosts?: number; vmsPerHost?: number } = {}): Fleet {
   const random = rng(seed);
+  const grouping = rng(seed ^ 0x5eed);
   const count = options.hosts ?? 1000;
   const perHost = options.vmsPerHost ?? 40;
+  let groups = 0;
+  let open: { name: string; left: number; host: number } | undefined;
   const hosts: Host[] = [];
   const instances: Instance[] = [];
   for (let h = 0; h < count; h++) {
@@ -176,14 +181,22 @@ export function scaleFleet(seed: number, options: { hosts?: number; vmsPerHost?:
     });
     for (let v = 0; v < perHost; v++) {
       const i = h * perHost + v + 1;
-      instances.push(
-        instance(
-          `vm-${String(i).padStart(6, '0')}`,
-          name,
-          pick(random, SIZES_GIB),
-          pick(random, QUIET_DIRTY_MIBPS),
-        ),
+      const vm = instance(
+        `vm-${String(i).padStart(6, '0')}`,
+        name,
+        pick(random, SIZES_GIB),
+        pick(random, QUIET_DIRTY_MIBPS),
       );
+      // A group's members are created on different hosts, as a scheduler honouring it would.
+      if (open && open.left > 0 && open.host !== h && grouping() < 0.5) {
+        vm.antiAffinityGroup = open.name;
+        open.left--;
+        open.host = h;
+      } else if (grouping() < 0.015) {
+        open = { name: `sg-${++groups}`, left: 1 + Math.floor(grouping() * 4), host: h };
+        vm.antiAffinityGroup = open.name;
+      }
+      instances.push(vm);
     }
   }
   return { hosts, instances };

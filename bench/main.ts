@@ -4,7 +4,8 @@ import { defaultPolicy, fleetFromConfig } from '../src/engine/config.js';
 import { toFerryError } from '../src/engine/errors.js';
 import { formatScenario, SCENARIOS, type ScenarioName, type ScenarioResult, toJson } from './figures.js';
 import { drainMixedFleet } from './fleets.js';
-import { campaign16, drainMixed, type ScenarioContext, scale1000 } from './scenarios.js';
+import { planningAtScale } from './scale.js';
+import { campaign16, drainMixed, type ScenarioContext } from './scenarios.js';
 import { selectStrategies } from './strategies.js';
 
 /**
@@ -81,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
       result.notes.unshift(`fleet: ${fleetNote}.`);
       results.push(result);
     } else if (name === 'campaign-16') results.push(await campaign16(ctx));
-    else results.push(await scale1000(ctx));
+    else results.push(await planningAtScale(ctx, name === 'scale-1000' ? 1000 : 10000));
   }
   if (values.json) {
     console.log(JSON.stringify(toJson(results)));

@@ -19,6 +19,8 @@ import { runInNewContext } from 'node:vm';
 export interface Measurement<T> {
   value: T;
   ms: number;
+  /** CPU time of the process during the call (user + system), ms: what it costs on a shared machine. */
+  cpuMs: number;
   /** Heap used after a full GC before the call, bytes. */
   baseBytes: number;
   /** Highest heap used during the call, bytes (absolute, base included). */
@@ -43,11 +45,20 @@ export function measure<T>(fn: () => T): Measurement<T> {
   const baseBytes = v8.getHeapStatistics().used_heap_size;
   const profiler = new v8.GCProfiler();
   profiler.start();
+  const cpu = process.cpuUsage();
   const t0 = performance.now();
   const value = fn();
   const ms = performance.now() - t0;
+  const used = process.cpuUsage(cpu);
   const endBytes = v8.getHeapStatistics().used_heap_size;
   const gcs = profiler.stop().statistics;
   const peakBytes = Math.max(endBytes, ...gcs.map((s) => s.beforeGC.heapStatistics.usedHeapSize));
-  return { value, ms, baseBytes, peakBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return {
+    value,
+    ms,
+    cpuMs: (used.user + used.system) / 1000,
+    baseBytes,
+    peakBytes,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
 }

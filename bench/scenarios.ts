@@ -1,17 +1,14 @@
 import type { PolicyConfig } from '../src/engine/config.js';
 import { GiB } from '../src/engine/model.js';
 import { planCampaign, planCampaignNaive } from '../src/engine/planning/campaign.js';
-import { planEvacuation } from '../src/engine/planning/plan.js';
 import { EMPTY_FIGURES, migrationFigures, type ScenarioResult, type StrategyFigures } from './figures.js';
-import { campaignFleet, type DrainFleet, scaleFleet } from './fleets.js';
-import { measure } from './measure.js';
+import { campaignFleet, type DrainFleet } from './fleets.js';
 import { avoidableFailures, drainOnSim, lineRateBoundMs } from './simulate.js';
 import { policyFor, type Strategy } from './strategies.js';
 
 /**
- * The three scenarios. Each runs every strategy on the same fleet in the same process; the
- * simulated ones through the whole engine on the simulator, the scale one through the planners
- * alone.
+ * The simulated scenarios: every strategy on the same fleet in the same process, through the
+ * whole engine on the simulator (the planning-only ones are in scale.ts).
  */
 
 export interface ScenarioContext {
@@ -117,55 +114,6 @@ export async function campaign16(ctx: ScenarioContext): Promise<ScenarioResult> 
       `${campaign.length} hosts of 512 GiB at ${(load * 100).toFixed(0)} % load (${fleet.instances.length} VMs, dirty rates up to 250 MiB/s) and 1 empty spare; 60 s simulated maintenance per host.`,
       "migrations / VM: completed migrations over distinct VMs moved, as executed by the engine; planned: what the strategy's campaign planner (planCampaign / planCampaignNaive) computed up front.",
       "lower bound: each host's memory / line rate, plus maintenance, summed.",
-    ],
-  };
-}
-
-/** scale-1000: planning only, a drain and a campaign on 1,000 hosts and 40,000 VMs. */
-export async function scale1000(ctx: ScenarioContext): Promise<ScenarioResult> {
-  const fleet = scaleFleet(ctx.seed, { hosts: 1000, vmsPerHost: 40 });
-  const hosts = fleet.hosts.map((h) => h.name);
-  const source = hosts[0]!;
-  const strategies: StrategyFigures[] = [];
-  const extra: Record<string, string[]> = {};
-  for (const strategy of ctx.strategies) {
-    const policy = policyFor(strategy, ctx.basePolicy);
-    const drain = measure(() => planEvacuation(fleet, source, policy, { now: 0 }));
-    const campaign = measure(() =>
-      strategy.campaign === 'ferry' ? planCampaign(fleet, hosts) : planCampaignNaive(fleet, hosts),
-    );
-    ctx.log(
-      `scale-1000 ${strategy.name}: drain ${drain.ms.toFixed(0)} ms, campaign ${campaign.ms.toFixed(0)} ms`,
-    );
-    strategies.push({
-      ...EMPTY_FIGURES,
-      name: strategy.name,
-      migrationsPerVm: campaign.value.migrationsPerVm,
-      planMs: campaign.ms,
-    });
-    extra[strategy.name] = [
-      drain.ms.toFixed(0),
-      `${mib(drain.peakBytes)} / ${mib(campaign.peakBytes)}`,
-      `${mib(campaign.baseBytes)}`,
-      mib(campaign.maxRssBytes),
-    ];
-  }
-  return {
-    name: 'scale-1000',
-    strategies,
-    extra: {
-      columns: [
-        'drain plan ms',
-        'peak heap MiB (drain / campaign)',
-        'heap before MiB',
-        'process max RSS MiB',
-      ],
-      rows: extra,
-    },
-    notes: [
-      `${fleet.hosts.length} hosts (2 CPU models × 2 AZs), ${fleet.instances.length} VMs; the drain plans ${source}, the campaign covers every host.`,
-      'plan ms: the campaign planner (planCampaign for ferry, planCampaignNaive for the baselines), one cold call after a full GC, performance.now() around it; migrations / VM: what that plan computes.',
-      'peak heap: V8 heap high-water mark during the call (v8.GCProfiler: used size before each GC it ran, and at return), absolute — the 40,000-VM fleet and the runtime included; heap before: live heap after a full GC; max RSS: the whole process since it started (getrusage), an upper bound.',
     ],
   };
 }

@@ -7,7 +7,7 @@ import {
   type ScenarioResult,
   toJson,
 } from '../../bench/figures.js';
-import { drainMixedFleet, rng } from '../../bench/fleets.js';
+import { drainMixedFleet, rng, scaleFleet } from '../../bench/fleets.js';
 import { selectStrategies } from '../../bench/strategies.js';
 import { GiB } from '../../src/engine/model.js';
 import type { MigrationFacts, PostMortem } from '../../src/engine/report.js';
@@ -137,6 +137,23 @@ describe('the --json document', () => {
       strategies: [{ ...EMPTY_FIGURES, name: 'nova', migrationsPerVm: 1.10912, planMs: 361.27 }],
       notes: [],
     },
+    {
+      name: 'scale-10000',
+      strategies: [{ ...EMPTY_FIGURES, name: 'ferry', migrationsPerVm: 1, planMs: 912.4 }],
+      notes: [],
+      growth: [
+        {
+          hosts: 1000,
+          vms: 40000,
+          drainMs: 12.345,
+          drainCpuMs: 11.9,
+          drainPeakHeapMiB: 31.6,
+          campaignMs: 95.4,
+          campaignCpuMs: 90.2,
+          campaignPeakHeapMiB: 37.2,
+        },
+      ],
+    },
   ];
 
   it('has exactly the documented keys, with null for every figure that does not apply', () => {
@@ -145,6 +162,19 @@ describe('the --json document', () => {
     expect(doc.scenarios.map((s) => Object.keys(s))).toEqual([
       ['name', 'strategies'],
       ['name', 'strategies'],
+      ['name', 'growth', 'strategies'],
+    ]);
+    expect(doc.scenarios[2]!.growth).toEqual([
+      {
+        hosts: 1000,
+        vms: 40000,
+        drainMs: 12.3,
+        drainCpuMs: 11.9,
+        drainPeakHeapMiB: 32,
+        campaignMs: 95,
+        campaignCpuMs: 90,
+        campaignPeakHeapMiB: 37,
+      },
     ]);
     expect(doc.scenarios[0]!.strategies[0]).toEqual({
       name: 'ferry',
@@ -182,6 +212,8 @@ describe('the --json document', () => {
     expect(table).toContain('| ferry | 233 | 1.45× | 0 / 0 | 1 | 37 / 249 | 1.28 | 0 |');
     expect(table).not.toContain('plan ms');
     expect(formatScenario(results[1]!)).not.toContain('makespan');
+    expect(formatScenario(results[1]!)).not.toContain('| hosts |');
+    expect(formatScenario(results[2]!)).toContain('| 1000 | 40000 | 12 (12) | 32 | 95 (90) | 37 |');
   });
 });
 
@@ -193,6 +225,15 @@ describe('bench helpers', () => {
     const draws = Array.from({ length: 1000 }, random);
     expect(Math.min(...draws)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...draws)).toBeLessThan(1);
+  });
+
+  it('generate a region whose anti-affinity groups the initial placement already honours', () => {
+    const region = scaleFleet(3, { hosts: 50, vmsPerHost: 40 });
+    const grouped = region.instances.filter((i) => i.antiAffinityGroup !== undefined);
+    expect(grouped.length / region.instances.length).toBeGreaterThan(0.02);
+    const seen = new Set(grouped.map((i) => `${i.antiAffinityGroup}@${i.host}`));
+    expect(seen.size).toBe(grouped.length);
+    expect(new Set(grouped.map((i) => i.antiAffinityGroup)).size).toBeLessThan(grouped.length);
   });
 
   it('select strategies by name and name the known ones when one is unknown', () => {

@@ -40,6 +40,20 @@ export function placeInstances(
   sources: readonly string[],
   options: PlacementOptions = {},
 ): PlacementResult {
+  const { placements, blockers } = placeOnPool(fleet, sources, options);
+  return { placements, blockers };
+}
+
+/**
+ * `placeInstances`, also returning the pool it planned on and the instances it placed (indices
+ * into `fleet.instances`), so a planner reads the hosts and VMs it needs without another pass
+ * over the fleet.
+ */
+export function placeOnPool(
+  fleet: Fleet,
+  sources: readonly string[],
+  options: PlacementOptions = {},
+): PlacementResult & { pool: HostPool; leaving: number[] } {
   const pool = new HostPool(fleet, 2);
   const avoid = new Set(options.avoid ?? []);
   const draining = new Set<number>();
@@ -65,7 +79,7 @@ export function placeInstances(
   } else {
     instances = pool.residentsOf([...draining]);
   }
-  return placeAll(pool, instances, [0, 1]);
+  return { ...placeAll(pool, instances, [0, 1]), pool, leaving: instances };
 }
 
 /**

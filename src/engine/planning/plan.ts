@@ -3,7 +3,7 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Blocker, Fleet, Host, Instance, MaintenanceWindow, Move, Plan, Prediction } from '../model.js';
 import { formatBytes, formatClock } from '../words.js';
 import { predictMove } from './convergence.js';
-import { type Placement, placeInstances } from './placement.js';
+import { type Placement, placeInstances, placeOnPool } from './placement.js';
 import { admit, aloneRate, type HostsByName, sharesOf } from './schedule.js';
 
 /**
@@ -47,15 +47,18 @@ export function planEvacuation(
     throw new InputError(
       `the maintenance window${window.name ? ` ${window.name}` : ''} ends before it starts`,
     );
-  const hosts = hostMap(fleet);
-  const sourceHost = hosts.get(source);
-  if (!sourceHost) throw missingHost(fleet, source);
-  // Only the source's VMs: a map of every VM in a 400,000-VM fleet costs more than the plan.
-  const instances = new Map(fleet.instances.filter((i) => i.host === source).map((i) => [i.name, i]));
-  const { placements, blockers } = placeInstances(fleet, [source], {
+  if (!fleet.hosts.some((h) => h.name === source)) throw missingHost(fleet, source);
+  const { placements, blockers, pool, leaving } = placeOnPool(fleet, [source], {
     avoid: options.avoid,
     draining: options.draining,
   });
+  // Only the hosts and VMs of this drain: maps of a 10,000-host, 400,000-VM fleet cost more
+  // than the plan.
+  const instances = new Map(leaving.map((i) => [pool.instances[i]!.name, pool.instances[i]!]));
+  const hosts = new Map<string, Host>();
+  for (const name of [source, ...placements.map((p) => p.to)])
+    hosts.set(name, pool.hosts[pool.hostIndex.get(name)!]!);
+  const sourceHost = hosts.get(source)!;
   let moves = placements.map((p) => moveFor(p, instances.get(p.instance)!, hosts, policy));
 
   const startAt = window ? Math.max(options.now, window.start) : options.now;
