@@ -192,7 +192,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     control: new RedisControl(redis, prefix),
     audit: new RedisAudit(redis, prefix, redisConfig.retention),
     admission: new RedisAdmissionGate(redis, prefix),
-    campaigns: new RedisCampaigns(redis, prefix),
+    campaigns: new RedisCampaigns(redis, prefix, redisConfig.retention),
     plans: new RedisPlans(redis, prefix, redisConfig.retention),
   };
   const fleet = new RedisFleet(redis, prefix);

@@ -1,6 +1,6 @@
-import type { Campaign } from '../../model.js';
+import { type Campaign, FINAL_CAMPAIGN_STATES } from '../../model.js';
 import type { CampaignStore } from '../../ports.js';
-import type { RedisClient } from './config.js';
+import { type RedisClient, type Retention, retentionSchema } from './config.js';
 import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
 import { decode, encode } from './schemas.js';
@@ -8,7 +8,8 @@ import { LuaScript } from './script.js';
 
 /**
  * Saves a campaign over the version it read, in one step. KEYS[1] the record, KEYS[2] the
- * index, KEYS[3] its counter; ARGV: the id, the version read (0: none), the JSON. 1 if saved.
+ * index, KEYS[3] its counter; ARGV: the id, the version read (0: none), the JSON, and for a
+ * campaign that has ended the ms its record is kept (its retention; 0: open). 1 if saved.
  */
 const SAVE = new LuaScript(`
 local raw = redis.call('GET', KEYS[1])
@@ -22,17 +23,19 @@ if raw then
 end
 if stored ~= tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 if not raw then redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1]) end
 return 1
 `);
 
-/** Campaign records in Redis, each save a compare-and-set script. */
+/** Campaign records in Redis, each save a compare-and-set script; an ended one expires after `finishedS`. */
 export class RedisCampaigns implements CampaignStore {
   private readonly keys: Keys;
 
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    private readonly retention: Pick<Retention, 'finishedS'> = retentionSchema.parse({}),
   ) {
     this.keys = new Keys(prefix);
   }
@@ -43,6 +46,7 @@ export class RedisCampaigns implements CampaignStore {
       campaign.id,
       campaign.version - 1,
       encode('campaign', campaign),
+      FINAL_CAMPAIGN_STATES.includes(campaign.state) ? Math.round(this.retention.finishedS * 1000) : 0,
     ]);
     if (saved === 1) await confirmReplicated(this.redis, keys[0]!, 'a campaign');
     return saved === 1;
@@ -59,6 +63,9 @@ export class RedisCampaigns implements CampaignStore {
     if (ids.length === 0) return [];
     const keys = ids.map((id) => this.keys.campaign(id));
     const values = await this.redis.mget(...keys);
+    // Expired ones leave the index.
+    const expired = ids.filter((_, i) => values[i] === null);
+    if (expired.length > 0) await this.redis.zrem(this.keys.campaignIndex(), ...expired);
     return values.flatMap((raw, i) => (raw === null ? [] : [decode('campaign', raw, keys[i]!)]));
   }
 }

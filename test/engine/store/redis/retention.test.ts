@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApprovalRequest } from '../../../../src/engine/model.js';
+import type { ApprovalRequest, Campaign } from '../../../../src/engine/model.js';
 import {
   Keys,
   RedisApprovals,
   RedisAudit,
+  RedisCampaigns,
   RedisControl,
   RedisPlans,
   RedisStore,
@@ -172,6 +173,33 @@ describe('retention', () => {
     await store.commit({ evacuation: sampleEvacuation('open') });
     expect((await store.listEvacuations()).map((e) => e.request.id)).toEqual(['open']);
     expect(await redis.zrange(keys.evacuationIndex(), '0', '-1')).toEqual(['open']);
+  });
+
+  it('expires an ended campaign, never a running one', async () => {
+    const prefix = freshPrefix();
+    const campaigns = new RedisCampaigns(redis, prefix, { finishedS: 1 });
+    const running: Campaign = {
+      id: 'camp-1',
+      requestedBy: 'U0ALICE',
+      maintenance: true,
+      parallel: 1,
+      continueOnPartial: false,
+      avoidLater: true,
+      state: 'running',
+      steps: [{ hosts: [{ host: 'hv1' }] }],
+      current: 0,
+      startsAt: 1,
+      createdAt: 1,
+      version: 1,
+    };
+    expect(await campaigns.save(running)).toBe(true);
+    expect(await redis.pttl(new Keys(prefix).campaign('camp-1'))).toBe(-1);
+    expect(await campaigns.save({ ...running, state: 'completed', endedAt: 2, version: 2 })).toBe(true);
+    const ttl = await redis.pttl(new Keys(prefix).campaign('camp-1'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1000);
+    await until(async () => (await campaigns.list()).length === 0, 'the campaign to expire', 10_000, 100);
+    expect(await redis.zcard(new Keys(prefix).campaignIndex())).toBe(0);
   });
 
   it('keeps audit entries for auditS and a used nonce for usedNonceS', async () => {
