@@ -15,6 +15,8 @@ export interface StrategyFigures {
   makespanS: number | null;
   /** Memory to move / source line rate (campaign: summed over hosts, plus maintenance), seconds. */
   lowerBoundS: number | null;
+  /** The per-VM rate bound (simulate.ts rateBoundMs): line rate and each VM at its fastest rate, seconds. */
+  rateBoundS: number | null;
   failed: number | null;
   aborted: number | null;
   /** Post-copy / pause approvals requested (the bench approves them all). */
@@ -55,6 +57,7 @@ export interface GrowthRow {
 export const EMPTY_FIGURES: Omit<StrategyFigures, 'name'> = {
   makespanS: null,
   lowerBoundS: null,
+  rateBoundS: null,
   failed: null,
   aborted: null,
   approvals: null,
@@ -128,6 +131,7 @@ export function toJson(results: readonly ScenarioResult[]): {
         name: s.name,
         makespanS: round(s.makespanS, 1),
         lowerBoundS: round(s.lowerBoundS, 1),
+        rateBoundS: round(s.rateBoundS, 1),
         failed: s.failed,
         aborted: s.aborted,
         approvals: s.approvals,
@@ -157,6 +161,11 @@ export function formatScenario(result: ScenarioResult): string {
       title: '× lower bound',
       value: (s) => (s.makespanS !== null && s.lowerBoundS ? cell(s.makespanS / s.lowerBoundS, 2, '×') : '–'),
     });
+    if (has('rateBoundS'))
+      columns.push({
+        title: '× rate bound',
+        value: (s) => (s.makespanS !== null && s.rateBoundS ? cell(s.makespanS / s.rateBoundS, 2, '×') : '–'),
+      });
   }
   if (has('failed'))
     columns.push({ title: 'failed / aborted', value: (s) => `${cell(s.failed)} / ${cell(s.aborted)}` });
@@ -174,10 +183,12 @@ export function formatScenario(result: ScenarioResult): string {
     columns.push({ title, value: (s) => result.extra?.rows[s.name]?.[i] ?? '–' });
 
   const lowerBound = rows.find((r) => r.lowerBoundS !== null)?.lowerBoundS ?? null;
-  const lines = [
-    `### ${result.name}${lowerBound !== null ? ` (lower bound ${cell(lowerBound)} s)` : ''}`,
-    '',
+  const rateBound = rows.find((r) => r.rateBoundS !== null)?.rateBoundS ?? null;
+  const bounds = [
+    ...(lowerBound !== null ? [`lower bound ${cell(lowerBound)} s`] : []),
+    ...(rateBound !== null ? [`rate bound ${cell(rateBound)} s`] : []),
   ];
+  const lines = [`### ${result.name}${bounds.length > 0 ? ` (${bounds.join(', ')})` : ''}`, ''];
   lines.push(`| ${columns.map((c) => c.title).join(' | ')} |`);
   lines.push(`|${columns.map(() => '---').join('|')}|`);
   for (const s of rows) lines.push(`| ${columns.map((c) => c.value(s)).join(' | ')} |`);

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/engine/compose.js';
 import { defaultPolicy, fleetFromConfig } from '../src/engine/config.js';
 import { toFerryError } from '../src/engine/errors.js';
+import { compareModes, formatComparison } from './compare.js';
 import { formatScenario, SCENARIOS, type ScenarioName, type ScenarioResult, toJson } from './figures.js';
 import { drainMixedFleet } from './fleets.js';
 import { planningAtScale } from './scale.js';
@@ -16,12 +17,16 @@ import { selectStrategies } from './strategies.js';
 
 const USAGE = `usage: npm run bench -- [--json] [--seed N] [--config FILE --host HOST]
                        [--scenario ${SCENARIOS.join(',')}] [--strategy ferry,nova,kubevirt,all-at-once]
+                       [--stepper | --compare]
        npm run bench -- fidelity [--json]
 
   --seed N        seed of the generated fleets and the simulator's jitter (default 1)
   --config FILE   drain HOST of this ferry config's fleet instead of the generated drain-mixed
                   fleet, with the config's policy as the base every strategy overrides
   --json          print exactly one JSON document on stdout (progress goes to stderr)
+  --stepper       wake the engine every sample interval instead of skipping the polls that find
+                  nothing to act on (the event-driven simulator, the default)
+  --compare       drain the drain-mixed host both ways and print the two side by side
 Use \`npm run -s bench -- --json\` so npm's own banner stays off stdout.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       host: { type: 'string' },
       scenario: { type: 'string' },
       strategy: { type: 'string' },
+      stepper: { type: 'boolean', default: false },
+      compare: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,12 +74,19 @@ async function main(argv: string[]): Promise<number> {
     basePolicy = config.policy;
     fleetNote = `${values.host} of ${values.config}`;
   }
+  if (values.stepper && values.compare) throw new UsageError('--compare runs the stepper itself');
   const ctx: ScenarioContext = {
     seed,
     strategies: selectStrategies(values.strategy?.split(',')),
     basePolicy,
+    mode: values.stepper ? 'stepper' : 'events',
     log: (line) => console.error(line),
   };
+  if (values.compare) {
+    const rows = await compareModes(ctx, drain);
+    console.log(values.json ? JSON.stringify({ comparison: rows }) : formatComparison(rows));
+    return rows.every((r) => r.differences.length === 0) ? 0 : 1;
+  }
 
   const started = performance.now();
   const results: ScenarioResult[] = [];
@@ -89,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   console.log(
-    `ferry bench — seed ${seed}, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${((performance.now() - started) / 1000).toFixed(0)} s wall\n`,
+    `ferry bench — seed ${seed}, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${ctx.mode === 'events' ? 'event-driven' : 'stepper'}, ${((performance.now() - started) / 1000).toFixed(0)} s wall\n`,
   );
   for (const r of results) console.log(`${formatScenario(r)}\n`);
   console.log('Strategies:');

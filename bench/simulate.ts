@@ -1,10 +1,11 @@
-import { VirtualClock } from '../src/engine/clock.js';
+import { type QuietHorizon, VirtualClock } from '../src/engine/clock.js';
 import { createLocalEngine } from '../src/engine/compose.js';
 import type { PolicyConfig } from '../src/engine/config.js';
-import { DEFAULT_MAINTENANCE_MS, SimDriver } from '../src/engine/drivers/sim/index.js';
+import { DEFAULT_MAINTENANCE_MS, JITTER_FRACTION, SimDriver } from '../src/engine/drivers/sim/index.js';
 import { FINAL_CAMPAIGN_STATES, type Fleet, GBPS } from '../src/engine/model.js';
 import { predictMove } from '../src/engine/planning/convergence.js';
 import { type PostMortem, postMortem } from '../src/engine/report.js';
+import { quietHorizon } from './quiet.js';
 
 /**
  * Runs evacuations through the real engine (service, runner, policy, planner) against the
@@ -17,6 +18,12 @@ const EPOCH = Date.UTC(2026, 0, 5, 2, 0);
 const REQUESTER = 'U_BENCH_OPERATOR';
 const APPROVER = 'U_BENCH_APPROVER';
 
+/**
+ * How simulated time goes by: 'events' skips the polls that would find nothing to act on
+ * (bench/quiet.ts), 'stepper' wakes every poll, every sample interval, as a real deployment does.
+ */
+export type SimMode = 'events' | 'stepper';
+
 export interface SimRun {
   reports: PostMortem[];
   /** First drain's start to the last one's end (maintenance included), ms of simulated time. */
@@ -25,8 +32,15 @@ export interface SimRun {
   wallMs: number;
 }
 
-function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, seed: number) {
-  const clock = new VirtualClock(EPOCH);
+function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, seed: number, mode: SimMode) {
+  // The horizon reads the engine's store, which needs the clock first: bound below.
+  let horizon: QuietHorizon | undefined;
+  const clock = new VirtualClock(
+    EPOCH,
+    mode === 'events'
+      ? { pollMs: policy.sampleIntervalS * 1000, until: (now, limit) => horizon!.until(now, limit) }
+      : undefined,
+  );
   const driver = new SimDriver({
     fleet,
     clock,
@@ -42,6 +56,7 @@ function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, see
     answer: { outcome: 'approved', by: APPROVER },
     via: 'bench',
   });
+  horizon = quietHorizon({ store: engine.store, driver, policy });
   return { clock, ...engine };
 }
 
@@ -60,6 +75,8 @@ export async function drainOnSim(options: {
   seed: number;
   maintenance: boolean;
   avoidRest: boolean;
+  /** Default 'events'. */
+  mode?: SimMode;
 }): Promise<SimRun> {
   const wall = performance.now();
   const { clock, service, store } = engine(
@@ -67,6 +84,7 @@ export async function drainOnSim(options: {
     options.policy,
     options.physicalCapGbps,
     options.seed,
+    options.mode ?? 'events',
   );
   const start = clock.now();
   // The same path as a Confirm click: preview, then confirm exactly that.
@@ -80,7 +98,8 @@ export async function drainOnSim(options: {
   const { id } = await service.confirm({ planId: issued.id, nonce: issued.nonce }, REQUESTER);
   let campaign = await service.campaignStatus(id);
   while (!FINAL_CAMPAIGN_STATES.includes(campaign.state)) {
-    await clock.sleep(1_000);
+    // One poll of the sample interval, like the runners': the event-driven mode skips it alike.
+    await clock.sleep(options.policy.sampleIntervalS * 1000);
     campaign = await service.campaignStatus(campaign.id);
   }
   const ended = campaign.endedAt ?? clock.now();
@@ -99,6 +118,39 @@ export function lineRateBoundMs(fleet: Fleet, sources: readonly string[], mainte
       .filter((i) => i.host === source && i.migratable)
       .reduce((sum, i) => sum + i.memoryBytes, 0);
     ms += (memory / host.nicBytesPerS) * 1000;
+    if (maintenance) ms += DEFAULT_MAINTENANCE_MS;
+  }
+  return ms;
+}
+
+/**
+ * A bound that also counts each VM at the fastest rate it could get: alone on its links at the
+ * stream cap (or the source's NIC, if slower), a VM sends its memory once, plus what it dirties
+ * meanwhile (at the low end of the jitter; never more than its memory): any strategy sends those
+ * pages again, by pre-copy, post-copy or in a pause. A drain takes at least its largest VM's
+ * volume at that rate, and at least every VM's volume over the source's line rate. Summed over
+ * the sources (each drained alone), ms.
+ */
+export function rateBoundMs(
+  fleet: Fleet,
+  sources: readonly string[],
+  maintenance: boolean,
+  policy: Pick<PolicyConfig, 'streamCapGbps'>,
+): number {
+  let ms = 0;
+  for (const source of sources) {
+    const host = fleet.hosts.find((h) => h.name === source)!;
+    const fastest = Math.min(policy.streamCapGbps * GBPS, host.nicBytesPerS);
+    let total = 0;
+    let longest = 0;
+    for (const i of fleet.instances) {
+      if (i.host !== source || !i.migratable) continue;
+      const dirtied = Math.min(1, (i.dirtyBytesPerS * (1 - JITTER_FRACTION)) / fastest) * i.memoryBytes;
+      const volume = i.memoryBytes + dirtied;
+      total += volume;
+      longest = Math.max(longest, volume / fastest);
+    }
+    ms += Math.max(total / host.nicBytesPerS, longest) * 1000;
     if (maintenance) ms += DEFAULT_MAINTENANCE_MS;
   }
   return ms;

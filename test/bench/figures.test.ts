@@ -121,6 +121,7 @@ describe('the --json document', () => {
           name: 'ferry',
           makespanS: 233.04,
           lowerBoundS: 160.8036,
+          rateBoundS: 171.2345,
           failed: 0,
           aborted: 0,
           approvals: 1,
@@ -180,6 +181,7 @@ describe('the --json document', () => {
       name: 'ferry',
       makespanS: 233,
       lowerBoundS: 160.8,
+      rateBoundS: 171.2,
       failed: 0,
       aborted: 0,
       approvals: 1,
@@ -193,6 +195,7 @@ describe('the --json document', () => {
       name: 'nova',
       makespanS: null,
       lowerBoundS: null,
+      rateBoundS: null,
       failed: null,
       aborted: null,
       approvals: null,
@@ -206,10 +209,10 @@ describe('the --json document', () => {
     expect(JSON.parse(JSON.stringify(doc))).toEqual(doc);
   });
 
-  it('renders as a table showing only the columns that apply, with the ratio to the lower bound', () => {
+  it('renders as a table showing only the columns that apply, with the ratios to both bounds', () => {
     const table = formatScenario(results[0]!);
-    expect(table).toContain('### drain-mixed (lower bound 161 s)');
-    expect(table).toContain('| ferry | 233 | 1.45× | 0 / 0 | 1 | 37 / 249 | 1.28 | 0 |');
+    expect(table).toContain('### drain-mixed (lower bound 161 s, rate bound 171 s)');
+    expect(table).toContain('| ferry | 233 | 1.45× | 1.36× | 0 / 0 | 1 | 37 / 249 | 1.28 | 0 |');
     expect(table).not.toContain('plan ms');
     expect(formatScenario(results[1]!)).not.toContain('makespan');
     expect(formatScenario(results[1]!)).not.toContain('| hosts |');

@@ -2,7 +2,7 @@ import type { Clock } from '../../clock.js';
 import type { Fleet, ProgressSample, Tuning } from '../../model.js';
 import type { Driver, MigrationHandle, MigrationRequest, PrecheckResult } from '../driver.js';
 import type { SimFault } from './faults.js';
-import { FleetSim, type SimSnapshot } from './fleet-sim.js';
+import { FleetSim, type SimProgress, type SimSnapshot } from './fleet-sim.js';
 
 /** Simulated maintenance takes this long unless configured otherwise. */
 export const DEFAULT_MAINTENANCE_MS = 60_000;
@@ -99,6 +99,25 @@ export class SimDriver implements Driver {
   /** Injects a fault while the simulation runs; its `afterMs` counts from now. */
   injectFault(fault: SimFault): void {
     this.current().injectFault(fault);
+  }
+
+  /**
+   * The event-driven simulator's look ahead (bench/quiet.ts): the next event's time at today's
+   * rates, a migration's progress, and running the simulation on through the next event. That
+   * may go past the clock, up to a time no driver call comes before (the simulation never goes
+   * back).
+   */
+  nextEventAt(): number | undefined {
+    return this.current().nextEventAt();
+  }
+
+  progress(migrationId: string): SimProgress {
+    return this.current().progress(migrationId);
+  }
+
+  /** Runs on through the next event, never past `limit`; returns the simulation's time. */
+  runToNextEvent(limit: number): number {
+    return this.current().advanceToNextEvent(limit);
   }
 
   /** The simulation advanced to the clock's now. */

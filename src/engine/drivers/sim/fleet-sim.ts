@@ -5,7 +5,7 @@ import { formatBytes } from '../../words.js';
 import type { MigrationRequest } from '../driver.js';
 import { faultMessages, type SimFault } from './faults.js';
 import { dirtyRateJitter } from './jitter.js';
-import { SimMigration, type SimMigrationView, SOURCE_PHASES } from './migration.js';
+import { SimMigration, type SimMigrationView, type SimPhase, SOURCE_PHASES } from './migration.js';
 
 /**
  * The simulated fleet: hosts, instances and the migrations between them, stepped through time
@@ -46,6 +46,16 @@ interface FaultState {
   fired: boolean;
 }
 
+/** Where one migration is, as the event-driven simulator looks ahead from it. */
+export interface SimProgress {
+  phase: SimPhase;
+  /** QEMU's dirty-sync count: 1 during the first pass. */
+  iteration: number;
+  rateBytesPerS: number;
+  dirtyBytesPerS: number;
+  remainingBytes: number;
+}
+
 /** A step that loops this often without passing the target time has a bug, not a workload. */
 const MAX_EVENTS_PER_ADVANCE = 10_000_000;
 
@@ -79,25 +89,65 @@ export class FleetSim {
 
   /** Integrates the fleet up to `target` (epoch ms), event by event. Never goes back in time. */
   advanceTo(target: number): void {
-    for (let events = 0; events < MAX_EVENTS_PER_ADVANCE; events++) {
-      if (this.sharesStale) this.recomputeShares();
-      let span = Math.max(0, target - this.time);
-      for (const m of this.moving) span = Math.min(span, m.msToEvent());
-      const faultAt = this.nextFaultAt();
-      if (faultAt !== undefined) span = Math.min(span, Math.max(0, faultAt - this.time));
-      for (const m of this.moving) m.advance(span);
-      this.time = span >= target - this.time ? Math.max(this.time, target) : this.time + span;
-      let happened = false;
-      for (const m of this.moving)
-        if (m.eventDue()) {
-          m.reachEvent(this.time);
-          happened = true;
-        }
-      if (this.fireDueFaults()) happened = true;
-      this.settle();
-      if (!happened && this.time >= target) return;
-    }
+    for (let events = 0; events < MAX_EVENTS_PER_ADVANCE; events++)
+      if (!this.step(target) && this.time >= target) return;
     throw new FerryError('INTERNAL', `the fleet simulation did not reach ${new Date(target).toISOString()}`);
+  }
+
+  /**
+   * Integrates up to the next event and reacts to it, or up to `limit` if that comes first;
+   * returns the time reached. (Stepping to the event's own span, not to its time: at epoch
+   * milliseconds a time holds no finer than a quarter of a microsecond.)
+   */
+  advanceToNextEvent(limit: number): number {
+    this.step(limit);
+    return this.time;
+  }
+
+  /** One span of constant rates, up to the next event or `target`: whether an event happened. */
+  private step(target: number): boolean {
+    if (this.sharesStale) this.recomputeShares();
+    let span = Math.max(0, target - this.time);
+    for (const m of this.moving) span = Math.min(span, m.msToEvent());
+    const faultAt = this.nextFaultAt();
+    if (faultAt !== undefined) span = Math.min(span, Math.max(0, faultAt - this.time));
+    for (const m of this.moving) m.advance(span);
+    this.time = span >= target - this.time ? Math.max(this.time, target) : this.time + span;
+    let happened = false;
+    for (const m of this.moving)
+      if (m.eventDue()) {
+        m.reachEvent(this.time);
+        happened = true;
+      }
+    if (this.fireDueFaults()) happened = true;
+    this.settle();
+    return happened;
+  }
+
+  /**
+   * When the next event happens at today's rates (a pass ends, a final copy ends, a fault fires),
+   * epoch ms; undefined when nothing moves. Until then every stream's rate is constant.
+   */
+  nextEventAt(): number | undefined {
+    if (this.sharesStale) this.recomputeShares();
+    let span = Number.POSITIVE_INFINITY;
+    for (const m of this.moving) span = Math.min(span, m.msToEvent());
+    const faultAt = this.nextFaultAt();
+    const at = Math.min(this.time + span, faultAt ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(at) ? Math.max(this.time, at) : undefined;
+  }
+
+  /** Where migration `id` is now, with the rates it has until the next event. */
+  progress(id: string): SimProgress {
+    if (this.sharesStale) this.recomputeShares();
+    const m = this.migration(id);
+    return {
+      phase: m.phase,
+      iteration: m.iteration,
+      rateBytesPerS: m.moving ? m.rateBytesPerS : 0,
+      dirtyBytesPerS: m.dirtyBytesPerS(),
+      remainingBytes: m.remainingBytes(),
+    };
   }
 
   inventory(): Fleet {

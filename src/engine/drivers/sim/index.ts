@@ -7,7 +7,7 @@ import { SimDriver, type SimOptions } from './driver.js';
 export { simClock } from './clock.js';
 export { DEFAULT_MAINTENANCE_MS, SimDriver, type SimOptions } from './driver.js';
 export { type SimFault, simFaultSchema } from './faults.js';
-export { FleetSim, type SimSnapshot } from './fleet-sim.js';
+export { FleetSim, type SimProgress, type SimSnapshot } from './fleet-sim.js';
 export { JITTER_FRACTION } from './jitter.js';
 export type { SimMigrationView, SimPhase } from './migration.js';
 export { RemoteSimDriver, type RemoteSimOptions } from './remote.js';
