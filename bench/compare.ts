@@ -94,8 +94,13 @@ export function formatComparison(rows: readonly ModeComparison[]): string {
   ];
   for (const r of rows)
     lines.push(
-      `| ${r.strategy} | ${r.makespanS.events.toFixed(0)} / ${r.makespanS.stepper.toFixed(0)} | ${r.wallMs.events.toFixed(0)} / ${r.wallMs.stepper.toFixed(0)} | ${(r.wallMs.stepper / r.wallMs.events).toFixed(0)}× | ${r.differences.length === 0 ? 'same' : `${r.differences.length} differences`} |`,
+      `| ${r.strategy} | ${r.makespanS.events.toFixed(0)} / ${r.makespanS.stepper.toFixed(0)} | ${r.wallMs.events.toFixed(0)} / ${r.wallMs.stepper.toFixed(0)} | ${speedUp(r.wallMs.stepper / r.wallMs.events)}× | ${r.differences.length === 0 ? 'same' : `${r.differences.length} differences`} |`,
     );
   const differences = rows.flatMap((r) => r.differences.map((d) => `- ${r.strategy}: ${d}`));
   return [...lines, ...(differences.length > 0 ? ['', ...differences] : [])].join('\n');
+}
+
+/** Two significant digits for small ratios, whole numbers for large ones. */
+function speedUp(ratio: number): string {
+  return ratio < 10 ? ratio.toFixed(1) : ratio.toFixed(0);
 }
