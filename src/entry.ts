@@ -1,7 +1,10 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Registry } from 'prom-client';
 import { ConfigError, toFerryError } from './engine/errors.js';
+import { jsonLogger, type Log, structuredLog } from './engine/log.js';
+import { addProcessMetrics, type MetricsConfig, serveMetrics } from './engine/metrics.js';
 import { redact } from './engine/redact.js';
 
 /** What the bot and the worker share as programs: "am I the entry point", and running until a signal. */
@@ -18,16 +21,14 @@ export function isEntry(url: string): boolean {
 /**
  * Starts a long-running program, stops it cleanly on SIGINT / SIGTERM, and turns a failure to
  * start into one line on stderr: exit 2 for a bad config or arguments, 1 for anything else.
+ * While it runs, it logs JSON lines on stderr (pino, named `name`, credentials redacted); the
+ * failure to start stays one plain line, for the person who just typed the command.
  */
 export function runMain(
-  start: (
-    argv: string[],
-    env: NodeJS.ProcessEnv,
-    log: (line: string) => void,
-  ) => Promise<{ stop(): Promise<void> }>,
+  name: string,
+  start: (argv: string[], env: NodeJS.ProcessEnv, log: Log) => Promise<{ stop(): Promise<void> }>,
 ): void {
-  // Whatever a log line quotes (URLs, replies), no credential reaches the terminal.
-  const log = (line: string) => console.error(`ferry: ${redact(line)}`);
+  const log = structuredLog(jsonLogger(name));
   start(process.argv.slice(2), process.env, log).then(
     (running) => {
       const shutdown = (signal: string) => {
@@ -35,7 +36,7 @@ export function runMain(
         running.stop().then(
           () => process.exit(0),
           (err) => {
-            log(`stopping failed: ${toFerryError(err).message}`);
+            log(`stopping failed: ${toFerryError(err).message}`, { level: 'error' });
             process.exit(1);
           },
         );
@@ -45,12 +46,15 @@ export function runMain(
     },
     (err) => {
       const error = toFerryError(err);
-      log(
-        error.code === 'INTERNAL'
-          ? err instanceof Error
-            ? (err.stack ?? err.message)
-            : String(err)
-          : error.userMessage,
+      // Whatever the message quotes (URLs, replies), no credential reaches the terminal.
+      console.error(
+        `ferry: ${redact(
+          error.code === 'INTERNAL'
+            ? err instanceof Error
+              ? (err.stack ?? err.message)
+              : String(err)
+            : error.userMessage,
+        )}`,
       );
       process.exit(error.code === 'CONFIG_INVALID' ? 2 : 1);
     },
@@ -121,4 +125,20 @@ export function programArgs(
     worker: !values['no-worker'],
     metricsPort,
   };
+}
+
+/**
+ * Serves a program's metrics (with process metrics added) where `--metrics-port` or the config's
+ * `metrics:` section says; nothing when neither does. Resolves with the port, for the log line.
+ */
+export async function serveProgramMetrics(
+  registry: Registry,
+  config: MetricsConfig | undefined,
+  args: Pick<ProgramArgs, 'metricsPort'>,
+  log: Log,
+): Promise<{ port?: number; close(): Promise<void> }> {
+  const port = args.metricsPort ?? config?.port;
+  if (port === undefined) return { close: async () => {} };
+  addProcessMetrics(registry);
+  return serveMetrics(registry, { port, host: config?.host, log });
 }

@@ -3,8 +3,9 @@ import { createStandaloneBot, tokensFromEnv } from './commands/standalone.js';
 import { loadConfig } from './engine/compose.js';
 import { parseSection } from './engine/config.js';
 import { ConfigError } from './engine/errors.js';
+import type { Log } from './engine/log.js';
 import { connect, redisConfigSchema } from './engine/store/redis/index.js';
-import { isEntry, programArgs, runMain } from './entry.js';
+import { isEntry, programArgs, runMain, serveProgramMetrics } from './entry.js';
 
 /**
  * The standalone bot, `ferry-bot --config ferry.yaml` (or `npm run bot -- --config FILE`, or
@@ -25,8 +26,8 @@ const USAGE =
 export async function startBot(
   argv: string[],
   env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-): Promise<{ stop(): Promise<void> }> {
+  log: Log,
+): Promise<{ stop(): Promise<void>; metricsPort?: number }> {
   const args = programArgs(argv, env, USAGE, { noWorker: true });
   const path = args.config;
   const config = loadConfig(path);
@@ -51,16 +52,26 @@ export async function startBot(
       slackApiUrl: env.SLACK_API_URL,
       log,
     });
+    const metrics = await serveProgramMetrics(bot.ferry.metrics, config.metrics, args, log).catch(
+      async (err: unknown) => {
+        await bot.stop();
+        throw err;
+      },
+    );
     const { port } = await bot.start();
     log(
       `running: ${
         args.worker
           ? `${config.fleet.driver} driver, durable engine with a worker`
           : 'durable engine without a worker (evacuations run in ferry-worker processes)'
-      }, Slack ${slack.mode} mode` + (port !== undefined ? ` on port ${port}` : ''),
+      }, Slack ${slack.mode} mode` +
+        (port !== undefined ? ` on port ${port}` : '') +
+        (metrics.port !== undefined ? `, metrics on port ${metrics.port}` : ''),
     );
     return {
+      metricsPort: metrics.port,
       async stop() {
+        await metrics.close();
         await bot.stop();
         client?.disconnect();
       },
@@ -71,4 +82,4 @@ export async function startBot(
   }
 }
 
-if (isEntry(import.meta.url)) runMain(startBot);
+if (isEntry(import.meta.url)) runMain('ferry-bot', startBot);

@@ -1,8 +1,10 @@
 import { systemClock } from './engine/clock.js';
 import { createDriver, createDurableEngine, loadConfig } from './engine/compose.js';
 import { ConfigError, toFerryError } from './engine/errors.js';
+import type { Log } from './engine/log.js';
+import { FerryMetrics } from './engine/metrics.js';
 import { redisConfigSchema } from './engine/store/redis/index.js';
-import { isEntry, programArgs, runMain } from './entry.js';
+import { isEntry, programArgs, runMain, serveProgramMetrics } from './entry.js';
 
 /**
  * `ferry-worker --config FILE [--redis URL]`: the durable engine's worker on its own, against the
@@ -17,15 +19,17 @@ const USAGE = 'usage: ferry-worker --config FILE [--redis redis://HOST:PORT] [--
 export async function startWorker(
   argv: string[],
   env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-): Promise<{ stop(): Promise<void> }> {
+  log: Log,
+): Promise<{ stop(): Promise<void>; metricsPort?: number }> {
   const args = programArgs(argv, env, USAGE);
   const path = args.config;
   const config = loadConfig(path);
   const url = args.redis;
   const redis = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
   const driver = createDriver(config, systemClock);
+  const metrics = new FerryMetrics(log);
   const engine = createDurableEngine({
+    metrics,
     config: { ...config, redis },
     driver,
     clock: systemClock,
@@ -44,14 +48,27 @@ export async function startWorker(
     await driver.close();
     throw err;
   }
+  let served: Awaited<ReturnType<typeof serveProgramMetrics>>;
+  try {
+    served = await serveProgramMetrics(metrics.registry, config.metrics, args, log);
+  } catch (err) {
+    await engine.close();
+    await driver.close();
+    throw err;
+  }
   engine.startWorker();
-  log(`worker running: ${config.fleet.driver} driver on ${redis.url}`);
+  log(
+    `worker running: ${config.fleet.driver} driver on ${redis.url}` +
+      (served.port !== undefined ? `, metrics on port ${served.port}` : ''),
+  );
   return {
+    metricsPort: served.port,
     async stop() {
+      await served.close();
       await engine.close();
       await driver.close();
     },
   };
 }
 
-if (isEntry(import.meta.url)) runMain(startWorker);
+if (isEntry(import.meta.url)) runMain('ferry-worker', startWorker);

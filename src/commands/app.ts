@@ -1,4 +1,5 @@
 import { type App, webApi } from '@slack/bolt';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../engine/clock.js';
 import {
@@ -11,13 +12,17 @@ import {
 import { describeIssues, parseSection } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
 import { AuthError, ConfigError, toFerryError } from '../engine/errors.js';
+import { type Log, type StructuredLogger, structuredLog } from '../engine/log.js';
+import { FerryMetrics } from '../engine/metrics.js';
 import type { FerryEvent } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
+import { redact } from '../engine/redact.js';
 import type { RedisClient } from '../engine/store/redis/index.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { noteMessage } from '../views/replies.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
 import { ApprovalNotifier } from './approvals.js';
+import { boltLogger } from './bolt-logger.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { RedisKeyValueStore } from './kv.js';
@@ -69,7 +74,17 @@ const optionsSchema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function').optional(),
   /** How often event streams are read, ms. */
   pollMs: z.number().int().positive().default(500),
-  log: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
+  log: z.custom<Log>((v) => typeof v === 'function').optional(),
+  /** A pino-style logger (info/warn/error with fields and a message): ferry logs JSON through it. */
+  logger: z
+    .custom<StructuredLogger>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        ['info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      'a logger with info, warn and error methods (pino, or one like it)',
+    )
+    .optional(),
 });
 
 /** What a host passes to `mountFerry` (checked at run time too: JavaScript hosts have no compiler). */
@@ -98,7 +113,13 @@ export interface FerryOptions {
   now?: () => number;
   /** How often event streams are read, ms (default 500). */
   pollMs?: number;
-  log?: (line: string) => void;
+  /** ferry's log lines (with fields: evacuationId, migrationId, level); stderr text by default. */
+  log?: Log;
+  /**
+   * The host's logger (pino, or any with info/warn/error taking fields and a message): ferry logs
+   * structured lines through it, ids as fields, credentials redacted. Takes precedence over `log`.
+   */
+  logger?: StructuredLogger;
 }
 
 /** What a host passes to `handleCommand`: who typed it, and Bolt's `respond` for the answers. */
@@ -122,6 +143,11 @@ export interface Ferry {
   service: FerryService;
   progress: ProgressPublisher;
   outbox: SlackOutbox;
+  /**
+   * ferry's Prometheus metrics, a prom-client Registry of its own (not the global one): serve
+   * `await ferry.metrics.metrics()` with `ferry.metrics.contentType`, or merge it into yours.
+   */
+  metrics: Registry;
   /** Stops ferry's loops, writes what is queued, closes ferry's connections. Idempotent. */
   stop(): Promise<void>;
 }
@@ -137,8 +163,9 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
     throw new ConfigError(`mountFerry: ${issue.path.join('.') || 'options'}: ${issue.message}`);
   }
   const options = parsed.data as typeof parsed.data &
-    Pick<FerryOptions, 'service' | 'report' | 'now' | 'log'>;
-  const log = options.log ?? ((line: string) => console.error(`ferry: ${line}`));
+    Pick<FerryOptions, 'service' | 'report' | 'now' | 'log' | 'logger'>;
+  const log = ferryLog(options);
+  const metrics = new FerryMetrics(log);
   const config = loadOptionalConfig(options.config);
   if (!options.service && !config)
     throw new ConfigError('mountFerry: give `config` (a file path or parsed config) or a `service`');
@@ -162,7 +189,7 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
   try {
     engine = options.service
       ? { service: options.service, close: async () => {} }
-      : await durableEngine(config!, redis, options.worker, systemClock, log);
+      : await durableEngine(config!, redis, options.worker, systemClock, log, metrics);
   } catch (err) {
     redis.disconnect();
     throw toFerryError(err);
@@ -197,7 +224,13 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
     await stop();
     return hostStop(...args);
   };
-  return { ...ferry.api, stop };
+  return { ...ferry.api, metrics: metrics.registry, stop };
+}
+
+/** The Log the options ask for: the host's structured logger, its line function, or text on stderr. */
+export function ferryLog(options: Pick<FerryOptions, 'log' | 'logger'>): Log {
+  if (options.logger) return structuredLog(options.logger);
+  return options.log ?? ((line: string) => console.error(`ferry: ${redact(line)}`));
 }
 
 /** The config from a file, or checked like one when a host passes it as an object (a host has no compiler). */
@@ -236,10 +269,11 @@ async function durableEngine(
   redis: RedisClient,
   worker: boolean,
   clock: Clock,
-  log: (line: string) => void,
+  log: Log,
+  metrics: FerryMetrics,
 ): Promise<{ service: FerryService; close(): Promise<void> }> {
   const driver: Driver | undefined = worker ? createDriver(config, clock) : undefined;
-  const engine = createDurableEngine({ config, driver, clock, redis, via: 'slack', log });
+  const engine = createDurableEngine({ config, driver, clock, redis, via: 'slack', log, metrics });
   const close = async () => {
     await engine.close();
     await driver?.close();
@@ -264,7 +298,7 @@ interface Parts {
   report: (events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView;
   now: () => number;
   pollMs: number;
-  log: (line: string) => void;
+  log: Log;
 }
 
 /** Slack's `respond` payload for a reply. */
@@ -286,6 +320,8 @@ function assemble(app: App, parts: Parts) {
     slackApiUrl: app.client.slackApiUrl,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 1000 },
+    // Its complaints (which may quote a request) go through ferry's redacting log.
+    logger: boltLogger(log, webApi.LogLevel.ERROR),
     logLevel: webApi.LogLevel.ERROR,
   });
   const outbox = new SlackOutbox(writer, {

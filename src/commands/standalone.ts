@@ -2,7 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from '@slack/bolt';
 import { ConfigError } from '../engine/errors.js';
 import { errorMessage } from '../views/replies.js';
-import { type Ferry, type FerryOptions, mountFerry } from './app.js';
+import { type Ferry, type FerryOptions, ferryLog, mountFerry } from './app.js';
+import { boltLogger } from './bolt-logger.js';
 import type { SlackConfig } from './config.js';
 import { guardRequests, socketModeEnvelope } from './verify.js';
 
@@ -53,15 +54,23 @@ export interface StandaloneBot {
 export async function createStandaloneBot(options: StandaloneOptions): Promise<StandaloneBot> {
   const { slack, tokens, slackApiUrl, ...rest } = options;
   const clientOptions = slackApiUrl ? { slackApiUrl } : {};
+  const log = ferryLog(rest);
+  // Bolt's own lines (the receiver's, the client's) through ferry's log: redacted, structured.
+  const logger = boltLogger(log, LogLevel.ERROR);
   let receiver: HTTPReceiver | SocketModeReceiver;
   if (slack.mode === 'http') {
-    const http = new HTTPReceiver({ signingSecret: tokens.signingSecret ?? '', logLevel: LogLevel.ERROR });
+    const http = new HTTPReceiver({
+      signingSecret: tokens.signingSecret ?? '',
+      logger,
+      logLevel: LogLevel.ERROR,
+    });
     http.requestListener = guardRequests(http.requestListener);
     receiver = http;
   } else {
     // Bolt's own Socket Mode receiver, with the envelope id passed on: a redelivered envelope acts once.
     receiver = new SocketModeReceiver({
       appToken: tokens.appToken ?? '',
+      logger,
       logLevel: LogLevel.ERROR,
       installerOptions: { clientOptions },
       customPropertiesExtractor: socketModeEnvelope,
@@ -72,14 +81,14 @@ export async function createStandaloneBot(options: StandaloneOptions): Promise<S
     receiver,
     ...(slack.mode === 'socket' ? { socketMode: true } : {}),
     clientOptions,
+    logger,
     logLevel: LogLevel.ERROR,
     // Bolt would check the token in its constructor and crash the process on a wrong one
     // (an unhandled rejection); mountFerry checks it and rejects with an AuthError instead.
     deferInitialization: true,
   });
-  const log = rest.log ?? ((line: string) => console.error(`ferry: ${line}`));
-  app.error(async (error) => log(`bolt: ${error.message}`));
-  const ferry = await mountFerry(app, { ...rest, slack, log });
+  app.error(async (error) => log(`bolt: ${error.message}`, { component: 'bolt', level: 'error' }));
+  const ferry = await mountFerry(app, { ...rest, logger: undefined, slack, log });
   // This app is ferry's alone, so a button that is not ferry's is forged: it is answered here
   // (ferry itself never matches ids outside `ferry.`, which is what a host bot needs).
   app.action({ type: 'block_actions', action_id: /^(?!ferry\.)/ }, async ({ ack, respond }) => {

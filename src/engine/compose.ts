@@ -13,6 +13,8 @@ import {
 import type { Driver } from './drivers/driver.js';
 import { driverKinds, driverSections } from './drivers/index.js';
 import { ConfigError } from './errors.js';
+import type { Log } from './log.js';
+import { type FerryMetrics, metricsConfigSchema } from './metrics.js';
 import type { Evacuation } from './model.js';
 
 export { createDriver } from './drivers/index.js';
@@ -60,6 +62,7 @@ export const configSchema = z
     fleet: fleetSchema.extend({ driver: z.enum(driverKinds).default('sim') }),
     ...driverSections,
     redis: redisConfigSchema.optional(),
+    metrics: metricsConfigSchema.optional(),
   })
   .superRefine(checkCoreConfig);
 
@@ -97,7 +100,7 @@ export function createLocalEngine(options: {
   clock: Clock;
   answer?: { outcome: 'approved' | 'rejected'; by: string };
   via?: string;
-  log?: (line: string) => void;
+  log?: Log;
 }) {
   const { driver, clock } = options;
   const config = engineConfig(options.config, driver);
@@ -137,7 +140,9 @@ export interface DurableEngineOptions {
   clockRate?: number;
   /** Worker name on jobs (`processedBy`). */
   workerName?: string;
-  log?: (line: string) => void;
+  /** Counts what this engine commits and reads its gauges from its store and queue. */
+  metrics?: FerryMetrics;
+  log?: Log;
 }
 
 export interface DurableEngine {
@@ -186,8 +191,16 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
   const redisConfig = config.redis ?? redisConfigSchema.parse({});
   const redis = options.redis ?? connect(redisConfig, { log });
   const { prefix } = redisConfig;
+  const metrics = options.metrics;
   const ports = {
-    store: new RedisStore(redis, prefix, undefined, undefined, redisConfig.retention),
+    store: new RedisStore(
+      redis,
+      prefix,
+      undefined,
+      undefined,
+      redisConfig.retention,
+      metrics && ((events) => metrics.observe(events)),
+    ),
     approvals: new RedisApprovals(redis, prefix, approvalTime(options.clockRate)),
     control: new RedisControl(redis, prefix),
     audit: new RedisAudit(redis, prefix, redisConfig.retention),
@@ -205,6 +218,7 @@ export function createDurableEngine(options: DurableEngineOptions): DurableEngin
     clockRate: options.clockRate,
     log,
   });
+  metrics?.watch({ store: ports.store, queue: launcher.queue });
   const inventory = driver ?? publishedInventory(fleet, { driver: kind, publishMs });
   const service = new EngineService({
     ...ports,
@@ -262,7 +276,7 @@ export function createBotEngine(options: {
   memory?: boolean;
   /** Clock ms per wall ms when the clock is accelerated (the demo): the queue's delays follow it. */
   clockRate?: number;
-  log?: (line: string) => void;
+  log?: Log;
 }): BotEngine {
   const { config, driver, clock, redis, log } = options;
   if (options.memory) {

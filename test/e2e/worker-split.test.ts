@@ -182,9 +182,30 @@ describe('mounting with worker: false', () => {
       redis: redis.url,
       log: () => {},
     };
-    const ferry = await mountFerry(app(), { ...options, worker: false });
+    // The host's own logger (pino-like) and a registry of ferry's own to serve.
+    const logged: { level: string; fields: object; message: string }[] = [];
+    const logger = Object.fromEntries(
+      ['info', 'warn', 'error'].map((level) => [
+        level,
+        (fields: object, message: string) => logged.push({ level, fields, message }),
+      ]),
+    ) as unknown as { info(): void; warn(): void; error(): void };
+    const ferry = await mountFerry(app(), { ...options, log: undefined, logger, worker: false });
     try {
       await expect(ferry.service.plan('cmp-001')).rejects.toThrow(/no ferry-worker is running/);
+      const text = await ferry.metrics.metrics();
+      expect(text).toContain('# TYPE ferry_migrations_total counter');
+      expect(text).toMatch(/^ferry_evacuations_running 0$/m);
+      // ferry's registry is its own: nothing of it in prom-client's global one.
+      const { register } = await import('prom-client');
+      expect(await register.getMetricsAsJSON()).toEqual([]);
+      // ferry logs through the host's logger: here, a replayed request.
+      const context = { userId: alice, respond: async () => undefined, triggerId: 'trigger-twice' };
+      await ferry.handleCommand('help', context);
+      await ferry.handleCommand('help', context);
+      expect(logged).toEqual([
+        { level: 'info', fields: {}, message: 'ignored a replayed request (trigger_id trigger-twice)' },
+      ]);
     } finally {
       await ferry.stop();
     }

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { CoreConfig, PolicyConfig } from '../config.js';
 import type { Driver } from '../drivers/driver.js';
 import { FerryError, NotFoundError, toFerryError } from '../errors.js';
+import type { Log } from '../log.js';
 import {
   type Blocker,
   canTransition,
@@ -41,7 +42,7 @@ export interface RunnerDeps {
   policy: PolicyConfig;
   /** Re-enable the host after a successful maintenance (config maintenance.reenable). */
   reenableAfterMaintenance?: boolean;
-  log?: (line: string) => void;
+  log?: Log;
   /** Makes admission exclusive across evacuations (and processes), so the fleet-wide ceilings hold. */
   admission?: AdmissionGate;
   /** Called after every committed step (the durable worker extends its job lock here). */
@@ -178,7 +179,7 @@ async function step(
   current: Evacuation,
   deps: RunnerDeps,
   hosts: () => Promise<Map<string, Host>>,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<Evacuation> {
   const evacuation = structuredClone(current);
   const { request } = evacuation;
@@ -227,7 +228,10 @@ async function step(
       else update(await watchMigration(record, ctx));
     } catch (err) {
       // A driver that refuses one action must not stop the evacuation: the next step retries.
-      log(`${record.migration.id}: ${toFerryError(err).userMessage}`);
+      log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {
+        migrationId: record.migration.id,
+        level: 'warn',
+      });
     }
   }
 
@@ -299,7 +303,10 @@ export async function abandonEvacuation(id: string, cause: string, deps: RunnerD
     if (isFinal(record.migration)) continue;
     if (record.handleRef)
       await deps.driver.abort(JSON.parse(record.handleRef)).catch((err: unknown) => {
-        deps.log?.(`${record.migration.id}: abort failed: ${toFerryError(err).userMessage}`);
+        deps.log?.(`${record.migration.id}: abort failed: ${toFerryError(err).userMessage}`, {
+          migrationId: record.migration.id,
+          level: 'error',
+        });
       });
     const ended = dropPending(record, cause, now);
     changed.push(ended.record);

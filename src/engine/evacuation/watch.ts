@@ -1,6 +1,7 @@
 import type { PolicyConfig } from '../config.js';
 import type { Driver, MigrationHandle, Whereabouts } from '../drivers/driver.js';
 import { FerryError, MigrationLostError, toFerryError } from '../errors.js';
+import type { Log } from '../log.js';
 import {
   type ApprovalDecision,
   canTransition,
@@ -31,7 +32,7 @@ export interface StepContext {
   policy: PolicyConfig;
   now: number;
   requestedBy: string;
-  log: (line: string) => void;
+  log: Log;
   /**
    * A new destination for a move whose precheck failed (say, another evacuation disabled its
    * destination after this plan was made); undefined when there is none and the move fails.
@@ -86,7 +87,10 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
     if (!check.ok) {
       const moved = await ctx.replace?.(next);
       if (moved) {
-        ctx.log(`${migration.id}: ${check.reasons.join('; ')}; will go to ${moved.migration.to} instead`);
+        ctx.log(`${migration.id}: ${check.reasons.join('; ')}; will go to ${moved.migration.to} instead`, {
+          migrationId: migration.id,
+          level: 'warn',
+        });
         return { record: moved, events: [] };
       }
       return fail(next, `precheck failed: ${check.reasons.join('; ')}`, ctx.now);
@@ -97,7 +101,10 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
   } catch (err) {
     const error = toFerryError(err);
     if (error.retryable) {
-      ctx.log(`${migration.id}: start will be retried: ${error.userMessage}`);
+      ctx.log(`${migration.id}: start will be retried: ${error.userMessage}`, {
+        migrationId: migration.id,
+        level: 'warn',
+      });
       return { record, events: [] };
     }
     return fail(next, error.userMessage, ctx.now);
@@ -213,7 +220,10 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
   } catch (err) {
     if (err instanceof MigrationLostError) return lostMigration(record, handle, err, ctx);
     // The migration goes on whether or not we can see it: keep trying, never guess an outcome.
-    ctx.log(`${record.migration.id}: sample failed: ${toFerryError(err).userMessage}`);
+    ctx.log(`${record.migration.id}: sample failed: ${toFerryError(err).userMessage}`, {
+      migrationId: record.migration.id,
+      level: 'warn',
+    });
     return { record, events: [] };
   }
   const next = structuredClone(record);
@@ -291,6 +301,7 @@ async function lostMigration(
   if (lost.answers < lostMigrationAnswers && ctx.now - lost.since < lostMigrationS * 1000) {
     ctx.log(
       `${id}: ${error.userMessage} (${lost.answers} of ${lostMigrationAnswers} answers, or ${lostMigrationS} s, before ferry looks for the VM)`,
+      { migrationId: id, level: 'warn' },
     );
     return { record: next, events: [] };
   }
@@ -300,11 +311,15 @@ async function lostMigration(
   } catch (err) {
     ctx.log(
       `${id}: lost, and where ${record.migration.instance} is cannot be read yet: ${toFerryError(err).userMessage}`,
+      { migrationId: id, level: 'warn' },
     );
     return { record: next, events: [] };
   }
   const outcome = reconcile(next.migration, where);
-  ctx.log(`${id}: ${error.userMessage}; reconciled: ${outcome.state}: ${outcome.cause}`);
+  ctx.log(`${id}: ${error.userMessage}; reconciled: ${outcome.state}: ${outcome.cause}`, {
+    migrationId: id,
+    level: 'warn',
+  });
   const event = end(
     next,
     outcome.state === 'completed' ? { state: 'completed', downtimeMs: 0, cause: outcome.cause } : outcome,

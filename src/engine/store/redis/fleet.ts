@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DriverUnreachableError, toFerryError } from '../../errors.js';
+import type { Log } from '../../log.js';
 import type { Fleet } from '../../model.js';
 import type { RedisClient } from './config.js';
 import { StoredStateError } from './errors.js';
@@ -153,7 +154,7 @@ export function publishFleet(options: {
   driver: { kind: string; inventory(): Promise<Fleet> };
   by: string;
   publishMs: number;
-  log?: (line: string) => void;
+  log?: Log;
 }): { stop(): void } {
   const { fleet, driver, by, publishMs } = options;
   const ttlMs = publishMs * FLEET_TTL_PERIODS;
@@ -173,7 +174,7 @@ export function publishFleet(options: {
       }
       await fleet.publish({ fleet: inventory, driver: driver.kind, by, at }, ttlMs);
     } catch (err) {
-      options.log?.(`publishing the fleet failed: ${toFerryError(err).message}`);
+      options.log?.(`publishing the fleet failed: ${toFerryError(err).message}`, { level: 'warn' });
     } finally {
       running = false;
     }

@@ -3,6 +3,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Clock } from '../../clock.js';
 import { ConflictError, FerryError, toFerryError } from '../../errors.js';
 import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
+import type { Log, LogFields } from '../../log.js';
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../../model.js';
 import type { Launcher } from '../../ports.js';
 import { type RedisClient, type WorkerTuning, workerTuningSchema } from './config.js';
@@ -37,7 +38,7 @@ export interface BullLauncherOptions {
    * BullMQ delays run on the wall clock; the worker sleeps on `clock` for any remainder.
    */
   clockRate?: number;
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 /** What a worker needs to run evacuations: the runner's deps (the store must be a RedisStore). */
@@ -62,7 +63,7 @@ export class BullLauncher implements Launcher {
       connection: options.redis,
       prefix: options.prefix,
     });
-    this.queue.on('error', (err) => this.log(`queue: ${err.message}`));
+    this.queue.on('error', (err) => this.log(`queue: ${err.message}`, { level: 'error' }));
   }
 
   /** Queues the evacuation, delayed until `startsAt`; launching the same id twice is a no-op. */
@@ -124,8 +125,10 @@ export class BullLauncher implements Launcher {
         drainDelay: 1,
       },
     );
-    worker.on('error', (err) => this.log(`worker: ${err.message}`));
-    worker.on('failed', (job, err) => this.log(`${job?.id ?? '?'}: attempt failed: ${err.message}`));
+    worker.on('error', (err) => this.log(`worker: ${err.message}`, { level: 'error' }));
+    worker.on('failed', (job, err) =>
+      this.log(`${job?.id ?? '?'}: attempt failed: ${err.message}`, { evacuationId: job?.id, level: 'warn' }),
+    );
     this.workers.add(worker);
     worker.on('closed', () => this.workers.delete(worker));
     return worker;
@@ -157,10 +160,11 @@ export class BullLauncher implements Launcher {
     };
     const run = deps.run ?? runEvacuation;
     let final: Evacuation;
+    this.log(`${evacuationId}: running here (attempt ${job.attemptsMade + 1})`, { evacuationId });
     try {
       final = await run(evacuationId, { ...deps, store, onStep });
     } catch (err) {
-      this.log(`${evacuationId}: ${toFerryError(err).userMessage}`);
+      this.log(`${evacuationId}: ${toFerryError(err).userMessage}`, { evacuationId, level: 'warn' });
       if (err instanceof LockLostError) throw new UnrecoverableError(err.userMessage);
       // Records of a newer ferry: retrying cannot help, and giving up would write over them.
       if (err instanceof SchemaVersionError) throw new UnrecoverableError(err.userMessage);
@@ -172,10 +176,11 @@ export class BullLauncher implements Launcher {
       }
       throw err;
     }
+    this.log(`${evacuationId}: ${final.state}`, { evacuationId, state: final.state });
     return { state: final.state };
   }
 
-  private log(line: string): void {
-    this.options.log?.(line);
+  private log(line: string, fields?: LogFields): void {
+    this.options.log?.(line, fields);
   }
 }

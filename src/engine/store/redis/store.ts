@@ -188,13 +188,22 @@ export class RedisStore implements EngineStore {
     private readonly newCommitId: () => string = randomUUID,
     /** How long an ended evacuation's records are kept (redis.retention.finishedS). */
     private readonly retention: Pick<Retention, 'finishedS'> = retentionSchema.parse({}),
+    /** Told the events of every commit that succeeded (metrics); never fails a commit. */
+    private readonly onCommitted?: (events: readonly FerryEvent[]) => void,
   ) {
     this.keys = new Keys(prefix);
   }
 
   /** The same store, whose commits succeed only while `fence.key` holds `fence.token`. */
   fenced(fence: Fence): RedisStore {
-    return new RedisStore(this.redis, this.keys.prefix, fence, this.newCommitId, this.retention);
+    return new RedisStore(
+      this.redis,
+      this.keys.prefix,
+      fence,
+      this.newCommitId,
+      this.retention,
+      this.onCommitted,
+    );
   }
 
   /**
@@ -268,6 +277,11 @@ export class RedisStore implements EngineStore {
       throw err;
     }
     await confirmReplicated(this.redis, keys[0]!, 'a step commit');
+    try {
+      this.onCommitted?.(change.events ?? []);
+    } catch {
+      // What is told after a commit cannot undo it: an observer's failure is its own.
+    }
   }
 
   /**
