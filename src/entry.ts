@@ -25,8 +25,8 @@ export function isEntry(url: string): boolean {
  * failure to start stays one plain line, for the person who just typed the command.
  */
 export function runMain(
-  name: string,
   start: (argv: string[], env: NodeJS.ProcessEnv, log: Log) => Promise<{ stop(): Promise<void> }>,
+  name = 'ferry',
 ): void {
   const log = structuredLog(jsonLogger(name));
   start(process.argv.slice(2), process.env, log).then(

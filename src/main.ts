@@ -82,4 +82,4 @@ export async function startBot(
   }
 }
 
-if (isEntry(import.meta.url)) runMain('ferry-bot', startBot);
+if (isEntry(import.meta.url)) runMain(startBot, 'ferry-bot');

@@ -71,4 +71,4 @@ export async function startWorker(
   };
 }
 
-if (isEntry(import.meta.url)) runMain('ferry-worker', startWorker);
+if (isEntry(import.meta.url)) runMain(startWorker, 'ferry-worker');

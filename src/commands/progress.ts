@@ -1,3 +1,4 @@
+import type { Log } from '../engine/log.js';
 import { type FerryEvent, FINAL_CAMPAIGN_STATES } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
@@ -40,7 +41,7 @@ export interface ProgressDeps {
   pollMs: number;
   /** Mentioned in notices people must act on (a stalled post-copy). */
   approvers?: readonly string[];
-  log?: (line: string) => void;
+  log?: Log;
 }
 
 const FOLLOWING = 'progress:following';
@@ -103,7 +104,10 @@ export class ProgressPublisher {
       try {
         await this.publishCampaign(id);
       } catch (err) {
-        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`);
+        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`, {
+          campaignId: id,
+          level: 'warn',
+        });
       }
     }
     for (const id of await this.deps.kv.members(FOLLOWING)) {
@@ -112,7 +116,10 @@ export class ProgressPublisher {
         await this.publish(id);
       } catch (err) {
         // One evacuation's trouble (engine down, a Slack error) must not stop the others.
-        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`);
+        this.deps.log?.(`progress of ${id}: ${err instanceof Error ? err.message : String(err)}`, {
+          evacuationId: id,
+          level: 'warn',
+        });
       }
     }
   }
