@@ -104,59 +104,46 @@ export class FerryMetrics {
       });
       return reading;
     };
-    new Gauge({
-      name: 'ferry_evacuations_running',
-      help: 'Evacuations started and not ended (draining, paused, in maintenance)',
-      registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        if (s) this.set(s.running);
-      },
-    });
-    new Gauge({
-      name: 'ferry_evacuations_open',
-      help: 'Evacuations not ended, by state',
-      labelNames: ['state'] as const,
-      registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        if (!s) return;
-        this.reset();
-        for (const [state, n] of s.evacuations) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'ferry_migrations_in_flight',
-      help: 'Migrations started and not ended, by state',
-      labelNames: ['state'] as const,
-      registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        if (!s) return;
-        this.reset();
-        for (const [state, n] of s.migrations) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'ferry_approvals_waiting',
-      help: 'Risky switchovers waiting for an approver',
-      registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        if (s) this.set(s.migrations.get('awaiting-approval') ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ferry_queue_jobs',
-      help: 'Evacuation jobs in the durable queue, by state (waiting, delayed, active, prioritized)',
-      labelNames: ['state'] as const,
-      registers: [this.registry],
-      async collect() {
-        const s = await snapshot();
-        if (!s?.queue) return;
-        for (const state of QUEUE_STATES) this.set({ state }, s.queue[state] ?? 0);
-      },
-    });
+    /** A gauge set at each scrape from the snapshot: one value, or one per state. */
+    const gauge = (
+      name: string,
+      help: string,
+      values: (s: Snapshot) => number | Map<string, number> | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        async collect() {
+          const s = await snapshot();
+          const value = s && values(s);
+          if (value === undefined) return;
+          if (typeof value === 'number') {
+            this.set(value);
+            return;
+          }
+          this.reset();
+          for (const [state, n] of value) this.set({ state }, n);
+        },
+      });
+    gauge(
+      'ferry_evacuations_running',
+      'Evacuations started and not ended (draining, paused, in maintenance)',
+      (s) => s.running,
+    );
+    gauge('ferry_evacuations_open', 'Evacuations not ended, by state', (s) => s.evacuations);
+    gauge('ferry_migrations_in_flight', 'Migrations started and not ended, by state', (s) => s.migrations);
+    gauge(
+      'ferry_approvals_waiting',
+      'Risky switchovers waiting for an approver',
+      (s) => s.migrations.get('awaiting-approval') ?? 0,
+    );
+    gauge(
+      'ferry_queue_jobs',
+      'Evacuation jobs in the durable queue, by state (waiting, delayed, active, prioritized)',
+      (s) => s.queue && new Map(QUEUE_STATES.map((state) => [state, s.queue?.[state] ?? 0])),
+    );
   }
 
   /** Reads the gauges from `sources` at every scrape (the durable engine registers its store and queue). */

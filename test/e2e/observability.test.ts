@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBot } from '../../src/main.js';
 import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
+import { botConfig, spawnWorker, workerConfig } from '../support/ferry-worker.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { waitUntil } from '../support/redis-ha.js';
 import { evacuationId, progressMessages, textOf } from './story.js';
@@ -16,36 +17,8 @@ import { evacuationId, progressMessages, textOf } from './story.js';
  * and the worker's JSON log lines, which carry the evacuation's id and never Redis's password.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const { alice } = USERS;
 const PASSWORD = 'hunter2-redis';
-
-/** One VM of 512 MiB on a 1 Gb/s link: a migration of about four seconds, long enough to be seen running. */
-const WORKER_CONFIG = `
-timezone: UTC
-fleet:
-  driver: sim
-  hosts:
-    - { name: cmp-001, vcpus: 32, memoryGiB: 64, nicGbps: 1 }
-    - { name: cmp-002, vcpus: 32, memoryGiB: 64, nicGbps: 1 }
-  instances:
-    - { name: app-01, host: cmp-001, vcpus: 2, memoryGiB: 0.5, dirtyMiBps: 1 }
-redis:
-  worker: { fleetPublishMs: 200 }
-`;
-
-const BOT_CONFIG = `
-timezone: UTC
-fleet: { driver: sim }
-redis:
-  worker: { fleetPublishMs: 200 }
-metrics: { port: 0 }
-slack:
-  mode: socket
-  progressChannel: ${CHANNELS.ops}
-  operators: [${alice}]
-  updateIntervalS: 0.2
-`;
 
 /** The sum of the samples of `name` whose labels include `labels`, in Prometheus's text format. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -89,35 +62,23 @@ describe('metrics and logs of a real worker and bot', () => {
 
   it('counts the evacuation on /metrics during and after it, and logs JSON with ids and no password', async () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-observe-'));
-    writeFileSync(join(dir, 'worker.yaml'), WORKER_CONFIG);
-    writeFileSync(join(dir, 'bot.yaml'), BOT_CONFIG);
+    // One VM of 512 MiB on a 1 Gb/s link: a migration of about four seconds, long enough to be seen running.
+    writeFileSync(
+      join(dir, 'worker.yaml'),
+      workerConfig(1, ['{ name: app-01, host: cmp-001, vcpus: 2, memoryGiB: 0.5, dirtyMiBps: 1 }']),
+    );
+    writeFileSync(join(dir, 'bot.yaml'), botConfig('metrics: { port: 0 }'));
     redis = await startRedis({ args: ['--requirepass', PASSWORD] });
     const url = redis.url.replace('redis://', `redis://:${PASSWORD}@`);
     slack = new SlackStandin(TOKENS);
     await slack.start();
     const standin = slack;
 
-    worker = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'src', 'worker.ts'),
-        '--config',
-        join(dir, 'worker.yaml'),
-        '--name',
-        'w1',
-        '--metrics-port',
-        '0',
-      ],
-      { env: { ...process.env, REDIS_URL: url }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    worker.stderr!.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
+    const spawned = spawnWorker(join(dir, 'worker.yaml'), url, ['--metrics-port', '0']);
+    worker = spawned.child;
+    const stderr = spawned.stderr;
     const logs = () =>
-      stderr
+      stderr()
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -207,6 +168,6 @@ describe('metrics and logs of a real worker and bot', () => {
     expect(lines.every((l) => l.name === 'ferry-worker' && typeof l.level === 'string')).toBe(true);
     expect(lines.find((l) => l.evacuationId === id && l.state === 'completed')).toBeDefined();
     expect(String(running.msg)).toContain(':***@127.0.0.1');
-    expect(stderr).not.toContain(PASSWORD);
+    expect(stderr()).not.toContain(PASSWORD);
   }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { mountFerry } from '../../src/commands/app.js';
 import { FerryError } from '../../src/engine/errors.js';
 import { startBot } from '../../src/main.js';
 import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
+import { botConfig, spawnWorker, workerConfig } from '../support/ferry-worker.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { waitUntil } from '../support/redis-ha.js';
 import { progressMessages, textOf } from './story.js';
@@ -20,36 +21,7 @@ import { progressMessages, textOf } from './story.js';
  * plan says at once that no worker is running.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const { alice } = USERS;
-
-/** The worker's config: the fleet, its driver (the simulator) and a fast fleet publication. */
-const WORKER_CONFIG = `
-timezone: UTC
-fleet:
-  driver: sim
-  hosts:
-    - { name: cmp-001, vcpus: 32, memoryGiB: 64, nicGbps: 25 }
-    - { name: cmp-002, vcpus: 32, memoryGiB: 64, nicGbps: 25 }
-  instances:
-    - { name: web-01, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }
-    - { name: web-02, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }
-redis:
-  worker: { fleetPublishMs: 200 }
-`;
-
-/** The bot's: Slack, and nothing about hypervisors (a bot that builds a driver from this has an empty fleet). */
-const BOT_CONFIG = `
-timezone: UTC
-fleet: { driver: sim }
-redis:
-  worker: { fleetPublishMs: 200 }
-slack:
-  mode: socket
-  progressChannel: ${CHANNELS.ops}
-  operators: [${alice}]
-  updateIntervalS: 0.2
-`;
 
 describe('a bot without a worker, beside a ferry-worker process', () => {
   let dir: string | undefined;
@@ -68,8 +40,14 @@ describe('a bot without a worker, beside a ferry-worker process', () => {
 
   it('plans on the fleet the worker publishes, the worker moves the VMs, and no worker is said at once', async () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-split-'));
-    writeFileSync(join(dir, 'worker.yaml'), WORKER_CONFIG);
-    writeFileSync(join(dir, 'bot.yaml'), BOT_CONFIG);
+    writeFileSync(
+      join(dir, 'worker.yaml'),
+      workerConfig(25, [
+        '{ name: web-01, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }',
+        '{ name: web-02, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }',
+      ]),
+    );
+    writeFileSync(join(dir, 'bot.yaml'), botConfig());
     redis = await startRedis();
     slack = new SlackStandin(TOKENS);
     await slack.start();
@@ -97,28 +75,13 @@ describe('a bot without a worker, beside a ferry-worker process', () => {
 
     const client = new Redis(redis.url);
     try {
-      worker = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(ROOT, 'src', 'worker.ts'),
-          '--config',
-          join(dir, 'worker.yaml'),
-          '--name',
-          'w1',
-        ],
-        { env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let stderr = '';
-      worker.stderr!.on('data', (chunk) => {
-        stderr += String(chunk);
-      });
+      const spawned = spawnWorker(join(dir, 'worker.yaml'), redis.url);
+      worker = spawned.child;
       await waitUntil(
         'the worker’s fleet in Redis',
         async () => (await client.exists('{ferry}:fleet')) === 1,
       );
-      expect(stderr).not.toContain('failed');
+      expect(spawned.stderr()).not.toContain('failed');
 
       // The fleet the bot shows and plans on is the worker's.
       const plan = textOf(await answer('plan cmp-001'));
