@@ -1,5 +1,5 @@
 import { slackConfigSchema } from './commands/config.js';
-import { createStandaloneBot, tokensFromEnv } from './commands/standalone.js';
+import { createStandaloneBot, slackTokens } from './commands/standalone.js';
 import { loadConfig } from './engine/compose.js';
 import { parseSection } from './engine/config.js';
 import { ConfigError } from './engine/errors.js';
@@ -11,7 +11,8 @@ import { isEntry, programArgs, runMain, serveProgramMetrics } from './entry.js';
  * The standalone bot, `ferry-bot --config ferry.yaml` (or `npm run bot -- --config FILE`, or
  * `npx tsx src/main.ts --config FILE`; FERRY_CONFIG works too): a Bolt app that mounts ferry and
  * nothing else. Tokens come from the environment (SLACK_BOT_TOKEN, and SLACK_APP_TOKEN for
- * Socket Mode or SLACK_SIGNING_SECRET for HTTP mode), Redis from --redis, REDIS_URL or the
+ * Socket Mode or SLACK_SIGNING_SECRET for HTTP mode), a `_FILE` each names, or the `slack:`
+ * section (secrets.ts), Redis from --redis, REDIS_URL or the
  * config's `redis:` section (FERRY_REDIS_URL). SLACK_API_URL points at another Slack API host.
  * Stops cleanly on SIGINT / SIGTERM; a wrong token or an unreachable Redis is one line and exit 1.
  */
@@ -34,12 +35,15 @@ export async function startBot(
   if (!config.slack)
     throw new ConfigError(`${path} has no slack: section; the bot needs one (see README, "Slack app")`);
   const slack = parseSection(slackConfigSchema, config.slack, path, 'slack');
-  const tokens = tokensFromEnv(env, slack.mode);
+  const tokens = slackTokens(env, slack);
   const url = args.redis;
   const redisConfig = redisConfigSchema.parse({ ...config.redis, ...(url ? { url } : {}) });
-  // Sentinel and Cluster need a client (ferry opens its own duplicate of it); a URL is enough
-  // otherwise, and ferry connects only after Slack accepted the token.
-  const client = redisConfig.sentinels || redisConfig.cluster ? connect(redisConfig, { log }) : undefined;
+  // Sentinel, Cluster and a password apart from the URL need a client (ferry opens its own
+  // duplicate of it); a URL is enough otherwise, and ferry connects only after Slack accepted the token.
+  const client =
+    redisConfig.sentinels || redisConfig.cluster || redisConfig.password
+      ? connect(redisConfig, { log })
+      : undefined;
   const redis = client ?? redisConfig.url;
   try {
     const bot = await createStandaloneBot({

@@ -14,6 +14,7 @@ import { planPreview } from '../views/plan.js';
 import { postMortemMessage } from '../views/postmortem.js';
 import { messageToText, mrkdwnToText } from '../views/text.js';
 import { BREAK_GLASS_USAGE, isBreakGlass, runBreakGlass } from './breakglass.js';
+import { check } from './check/index.js';
 
 /**
  * The command line: `ferry plan HOST` and `ferry evacuate HOST` on the simulated fleet of a
@@ -27,6 +28,7 @@ export const USAGE = `usage:
   ferry evacuate HOST --config FILE [--window NAME] [--approve all|none] [--seed N] [--json]
   ferry campaign HOST... | --label LABEL --config FILE [--parallel N] [--continue-on-partial]
                  [--approve all|none] [--json]
+  ferry check --config FILE [--json]     preflight: exit 0 when everything a drain needs is there
 against the durable engine (the bot's config and Redis; break-glass when Slack is down):
 ${BREAK_GLASS_USAGE}`;
 
@@ -86,6 +88,9 @@ export async function runCli(positionals: string[], raw: CliOptions, io: Io): Pr
         return await evacuate(config, single(hosts), options, io);
       case 'campaign':
         return await campaign(config, campaignHosts(config, hosts, options.label), options, io);
+      case 'check':
+        if (hosts.length > 0) throw new InputError('check takes no HOST: it checks every host of the config');
+        return await check(config, { json: options.json, source: options.config, env: process.env }, io);
       default:
         throw new InputError(`unknown command "${command}"`);
     }

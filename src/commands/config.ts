@@ -3,8 +3,8 @@ import { bounded, LIMITS } from '../engine/config.js';
 
 /**
  * The `slack:` section of ferry's config, validated by the Slack surface when the bot starts (the
- * engine keeps it opaque). Tokens are never in the file: they come from SLACK_BOT_TOKEN,
- * SLACK_APP_TOKEN and SLACK_SIGNING_SECRET.
+ * engine keeps it opaque). Tokens are better kept out of the file: SLACK_BOT_TOKEN,
+ * SLACK_APP_TOKEN and SLACK_SIGNING_SECRET (or a `_FILE` each names) come first (secrets.ts).
  */
 
 /** A Slack user id (U…/W…) or user-group id (S…). */
@@ -42,6 +42,10 @@ export const slackConfigSchema = z.strictObject({
       perMinute: bounded({ ...LIMITS.concurrency, max: 6000, why: 'a hundred a second' }).default(30),
     })
     .default({ burst: 10, perMinute: 30 }),
+  /** The secrets, when neither the environment nor a file gives them (see above). */
+  botToken: z.string().min(1).optional(),
+  appToken: z.string().min(1).optional(),
+  signingSecret: z.string().min(1).optional(),
   /** How long a user group's membership is cached before asking Slack again. */
   groupCacheS: bounded(LIMITS.durationS).default(300),
 });

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from '@slack/bolt';
 import { ConfigError } from '../engine/errors.js';
+import { readSecret, SECRETS, whereToSet } from '../engine/secrets.js';
 import { errorMessage } from '../views/replies.js';
 import { type Ferry, type FerryOptions, ferryLog, mountFerry } from './app.js';
 import { boltLogger } from './bolt-logger.js';
@@ -21,17 +22,24 @@ export interface SlackTokens {
   signingSecret?: string;
 }
 
-/** Reads SLACK_BOT_TOKEN and, by mode, SLACK_APP_TOKEN or SLACK_SIGNING_SECRET; names what is missing. */
-export function tokensFromEnv(env: NodeJS.ProcessEnv, mode: SlackConfig['mode']): SlackTokens {
-  const needed = ['SLACK_BOT_TOKEN', mode === 'socket' ? 'SLACK_APP_TOKEN' : 'SLACK_SIGNING_SECRET'];
-  const missing = needed.filter((name) => !env[name]);
-  if (missing.length > 0)
-    throw new ConfigError(`set ${missing.join(' and ')} in the environment (slack.mode is ${mode})`);
-  return {
-    botToken: env.SLACK_BOT_TOKEN!,
-    appToken: env.SLACK_APP_TOKEN,
-    signingSecret: env.SLACK_SIGNING_SECRET,
-  };
+/**
+ * The bot token and, by mode, the app token or the signing secret: each from the environment, a
+ * `_FILE` it names, or the `slack:` section, in that order (secrets.ts); names what is missing.
+ */
+export function slackTokens(env: NodeJS.ProcessEnv, slack: SlackConfig): SlackTokens {
+  const botToken = readSecret(SECRETS.slackBotToken, env, slack.botToken);
+  const appToken = readSecret(SECRETS.slackAppToken, env, slack.appToken);
+  const signingSecret = readSecret(SECRETS.slackSigningSecret, env, slack.signingSecret);
+  const needed = [
+    { spec: SECRETS.slackBotToken, secret: botToken },
+    slack.mode === 'socket'
+      ? { spec: SECRETS.slackAppToken, secret: appToken }
+      : { spec: SECRETS.slackSigningSecret, secret: signingSecret },
+  ];
+  const missing = needed.filter((n) => !n.secret).map((n) => whereToSet(n.spec));
+  if (missing.length > 0 || !botToken)
+    throw new ConfigError(`set ${missing.join(' and ')} (slack.mode is ${slack.mode})`);
+  return { botToken: botToken.value, appToken: appToken?.value, signingSecret: signingSecret?.value };
 }
 
 export interface StandaloneOptions extends Omit<FerryOptions, 'slack'> {

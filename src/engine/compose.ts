@@ -16,6 +16,7 @@ import { ConfigError } from './errors.js';
 import type { Log } from './log.js';
 import { type FerryMetrics, metricsConfigSchema } from './metrics.js';
 import type { Evacuation } from './model.js';
+import { withSecrets } from './secrets.js';
 
 export { createDriver } from './drivers/index.js';
 
@@ -68,14 +69,21 @@ export const configSchema = z
 
 export type FerryConfig = z.output<typeof configSchema>;
 
-/** Parses and validates config text; `source` names the file in error messages. */
-export function parseConfig(text: string, source: string): FerryConfig {
-  return parseConfigText(configSchema, text, source);
+/**
+ * Parses and validates config text; `source` names the file in error messages. The secrets the
+ * environment sets (or names files for) take precedence over the file's (secrets.ts).
+ */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): FerryConfig {
+  return parseConfigText(
+    z.preprocess((raw) => withSecrets(raw, env), configSchema),
+    text,
+    source,
+  ) as FerryConfig;
 }
 
-/** Reads, parses and validates a config file. */
-export function loadConfig(path: string): FerryConfig {
-  return parseConfig(readConfigFile(path), path);
+/** Reads, parses and validates a config file, its secrets from `env` first. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): FerryConfig {
+  return parseConfig(readConfigFile(path), path, env);
 }
 
 /**

@@ -17,9 +17,25 @@ const SLACK_TOKEN = /\bx(?:ox[abprse]|app)-[A-Za-z0-9-]+/g;
 /** An OpenStack token in a header dump. */
 const AUTH_HEADER = /\b(X-(?:Auth|Subject)-Token["']?\s*[:=]\s*["']?)[^\s"',}]+/gi;
 
+/**
+ * Secret values ferry read (secrets.ts): a password or token may be quoted verbatim by anything
+ * (a server's error echoing a request, a stack trace), and no pattern knows a password's shape.
+ * Process-wide, because every message of the process goes through redact().
+ */
+const known = new Set<string>();
+/** Shorter values would hide ordinary words; no real credential is that short. */
+const MIN_HIDDEN_LENGTH = 4;
+
+/** Hides `value` wherever it appears in redacted text from now on. */
+export function hideSecret(value: string): void {
+  if (value.length >= MIN_HIDDEN_LENGTH) known.add(value);
+}
+
 /** `text` with every credential it contains replaced by ***. */
 export function redact(text: string): string {
-  return text
+  let hidden = text;
+  for (const value of known) hidden = hidden.replaceAll(value, HIDDEN);
+  return hidden
     .replace(USERINFO, (_, scheme: string, userinfo: string) => {
       const colon = userinfo.indexOf(':');
       return `${scheme}${colon >= 0 ? `${userinfo.slice(0, colon)}:${HIDDEN}` : HIDDEN}@`;

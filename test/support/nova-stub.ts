@@ -34,6 +34,7 @@ import {
   UNDER_WAY,
   type VmState,
 } from './nova-stub/model.js';
+import { computeRules, enforce, placementRule, withoutDeniedFields } from './nova-stub/policy.js';
 import {
   actionJson,
   compareVersions,
@@ -213,6 +214,7 @@ export class NovaStub {
   private readonly mutations: (MutationSpec & { left: number })[] = [];
   private readonly armed = new Map<string, Failure>();
   private readonly downCells = new Set<string>();
+  private readonly denied = new Set<string>();
   private nextMigrationId = 1;
   private readonly hooks: ModelHooks;
 
@@ -345,6 +347,14 @@ export class NovaStub {
 
   bringCellUp(cell: string): void {
     this.downCells.delete(cell);
+  }
+
+  /**
+   * The ferry user's role loses these policy rules (`os_compute_api:...`, `placement:...`): a
+   * fatal rule answers 403 as Nova does, a non-fatal one drops its fields (see nova-stub/policy.ts).
+   */
+  denyPolicy(...rules: string[]): void {
+    for (const rule of rules) this.denied.add(rule);
   }
 
   /** Every token issued so far stops working (Nova answers 401). */
@@ -611,6 +621,7 @@ export class NovaStub {
     const match = /^\/resource_providers\/([^/]+)\/(inventories|usages)$/.exec(path);
     const host = match ? [...this.hosts.values()].find((h) => h.hypervisorId === match[1]) : undefined;
     if (method !== 'GET' || !match) throw new HttpError(404, 'The resource could not be found.');
+    enforce([placementRule(match[2] as 'inventories' | 'usages')], this.denied);
     if (!host) throw new HttpError(404, `No resource provider with uuid ${match[1]} found`);
     if (match[2] === 'inventories') {
       const inventory = (total: number, reserved: number, ratio: number) => ({
@@ -665,6 +676,22 @@ export class NovaStub {
     this.authorize(req);
     const parts = path.split('/').filter(Boolean);
     const route = `${method} /${parts.map((p, i) => (i > 0 && !isKeyword(p) ? '*' : p)).join('/')}`;
+    // Nova finds the server (404) before it checks the rule (403).
+    if (parts[0] === 'servers' && parts.length > 1 && parts[1] !== 'detail') this.serverById(parts[1]!);
+    const action = body && typeof body === 'object' ? Object.keys(body)[0] : undefined;
+    enforce(computeRules(route, query, action), this.denied);
+    const reply = this.computeRoute(route, parts, query, body, mv);
+    withoutDeniedFields(reply.body, this.denied);
+    return reply;
+  }
+
+  private computeRoute(
+    route: string,
+    parts: string[],
+    query: URLSearchParams,
+    body: unknown,
+    mv: string,
+  ): Reply {
     switch (route) {
       case 'GET /os-hypervisors/detail':
       case 'GET /os-hypervisors':

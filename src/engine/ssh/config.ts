@@ -30,6 +30,11 @@ export const sshConfigSchema = z.strictObject({
   user: name.default('root'),
   /** Private key for every host unless a host names its own. */
   privateKeyPath: z.string().min(1),
+  /**
+   * Passphrase of an encrypted private key (every host's); better from FERRY_SSH_KEY_PASSPHRASE
+   * or FERRY_SSH_KEY_PASSPHRASE_FILE than here (secrets.ts).
+   */
+  privateKeyPassphrase: z.string().min(1).optional(),
   keepaliveIntervalS: bounded(LIMITS.intervalS).default(5),
   /** Missed keepalives before the connection counts as dead. */
   keepaliveCountMax: bounded(LIMITS.attempts).default(3),

@@ -19,6 +19,8 @@ export interface SshTarget {
   port: number;
   username: string;
   privateKey: Buffer | string;
+  /** Of an encrypted private key. */
+  passphrase?: string;
   hostKey: HostKeyPin;
 }
 
@@ -76,8 +78,9 @@ export class SshPool {
         `ssh.hosts has no entry for the fleet's host${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
       );
     const keys = new Map<string, Buffer>();
+    const passphrase = config.privateKeyPassphrase;
     const readKey = (path: string): Buffer => {
-      const key = keys.get(path) ?? readPrivateKey(path);
+      const key = keys.get(path) ?? readPrivateKey(path, passphrase);
       keys.set(path, key);
       return key;
     };
@@ -88,6 +91,7 @@ export class SshPool {
         port: h.port,
         username: h.user ?? config.user,
         privateKey: readKey(h.privateKeyPath ?? config.privateKeyPath),
+        passphrase,
         hostKey: parseHostKeyPin(h.hostKey),
       });
     return new SshPool(targets, {
@@ -244,6 +248,7 @@ export class SshPool {
         port: target.port,
         username: target.username,
         privateKey: target.privateKey,
+        passphrase: target.passphrase,
         readyTimeout: this.options.connectTimeoutMs,
         keepaliveInterval: this.options.keepaliveIntervalMs,
         keepaliveCountMax: this.options.keepaliveCountMax,

@@ -323,9 +323,10 @@ export class LibvirtDriver implements Driver {
 
   /**
    * Why the source cannot reach the destination's libvirtd, or undefined when it can. Run on
-   * the source, through the same URI (and so the same SSH keys and known_hosts) as a migration.
+   * the source, through the same URI (and so the same SSH keys and known_hosts) as a migration;
+   * the precheck's, and `ferry check`'s.
    */
-  private async reachable(from: string, to: string): Promise<string | undefined> {
+  async reachable(from: string, to: string): Promise<string | undefined> {
     const uri = this.destinationUri(to);
     const limitS = this.options.config.commandTimeoutS;
     const probe = shellCommand([

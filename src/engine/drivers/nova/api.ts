@@ -229,7 +229,7 @@ export class NovaApi {
   ): Promise<unknown> {
     const what = `Nova ${method} ${path.split('?')[0]}`;
     const response = await this.authorized(what, async (session) => {
-      await this.negotiate(session.computeUrl);
+      await this.negotiate();
       return send(this.fetch, {
         method,
         url: session.computeUrl + path,
@@ -317,16 +317,20 @@ export class NovaApi {
   }
 
   /** Version discovery, once: the cloud must support the configured microversion. */
-  private negotiate(computeUrl: string): Promise<void> {
-    this.negotiated ??= this.discover(computeUrl).catch((err: unknown) => {
+  private negotiate(): Promise<void> {
+    this.negotiated ??= this.discover().catch((err: unknown) => {
       this.negotiated = undefined;
       throw err;
     });
     return this.negotiated;
   }
 
-  private async discover(computeUrl: string): Promise<void> {
-    const url = versionRootUrl(computeUrl);
+  /**
+   * The v2.1 API's version document (its `min_version` and `version`, the newest microversion),
+   * or undefined when the cloud has no v2.1.
+   */
+  async apiVersion(): Promise<{ url: string; version?: ApiVersion }> {
+    const url = versionRootUrl((await this.keystone.session()).computeUrl);
     const response = await send(this.fetch, {
       method: 'GET',
       url,
@@ -336,8 +340,29 @@ export class NovaApi {
     if (response.status < 200 || response.status > 299)
       throw errorForStatus(response.status, `Nova version discovery GET ${url}`, response.body);
     const reply = parseReply(versionDiscoverySchema, response.body, `Nova version discovery GET ${url}`);
-    const version: ApiVersion | undefined =
-      'version' in reply ? reply.version : reply.versions.find((v) => v.id === 'v2.1');
+    return { url, version: 'version' in reply ? reply.version : reply.versions.find((v) => v.id === 'v2.1') };
+  }
+
+  /**
+   * One authorized GET (Compute, or Placement with `placement`) whose 4xx answer is returned, not
+   * thrown: `ferry check` tries each policy rule with a harmless read and reads the status.
+   */
+  async probe(path: string, options: { placement?: boolean } = {}): Promise<HttpResponse> {
+    const session = await this.keystone.session();
+    if (!options.placement) await this.negotiate();
+    const base = options.placement ? session.placementUrl : session.computeUrl;
+    if (!base) throw new ConfigError("Keystone's catalog lists no placement service");
+    return send(this.fetch, {
+      method: 'GET',
+      url: base + path,
+      headers: { 'X-Auth-Token': session.token, ...(options.placement ? {} : this.versionHeaders()) },
+      timeoutMs: this.options.config.requestTimeoutS * 1000,
+      service: options.placement ? 'Placement' : 'Nova',
+    });
+  }
+
+  private async discover(): Promise<void> {
+    const { url, version } = await this.apiVersion();
     const wanted = this.microversion;
     if (!version || version.version === '')
       throw new FerryError(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bounded, LIMITS } from '../../config.js';
+import { SECRETS, whereToSet } from '../../secrets.js';
 
 /** A Nova microversion such as `2.80`, compared as (major, minor) numbers. */
 export const microversionSchema = z.string().regex(/^\d+\.\d+$/, 'a microversion such as 2.80');
@@ -43,7 +44,8 @@ const passwordAuthSchema = z
     type: z.literal('password'),
     username: text.optional(),
     userId: text.optional(),
-    password: text,
+    /** Better from the environment or a file than here (secrets.ts). */
+    password: z.string({ error: `the password is not set: set ${whereToSet(SECRETS.novaPassword)}` }).min(1),
     userDomainName: text.optional(),
     userDomainId: text.optional(),
     projectName: text.optional(),
@@ -89,7 +91,10 @@ const applicationCredentialAuthSchema = z
     type: z.literal('application_credential'),
     id: text.optional(),
     name: text.optional(),
-    secret: text,
+    /** Better from the environment or a file than here (secrets.ts). */
+    secret: z
+      .string({ error: `the secret is not set: set ${whereToSet(SECRETS.novaApplicationCredentialSecret)}` })
+      .min(1),
     /** The owner, needed with `name`: by id, or by name + domain. */
     userId: text.optional(),
     username: text.optional(),

@@ -71,6 +71,11 @@ export const redisConfigSchema = z
       .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
       .default(() => process.env.FERRY_REDIS_URL ?? 'redis://127.0.0.1:6379'),
     /**
+     * The password (AUTH), over the URL's; better from FERRY_REDIS_PASSWORD or
+     * FERRY_REDIS_PASSWORD_FILE than here (secrets.ts). With Sentinel it is the data nodes'.
+     */
+    password: z.string().min(1).optional(),
+    /**
      * Prefix of every key, BullMQ's included. The braces are a Cluster hash tag: every ferry key
      * lands in one slot, so the Lua scripts that write several keys at once work on a Cluster.
      */
@@ -125,7 +130,7 @@ export function reconnectDelayMs(attempt: number): number {
 }
 
 /** The connection options every ferry client shares (BullMQ requires maxRetriesPerRequest: null). */
-function commonOptions(url: URL): RedisOptions {
+function commonOptions(url: URL, password: string | undefined): RedisOptions {
   const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : undefined;
   return {
     maxRetriesPerRequest: null,
@@ -133,7 +138,7 @@ function commonOptions(url: URL): RedisOptions {
     // After a failover the old primary answers READONLY: reconnect to find the new one.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
     username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
+    password: password ?? (url.password ? decodeURIComponent(url.password) : undefined),
     db: db !== undefined && Number.isInteger(db) ? db : undefined,
     tls: url.protocol === 'rediss:' ? {} : undefined,
   };
@@ -142,7 +147,7 @@ function commonOptions(url: URL): RedisOptions {
 /** Opens a client for the config: Cluster, Sentinel or a single node. */
 export function connect(config: RedisConfig, options: { log?: (line: string) => void } = {}): RedisClient {
   const url = new URL(config.url);
-  const common = commonOptions(url);
+  const common = commonOptions(url, config.password);
   let client: RedisClient;
   if (config.cluster) {
     client = new Cluster(config.cluster, {
