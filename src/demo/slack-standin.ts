@@ -47,7 +47,22 @@ export interface StandinOptions {
   signingSecret?: string;
   /** User-group id → member ids, for usergroups.users.list. */
   groups?: Record<string, string[]>;
+  /** The bot token's scopes (default: manifest.yml's), sent as `x-oauth-scopes` and enforced. */
+  scopes?: string[];
 }
+
+/** The scopes of manifest.yml, which a real installation of the app grants. */
+export const MANIFEST_SCOPES = ['commands', 'chat:write', 'usergroups:read'];
+/** What an app-level token for Socket Mode holds. */
+const APP_TOKEN_SCOPES = ['connections:write'];
+/** The scope each Web API method needs, as Slack answers `missing_scope` without it. */
+const METHOD_SCOPES: Record<string, string> = {
+  'chat.postMessage': 'chat:write',
+  'chat.update': 'chat:write',
+  'chat.postEphemeral': 'chat:write',
+  'usergroups.users.list': 'usergroups:read',
+  'apps.connections.open': 'connections:write',
+};
 
 export interface Delivery {
   /** The app's ack body (HTTP response body or Socket Mode ack payload). */
@@ -367,8 +382,15 @@ export class SlackStandin extends EventEmitter {
       this.calls.push({ method, args, status: 200, at: Date.now() });
       return reply(200, { ok: false, error: 'invalid_auth' });
     }
+    // Slack names a token's scopes on every reply, and refuses a method the token lacks one for.
+    const scopes =
+      method === 'apps.connections.open' ? APP_TOKEN_SCOPES : (this.options.scopes ?? MANIFEST_SCOPES);
+    const headers = { 'x-oauth-scopes': scopes.join(',') };
     this.calls.push({ method, args, status: 200, at: Date.now() });
-    reply(200, this.api(method, args));
+    const needed = METHOD_SCOPES[method];
+    if (needed && !scopes.includes(needed))
+      return reply(200, { ok: false, error: 'missing_scope', needed, provided: scopes.join(',') }, headers);
+    reply(200, this.api(method, args), headers);
   }
 
   private api(method: string, args: Record<string, unknown>): Record<string, unknown> {

@@ -3,13 +3,10 @@ import { allPassed, type CheckResult } from './result.js';
 
 /** The preflight's results as a table for a terminal: one line a check, then the summary. Pure. */
 export function checkTable(results: readonly CheckResult[]): string {
-  const rows = results.map((r) => [
-    r.verdict.toUpperCase(),
-    r.component,
-    r.target,
-    r.check,
-    redact(r.detail),
-  ]);
+  // Every cell: a target may be a URL with a password in it.
+  const rows = results.map((r) =>
+    [r.verdict.toUpperCase(), r.component, r.target, r.check, r.detail].map(redact),
+  );
   const header = ['VERDICT', 'COMPONENT', 'TARGET', 'CHECK', 'DETAIL'];
   // The last column is free text: only the others are padded.
   const widths = header.slice(0, -1).map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -26,6 +23,11 @@ export function checkTable(results: readonly CheckResult[]): string {
 export function checkJson(results: readonly CheckResult[]) {
   return {
     ok: allPassed(results),
-    checks: results.map((r) => ({ ...r, detail: redact(r.detail) })),
+    checks: results.map((r) => ({
+      ...r,
+      target: redact(r.target),
+      check: redact(r.check),
+      detail: redact(r.detail),
+    })),
   };
 }
