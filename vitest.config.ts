@@ -12,6 +12,7 @@ const HEAVY = [
   'test/cli/breakglass.test.ts',
   'test/engine/store/redis/ha/*.test.ts',
   'test/e2e/resilience.test.ts',
+  'test/cli/check-hypervisors.test.ts',
 ];
 
 export default defineConfig({
