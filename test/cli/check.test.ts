@@ -448,8 +448,11 @@ describe('secrets: the environment, a _FILE, then the config, for every secret',
     return check(withSlack, where === 'env' ? values : where === 'file' ? fromFiles(values) : {});
   }
 
+  // Each run opens the encrypted key (bcrypt): seconds on a loaded machine.
   for (const where of ['env', 'file', 'config'] as const)
-    it(`takes every secret from the ${where === 'file' ? '_FILE it names' : where}, and prints none`, async () => {
+    it(`takes every secret from the ${where === 'file' ? '_FILE it names' : where}, and prints none`, {
+      timeout: 90_000,
+    }, async () => {
       const origin = (name: string, config: string) =>
         where === 'env' ? name : where === 'file' ? `${name}_FILE=` : config;
       const qemu = await qemuWith(where);
@@ -519,7 +522,10 @@ describe('the ferry command', () => {
       );
     });
 
-  it('exits 0 when everything is there, 1 when something fails, 2 on a bad config', async () => {
+  // Three programs started with tsx: seconds each on a loaded machine.
+  it('exits 0 when everything is there, 1 when something fails, 2 on a bad config', {
+    timeout: 120_000,
+  }, async () => {
     const path = join(dir, 'ferry-cli.yaml');
     writeFileSync(path, stringify(qemuConfig()));
     const good = await run(['check', '--config', path, '--json'], env);

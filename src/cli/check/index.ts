@@ -31,22 +31,24 @@ export async function runChecks(
     ...config.redis,
     ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}),
   });
-  const groups: Promise<CheckResult[]>[] = [checkRedis(redis), driverChecks(config, env)];
-  if (config.slack)
-    groups.push(checkSlack(parseSection(slackConfigSchema, config.slack, source, 'slack'), env));
-  else
-    groups.push(
-      Promise.resolve([
-        {
-          component: 'slack',
-          target: source,
-          check: 'configured',
-          verdict: 'skip',
-          detail: 'no slack: section: only ferry-worker can run with this config (the bot needs one)',
-        },
-      ]),
-    );
-  return (await Promise.all(groups)).flat();
+  // One component after another: opening an encrypted SSH key (bcrypt) holds the event loop for
+  // a while, and another component's timeout would fire before its answer was read.
+  const results = [...(await checkRedis(redis)), ...(await driverChecks(config, env))];
+  if (!config.slack)
+    return [
+      ...results,
+      {
+        component: 'slack',
+        target: source,
+        check: 'configured',
+        verdict: 'skip',
+        detail: 'no slack: section: only ferry-worker can run with this config (the bot needs one)',
+      },
+    ];
+  return [
+    ...results,
+    ...(await checkSlack(parseSection(slackConfigSchema, config.slack, source, 'slack'), env)),
+  ];
 }
 
 /** The checks of `fleet.driver`. */

@@ -9,7 +9,7 @@ import { attempt, type CheckResult, versionAtLeast } from './result.js';
 export const MIN_REDIS_VERSION = '6.2.0';
 
 /** How long Redis may take to answer the preflight before it counts as unreachable. */
-const ANSWER_TIMEOUT_MS = 5_000;
+const ANSWER_TIMEOUT_MS = 10_000;
 
 /** The fields of INFO a check reads (`field:value` lines). */
 function infoFields(text: string): Map<string, string> {
