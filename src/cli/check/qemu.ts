@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PolicyConfig } from '../../engine/config.js';
 import type { QemuConfig } from '../../engine/drivers/qemu/config.js';
 import { QmpClient } from '../../engine/drivers/qemu/qmp.js';
+import { NotFoundError } from '../../engine/errors.js';
 import type { SshPool } from '../../engine/ssh/pool.js';
 import { shellCommand } from '../../engine/ssh/quote.js';
 import { attempt, type CheckResult, versionAtLeast } from './result.js';
@@ -54,7 +55,11 @@ export async function checkQemu(
       const target = `${instance.host}/${instance.name}`;
       let client: QmpClient | undefined;
       const opened = await attempt({ component: 'qemu', target, check: 'version' }, async () => {
-        const stream = await pool.openStreamLocal(instance.host, socket);
+        const stream = await pool.openStreamLocal(instance.host, socket).catch((err: unknown) => {
+          throw new NotFoundError(
+            `cannot open ${socket} on ${instance.host} (${err instanceof Error ? err.message : String(err)}): is ${instance.name}'s QEMU running there, with QMP on qemu.qmpSocket?`,
+          );
+        });
         client = await QmpClient.connect(stream, {
           label: `${instance.host}:${socket}`,
           timeoutMs: qemu.qmpTimeoutS * 1000,
