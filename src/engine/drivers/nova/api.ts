@@ -229,7 +229,7 @@ export class NovaApi {
   ): Promise<unknown> {
     const what = `Nova ${method} ${path.split('?')[0]}`;
     const response = await this.authorized(what, async (session) => {
-      await this.negotiate();
+      await this.negotiate(session.computeUrl);
       return send(this.fetch, {
         method,
         url: session.computeUrl + path,
@@ -317,8 +317,8 @@ export class NovaApi {
   }
 
   /** Version discovery, once: the cloud must support the configured microversion. */
-  private negotiate(): Promise<void> {
-    this.negotiated ??= this.discover().catch((err: unknown) => {
+  private negotiate(computeUrl: string): Promise<void> {
+    this.negotiated ??= this.discover(computeUrl).catch((err: unknown) => {
       this.negotiated = undefined;
       throw err;
     });
@@ -327,10 +327,10 @@ export class NovaApi {
 
   /**
    * The v2.1 API's version document (its `min_version` and `version`, the newest microversion),
-   * or undefined when the cloud has no v2.1.
+   * or undefined when the cloud has no v2.1; of the session's compute endpoint unless given one.
    */
-  async apiVersion(): Promise<{ url: string; version?: ApiVersion }> {
-    const url = versionRootUrl((await this.keystone.session()).computeUrl);
+  async apiVersion(computeUrl?: string): Promise<{ url: string; version?: ApiVersion }> {
+    const url = versionRootUrl(computeUrl ?? (await this.keystone.session()).computeUrl);
     const response = await send(this.fetch, {
       method: 'GET',
       url,
@@ -349,7 +349,7 @@ export class NovaApi {
    */
   async probe(path: string, options: { placement?: boolean } = {}): Promise<HttpResponse> {
     const session = await this.keystone.session();
-    if (!options.placement) await this.negotiate();
+    if (!options.placement) await this.negotiate(session.computeUrl);
     const base = options.placement ? session.placementUrl : session.computeUrl;
     if (!base) throw new ConfigError("Keystone's catalog lists no placement service");
     return send(this.fetch, {
@@ -361,8 +361,8 @@ export class NovaApi {
     });
   }
 
-  private async discover(): Promise<void> {
-    const { url, version } = await this.apiVersion();
+  private async discover(computeUrl: string): Promise<void> {
+    const { url, version } = await this.apiVersion(computeUrl);
     const wanted = this.microversion;
     if (!version || version.version === '')
       throw new FerryError(
