@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Clock } from '../../clock.js';
 import { ConflictError, FerryError, toFerryError } from '../../errors.js';
 import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
@@ -50,11 +50,16 @@ export type WorkerDeps = Omit<RunnerDeps, 'store' | 'onStep'> & {
   run?: (id: string, deps: RunnerDeps) => Promise<Evacuation>;
 };
 
+/** Thrown at a step boundary by a worker that is closing: its evacuation goes back to the queue. */
+class HandOver extends Error {}
+
 export class BullLauncher implements Launcher {
   readonly queue: Queue<EvacuationJobData>;
   readonly tuning: WorkerTuning;
   private readonly keys: Keys;
   private readonly workers = new Set<Worker<EvacuationJobData>>();
+  /** Set by `close`: running evacuations are handed over at their next step instead of run to the end. */
+  private closing = false;
 
   constructor(private readonly options: BullLauncherOptions) {
     this.tuning = workerTuningSchema.parse(options.tuning ?? {});
@@ -134,8 +139,14 @@ export class BullLauncher implements Launcher {
     return worker;
   }
 
-  /** Closes every worker started here and the queue; the Redis client stays open (its owner closes it). */
+  /**
+   * Closes every worker started here and the queue; the Redis client stays open (its owner closes
+   * it). An evacuation a worker is running goes back to the queue at its next step (committed),
+   * for another worker — or this one restarted, a newer version in a rolling upgrade — to carry
+   * on at once: BullMQ's graceful close would otherwise wait for it to end, hours perhaps.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.workers].map((w) => w.close()));
     await this.queue.close();
   }
@@ -157,6 +168,7 @@ export class BullLauncher implements Launcher {
       // The job's lock is the heartbeat: a worker that lost it must stop, another one runs the evacuation.
       if ((await job.extendLock(token, this.tuning.lockDurationMs)) !== 1)
         throw new LockLostError(evacuationId);
+      if (this.closing) throw new HandOver();
     };
     const run = deps.run ?? runEvacuation;
     let final: Evacuation;
@@ -164,6 +176,12 @@ export class BullLauncher implements Launcher {
     try {
       final = await run(evacuationId, { ...deps, store, onStep });
     } catch (err) {
+      if (err instanceof HandOver) {
+        // Waiting again at once, its attempts untouched; the runner resumes it from the store.
+        await job.moveToDelayed(Date.now(), token);
+        this.log(`${evacuationId}: handed over (this worker is closing)`, { evacuationId });
+        throw new DelayedError();
+      }
       this.log(`${evacuationId}: ${toFerryError(err).userMessage}`, { evacuationId, level: 'warn' });
       if (err instanceof LockLostError) throw new UnrecoverableError(err.userMessage);
       // Records of a newer ferry: retrying cannot help, and giving up would write over them.

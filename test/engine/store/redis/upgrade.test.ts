@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINAL_EVACUATION_STATES } from '../../../../src/engine/model.js';
 import { Keys, SCHEMA_VERSION } from '../../../../src/engine/store/redis/index.js';
 import { loadSchemaV1, schemaV1 } from './fixtures/schema-v1.js';
 import { expectMovedOnce, finished, Harness, hosts } from './harness.js';
@@ -8,8 +9,9 @@ import { client, expectCompleteStream, ofType, until } from './support.js';
  * A rolling upgrade mid-evacuation. The fixture is what a worker of the previous schema (records
  * without a version, no open index) left in Redis when it was stopped: an evacuation of hv1 paused
  * after two of six VMs had moved. Its job is queued again, as BullMQ does with a stopped worker's
- * job; a worker of this version takes it over, the operator resumes, that worker is killed with a
- * migration running, and another one finishes: every VM moved once, the old events kept first.
+ * job; a worker of this version takes it over, the operator resumes, that worker is stopped
+ * (SIGTERM) with a migration running, and another one finishes: every VM moved once, the old
+ * events kept first.
  */
 
 let harness: Harness;
@@ -62,7 +64,12 @@ describe('a rolling upgrade', () => {
         30_000,
         50,
       );
-      await a.kill('SIGKILL');
+      // Stopped as a service manager stops it: it hands the evacuation back at its next step and
+      // exits, without waiting for the evacuation to end.
+      await a.kill('SIGTERM');
+      expect(a.process.exitCode).toBe(0);
+      expect(FINAL_EVACUATION_STATES).not.toContain((await f.engine.service.status(id)).state);
+      expect(a.stderr()).toContain(`${id}: handed over`);
       await f.worker('new-b');
 
       const ended = await finished(f.engine, id, 90_000);
