@@ -33,7 +33,7 @@ export type MetricsConfig = z.output<typeof metricsConfigSchema>;
 
 /** Where the scrape-time gauges are read: the durable engine's store and queue. */
 export interface MetricsSources {
-  store: Pick<EngineStore, 'listEvacuations' | 'activeMigrations'>;
+  store: Pick<EngineStore, 'openEvacuations' | 'activeMigrations'>;
   queue?: { getJobCounts(...states: string[]): Promise<Record<string, number>> };
 }
 
@@ -195,7 +195,8 @@ export class FerryMetrics {
       const snapshot: Snapshot = { running: 0, evacuations: new Map(), migrations: new Map() };
       for (const { store, queue } of this.sources) {
         const [evacuations, active, counts] = await Promise.all([
-          store.listEvacuations(),
+          // The open index: a scrape never reads every evacuation kept.
+          store.openEvacuations(),
           store.activeMigrations(),
           queue?.getJobCounts(...QUEUE_STATES),
         ]);
