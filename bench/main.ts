@@ -19,6 +19,7 @@ const USAGE = `usage: npm run bench -- [--json] [--seed N] [--config FILE --host
                        [--scenario ${SCENARIOS.join(',')}] [--strategy ferry,nova,kubevirt,all-at-once]
                        [--stepper | --compare]
        npm run bench -- fidelity [--json]
+       npm run bench -- overhead [--json] [--sources N] [--window S]
 
   --seed N        seed of the generated fleets and the simulator's jitter (default 1)
   --config FILE   drain HOST of this ferry config's fleet instead of the generated drain-mixed
@@ -42,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       strategy: { type: 'string' },
       stepper: { type: 'boolean', default: false },
       compare: { type: 'boolean', default: false },
+      sources: { type: 'string' },
+      window: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -50,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals[0] === 'fidelity') return fidelity(values.json);
+  if (positionals[0] === 'overhead') return overhead(values.json, values.sources, values.window);
   if (positionals.length > 0) throw new UsageError(`unknown command "${positionals[0]}"`);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0)
@@ -117,6 +121,20 @@ async function fidelity(json: boolean): Promise<number> {
   const rows = await runFidelity({ log: (line) => console.error(line) });
   console.log(json ? JSON.stringify({ fidelity: rows }) : formatTable(rows));
   return rows.every((r) => r.guestClean) ? 0 : 1;
+}
+
+async function overhead(json: boolean, sources = '250', window = '60'): Promise<number> {
+  const count = Number(sources);
+  const windowS = Number(window);
+  if (!Number.isInteger(count) || count < 1 || count > 2500)
+    throw new UsageError(`--sources wants a whole number of source hosts, 1 to 2500 (got ${sources})`);
+  if (!(windowS >= 5 && windowS <= 600))
+    throw new UsageError(`--window wants 5 to 600 seconds (got ${window})`);
+  // Loaded only here: it starts redis-server and two more processes.
+  const { runOverhead, formatOverhead } = await import('./overhead.js');
+  const figures = await runOverhead({ sources: count, windowS, log: (line) => console.error(line) });
+  console.log(json ? JSON.stringify({ overhead: figures }) : formatOverhead(figures));
+  return 0;
 }
 
 class UsageError extends Error {}

@@ -61,23 +61,42 @@ end
 if not redis.call('SET', KEYS[plan.commit.key], '1', 'NX', 'PX', 3600000) then
   return 'DUPLICATE'
 end
+-- Every record in one MSET, the active index in one SADD and one SREM: a step of an evacuation
+-- watching 4 migrations costs a handful of commands, not two per migration.
+local records = {}
 if plan.evacuation then
-  redis.call('SET', KEYS[plan.evacuation.key], plan.evacuation.json)
+  table.insert(records, KEYS[plan.evacuation.key])
+  table.insert(records, plan.evacuation.json)
+end
+local active, inactive = {}, {}
+for _, m in ipairs(plan.migrations) do
+  table.insert(records, KEYS[m.key])
+  table.insert(records, m.json)
+  table.insert(m.active and active or inactive, m.id)
+end
+-- In slices: unpack has a limit of a few thousand values.
+local function batched(command, key, values)
+  for i = 1, #values, 1000 do
+    local slice = { unpack(values, i, math.min(i + 999, #values)) }
+    if key then redis.call(command, key, unpack(slice)) else redis.call(command, unpack(slice)) end
+  end
+end
+batched('MSET', nil, records)
+batched('SADD', KEYS[3], active)
+batched('SREM', KEYS[3], inactive)
+-- An evacuation this store already indexed (and that has not ended) is in both indexes.
+if plan.evacuation and not plan.evacuation.indexed then
   if not redis.call('ZSCORE', KEYS[1], plan.evacuation.id) then
     redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), plan.evacuation.id)
-  end
-  -- The evacuation has ended: its host is free, in the step that records the end.
-  local release = plan.evacuation.release
-  if release and redis.call('GET', KEYS[release]) == plan.evacuation.id then
-    redis.call('DEL', KEYS[release])
   end
   -- Also indexes an evacuation an older ferry (without the index) created.
   if plan.expire then redis.call('SREM', KEYS[4], plan.evacuation.id)
   else redis.call('SADD', KEYS[4], plan.evacuation.id) end
 end
-for _, m in ipairs(plan.migrations) do
-  redis.call('SET', KEYS[m.key], m.json)
-  if m.active then redis.call('SADD', KEYS[3], m.id) else redis.call('SREM', KEYS[3], m.id) end
+if plan.evacuation and plan.evacuation.release then
+  -- The evacuation has ended: its host is free, in the step that records the end.
+  local release = plan.evacuation.release
+  if redis.call('GET', KEYS[release]) == plan.evacuation.id then redis.call('DEL', KEYS[release]) end
 end
 for _, s in ipairs(plan.streams) do
   local n = redis.call('XLEN', KEYS[s.key])
@@ -85,6 +104,7 @@ for _, s in ipairs(plan.streams) do
     redis.call('XADD', KEYS[s.key], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
   end
 end
+if not (plan.expire or plan.sweep) then return 'OK' end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if plan.expire then
@@ -170,15 +190,22 @@ return {'ok', tostring(found)}
 interface CommitPlan {
   commit: { key: number };
   fence?: { key: number; token: string };
-  evacuation?: { key: number; id: string; json: string; release?: number };
+  evacuation?: { key: number; id: string; json: string; release?: number; indexed?: boolean };
+  /** Look for expired evacuations to drop from the index (at most every SWEEP_MS per process). */
+  sweep?: boolean;
   /** The evacuation ended: these keys expire in `ms` (its retention). */
   expire?: { keys: number[]; ms: number };
   migrations: { key: number; id: string; json: string; active: boolean }[];
   streams: { key: number; events: { type: string; json: string }[] }[];
 }
 
+/** How often one process's commits look for expired evacuations to drop from the index, by default. */
+const SWEEP_MS = 10_000;
+
 export class RedisStore implements EngineStore {
   readonly keys: Keys;
+  /** Evacuations this store's commits have indexed, open (the index need not be touched again). */
+  private readonly indexed = new Set<string>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -190,6 +217,11 @@ export class RedisStore implements EngineStore {
     private readonly retention: Pick<Retention, 'finishedS'> = retentionSchema.parse({}),
     /** Told the events of every commit that succeeded (metrics); never fails a commit. */
     private readonly onCommitted?: (events: readonly FerryEvent[]) => void,
+    /**
+     * When this process last swept the index for expired evacuations, and how often it does
+     * (shared by the fenced copies of a store): two commands a step saved on every evacuation.
+     */
+    private readonly swept = { atMs: Number.NEGATIVE_INFINITY, everyMs: SWEEP_MS },
   ) {
     this.keys = new Keys(prefix);
   }
@@ -203,6 +235,7 @@ export class RedisStore implements EngineStore {
       this.newCommitId,
       this.retention,
       this.onCommitted,
+      this.swept,
     );
   }
 
@@ -242,8 +275,13 @@ export class RedisStore implements EngineStore {
     if (change.evacuation) {
       const evacuation = change.evacuation;
       const id = evacuation.request.id;
-      plan.evacuation = { key: key(this.keys.evacuation(id)), id, json: encode('evacuation', evacuation) };
       const ended = FINAL_EVACUATION_STATES.includes(evacuation.state);
+      plan.evacuation = {
+        key: key(this.keys.evacuation(id)),
+        id,
+        json: encode('evacuation', evacuation),
+        ...(this.indexed.has(id) && !ended && { indexed: true }),
+      };
       if (holdsHost(evacuation) && ended)
         plan.evacuation.release = key(this.keys.hostLock(evacuation.request.source));
       if (ended)
@@ -269,12 +307,22 @@ export class RedisStore implements EngineStore {
       }
       stream.events.push({ type: event.type, json: encode('event', event) });
     }
+    const nowMs = Date.now();
+    if (nowMs - this.swept.atMs >= this.swept.everyMs) {
+      plan.sweep = true;
+      this.swept.atMs = nowMs;
+    }
     try {
       await COMMIT.run(this.redis, keys, [JSON.stringify(plan)]);
     } catch (err) {
       if (this.fence && err instanceof Error && err.message.startsWith('FERRY_FENCED'))
         throw new LockLostError(this.fence.evacuationId);
       throw err;
+    }
+    const id = change.evacuation?.request.id;
+    if (id !== undefined) {
+      if (FINAL_EVACUATION_STATES.includes(change.evacuation!.state)) this.indexed.delete(id);
+      else this.indexed.add(id);
     }
     await confirmReplicated(this.redis, keys[0]!, 'a step commit');
     try {

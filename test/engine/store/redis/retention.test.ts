@@ -112,7 +112,15 @@ describe('retention', () => {
   it('expires an ended evacuation with everything it left, and drops it from the indexes', async () => {
     const prefix = freshPrefix();
     const keys = new Keys(prefix);
-    const store = new RedisStore(redis, prefix, undefined, undefined, { finishedS: 1 });
+    // Every commit sweeps the index (by default a process sweeps every 10 s).
+    const store = new RedisStore(
+      redis,
+      prefix,
+      undefined,
+      undefined,
+      { finishedS: 1 },
+      { atMs: 0, everyMs: 0 },
+    );
     const approvals = new RedisApprovals(redis, prefix);
     const control = new RedisControl(redis, prefix);
     await store.create(sampleEvacuation('old', 'planned'), []);
