@@ -6,6 +6,7 @@ import { createDurableEngine, parseConfig } from '../src/engine/compose.js';
 import { simClock } from '../src/engine/drivers/sim/clock.js';
 import { RemoteSimDriver } from '../src/engine/drivers/sim/remote.js';
 import { type Child, spawnTs } from '../test/processes/spawn.js';
+import { until } from '../test/support/until.js';
 
 /**
  * `npm run bench -- overhead`: what watching migrations costs the engine itself. A redis-server
@@ -77,20 +78,6 @@ async function redisCounts(redis: Redis): Promise<{ total: number; calls: Map<st
   return { total, calls };
 }
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 /** Runs the overhead scenario and returns its figures (see the module comment). */
 export async function runOverhead(options: OverheadOptions): Promise<OverheadFigures> {
   const sources = options.sources ?? 250;
@@ -143,13 +130,14 @@ redis:
           .id,
       );
     await until(
-      `${migrations} migrations running`,
-      Number(process.env.FERRY_OVERHEAD_SETUP_MS ?? 300_000),
       async () => {
         const running = (await driver.snapshot()).migrations.filter((m) => m.phase === 'precopy').length;
         log(`overhead: ${running} of ${migrations} migrations running`);
         return running >= migrations;
       },
+      `${migrations} migrations running`,
+      Number(process.env.FERRY_OVERHEAD_SETUP_MS ?? 300_000),
+      500,
     ).catch(async (err: Error) => {
       const states = await Promise.all(ids.map(async (id) => (await engine.service.status(id)).state));
       throw new Error(
