@@ -182,7 +182,8 @@ redis:
 
 /** The figures as a short markdown table, with the targets beside them. */
 export function formatOverhead(f: OverheadFigures): string {
-  const mark = (ok: boolean) => (ok ? '✓' : '✗ missed');
+  // The targets are for 1,000 migrations: a smaller run is not held to them.
+  const mark = (ok: boolean) => (f.migrations < 1000 ? '(for 1,000)' : ok ? '✓' : '✗ missed');
   return [
     `### overhead (${f.migrations} concurrent migrations, one worker process, ${f.windowS.toFixed(0)} s window)`,
     '',
