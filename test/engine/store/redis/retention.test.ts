@@ -119,6 +119,7 @@ describe('retention', () => {
       undefined,
       undefined,
       { finishedS: 1 },
+      undefined,
       { atMs: 0, everyMs: 0 },
     );
     const approvals = new RedisApprovals(redis, prefix);
