@@ -113,15 +113,10 @@ describe('retention', () => {
     const prefix = freshPrefix();
     const keys = new Keys(prefix);
     // Every commit sweeps the index (by default a process sweeps every 10 s).
-    const store = new RedisStore(
-      redis,
-      prefix,
-      undefined,
-      undefined,
-      { finishedS: 1 },
-      undefined,
-      { atMs: 0, everyMs: 0 },
-    );
+    const store = new RedisStore(redis, prefix, undefined, undefined, { finishedS: 1 }, undefined, {
+      atMs: 0,
+      everyMs: 0,
+    });
     const approvals = new RedisApprovals(redis, prefix);
     const control = new RedisControl(redis, prefix);
     await store.create(sampleEvacuation('old', 'planned'), []);
