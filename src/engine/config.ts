@@ -132,6 +132,24 @@ export const policySchema = z.strictObject({
   allowPause: z.boolean().default(true),
   /** An unanswered approval expires into the safe action (abort) after this long. */
   approvalTimeoutS: bounded(LIMITS.durationS).default(900),
+  /**
+   * Ask early: moves the planner predicts will need post-copy or pause are put to approvers, in
+   * one batch, when the evacuation is confirmed; an approved one switches over at the policy's
+   * moment without waiting for a person. Off: each is asked only when it is needed.
+   */
+  askEarly: z.boolean().default(true),
+  /** A pre-approval lasts until its evacuation ends, and never longer than this. */
+  preApprovalMaxS: bounded(LIMITS.durationS).default(43_200),
+  /**
+   * How much worse than the planned facts (dirty rate, predicted downtime) a pre-approval still
+   * covers, percent: measured rates jitter; beyond this, ferry asks again with the live facts.
+   */
+  preApprovalMarginPct: bounded({
+    min: 0,
+    max: 100,
+    unit: '%',
+    why: 'at most double the facts approved',
+  }).default(10),
   /** How often running migrations are sampled. */
   sampleIntervalS: bounded(LIMITS.intervalS).default(1),
   /**

@@ -135,6 +135,16 @@ export interface Plan {
   /** The planner's estimate of the whole drain, ms. */
   predictedMakespanMs: number;
   window?: MaintenanceWindow;
+  /**
+   * Instances whose risky switchover is put to approvers when the plan is confirmed (policy
+   * askEarly): the preview lists them. Absent when nothing is asked early.
+   */
+  askEarly?: string[];
+}
+
+/** Whether the planner predicts this move needs a risky switchover that may be asked for (post-copy or pause). */
+export function needsSwitchover(move: Move): boolean {
+  return RISKY_STRATEGIES.includes(move.prediction.strategy) && move.switchoverRefused === undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,6 +403,14 @@ export interface Campaign {
 
 export type SwitchoverKind = 'postcopy' | 'pause';
 
+/**
+ * `live`: asked when a running migration needs the switchover; it expires into the safe action
+ * (abort). `early`: a pre-approval, asked when the evacuation is confirmed for a move the planner
+ * predicts will need it; it lasts until the evacuation ends (or its `expiresAt`), covers only the
+ * facts in `covers`, and one that expires or is rejected leaves the move to the live path.
+ */
+export type ApprovalStage = 'live' | 'early';
+
 export interface ApprovalRequest {
   id: string;
   evacuationId: string;
@@ -409,7 +427,27 @@ export interface ApprovalRequest {
   dirtyBytesPerS: number;
   bandwidthBytesPerS: number;
   risk: string;
+  /** Absent in records written before pre-approvals existed: `live`. */
+  stage?: ApprovalStage;
+  /**
+   * What an early approval covers: the switchover goes ahead without asking again only while the
+   * live dirty rate and predicted downtime are at most these (the facts given, plus the policy's
+   * margin); worse facts ask again.
+   */
+  covers?: { dirtyBytesPerS: number; downtimeMs: number };
 }
+
+/** The id of a migration's pre-approval: `${migrationId}:pre-approval` (its evacuation's id is its prefix). */
+export function earlyApprovalId(migrationId: string): string {
+  return `${migrationId}${EARLY_SUFFIX}`;
+}
+
+/** Whether an approval id names a pre-approval. */
+export function isEarlyApproval(approvalId: string): boolean {
+  return approvalId.endsWith(EARLY_SUFFIX);
+}
+
+const EARLY_SUFFIX = ':pre-approval';
 
 export type ApprovalOutcome = 'approved' | 'rejected' | 'expired';
 

@@ -39,6 +39,8 @@ export interface WatchState {
   approvalsAsked: number;
   escalation?: { approvalId: string; kind: SwitchoverKind; requestedAt: number; expiresAt: number };
   switchedOver?: SwitchoverKind;
+  /** The pre-approval was weighed (used, or found not to cover the live facts): it is not looked at again. */
+  preApprovalSpent?: boolean;
   /** Post-copy's progress: its lowest remaining bytes and when, and when a stall was raised. */
   postcopy?: { bestRemainingBytes: number; bestAt: number; alertedAt?: number };
 }
@@ -54,6 +56,11 @@ export interface MigrationRecord {
   progressEventAt?: number;
   /** How often the move got a new destination after a failed precheck. */
   replacements?: number;
+  /**
+   * The move's pre-approval (asked when the evacuation was confirmed), copied at the start, and
+   * its decision once the runner has read it (and written its `approval.decided` event).
+   */
+  early?: { request: ApprovalRequest; decision?: ApprovalDecision };
   /** The back end's consecutive "no such migration" answers, since the first (reconcile.ts). */
   lost?: { since: number; answers: number };
 }
@@ -182,6 +189,9 @@ export interface PlanStore {
 /** Human sign-off for risky switchovers. Requests are idempotent by id. */
 export interface ApprovalGate {
   request(approval: ApprovalRequest): Promise<void>;
+  get(approvalId: string): Promise<ApprovalRequest | undefined>;
+  /** Every request of one evacuation (early and live), oldest first. */
+  forEvacuation(evacuationId: string): Promise<ApprovalRequest[]>;
   /** The decision, once someone (or expiry) made one. */
   decision(approvalId: string): Promise<ApprovalDecision | undefined>;
   /** Records expiry unless someone decided first; returns the decision that stands. */
@@ -190,7 +200,6 @@ export interface ApprovalGate {
 
 /** Where approval requests and decisions are kept: the first decision recorded wins. */
 export interface ApprovalStore extends ApprovalGate {
-  get(approvalId: string): Promise<ApprovalRequest | undefined>;
   /**
    * Records a decision unless one stands already; returns the one that stands. A decision at or
    * after the request's `expiresAt` is recorded as its expiry, checked in the same atomic step.
@@ -320,9 +329,19 @@ export interface FerryService {
     outcome: Exclude<ApprovalOutcome, 'expired'>,
     by: string,
   ): Promise<ApprovalDecision>;
-  approval(
-    approvalId: string,
-  ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined>;
+  /**
+   * Decides every undecided request of one evacuation at once (an approval message's "approve
+   * all"): each recorded and audited as `decide` would; the requester may not. Returns the
+   * decisions that stand for the requests it decided.
+   */
+  decideAll(
+    evacuationId: string,
+    outcome: Exclude<ApprovalOutcome, 'expired'>,
+    by: string,
+  ): Promise<ApprovalDecision[]>;
+  approval(approvalId: string): Promise<ApprovalView | undefined>;
+  /** Every approval request of one evacuation (early and live, oldest first), each with its decision if made. */
+  approvals(evacuationId: string): Promise<ApprovalView[]>;
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
   /** Records an attempt refused before it reached the engine (no role, a forged button): who, what, why. */
   recordRefusal(attempt: { who: string; action: string; target: string; why: string }): Promise<void>;
@@ -342,6 +361,12 @@ export interface ScheduledWindow {
   start: string;
   end: string;
   next: MaintenanceWindow;
+}
+
+/** An approval request and, once someone (or expiry) made it, its decision. */
+export interface ApprovalView {
+  request: ApprovalRequest;
+  decision?: ApprovalDecision;
 }
 
 /** What a confirmed plan started. */

@@ -40,6 +40,8 @@ export interface MigrationFacts {
 export interface ApprovalFacts {
   instance: string;
   kind: SwitchoverKind;
+  /** A pre-approval asked at confirm (else asked when the move needed it). */
+  early: boolean;
   outcome?: ApprovalOutcome;
   decidedBy?: string;
   requestedAt: number;
@@ -165,6 +167,7 @@ export function postMortem(events: readonly FerryEvent[], audit?: readonly Audit
         approvals.set(event.approval.id, {
           instance: event.approval.instance,
           kind: event.approval.kind,
+          early: event.approval.stage === 'early',
           requestedAt: event.at,
         });
         break;

@@ -13,10 +13,10 @@ import {
   PlanRefusedError,
   toFerryError,
 } from './errors.js';
+import { askedEarly, earlyRequests } from './evacuation/early.js';
 import {
   type ApprovalDecision,
   type ApprovalOutcome,
-  type ApprovalRequest,
   type Campaign,
   type Evacuation,
   type EvacuationRequest,
@@ -32,6 +32,7 @@ import { fleetFacts } from './planning/revalidate.js';
 import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
+  ApprovalView,
   AuditEntry,
   AuditLog,
   CampaignRequest,
@@ -142,7 +143,9 @@ export class EngineService implements FerryService {
       expiresAt: now + (this.deps.planTtlMs ?? PLAN_TTL_MS),
       request: { ...request, when },
       // The EvacuationPlan's extras (timeline, deferred) are the preview's; what runs is a Plan.
-      plans: plans.map(({ deferred: _d, timeline: _t, ...plan }) => plan),
+      plans: plans.map(({ deferred: _d, timeline: _t, ...plan }) =>
+        withAskEarly(plan, this.deps.config.policy),
+      ),
       assumed: fleetFacts(fleet, request.hosts, now),
     };
     await this.deps.plans.issue(issued);
@@ -375,12 +378,45 @@ export class EngineService implements FerryService {
     return standing!;
   }
 
-  async approval(
-    approvalId: string,
-  ): Promise<{ request: ApprovalRequest; decision?: ApprovalDecision } | undefined> {
+  async decideAll(
+    evacuationId: string,
+    outcome: Exclude<ApprovalOutcome, 'expired'>,
+    by: string,
+  ): Promise<ApprovalDecision[]> {
+    const action = outcome === 'approved' ? 'approve all' : 'reject all';
+    let open: ApprovalView[] = [];
+    await this.attempt(by, action, evacuationId, async () => {
+      open = (await this.approvals(evacuationId)).filter((a) => !a.decision);
+      if (open.length === 0)
+        throw new ConflictError(`${evacuationId} has no approval request waiting for a decision`);
+      // One evacuation, one requester: they may decide none of its requests.
+      if (open.some((a) => a.request.requestedBy === by))
+        throw new ForbiddenError('you requested this evacuation: a second person must approve or reject it');
+      return open.map((a) => a.request.instance).join(', ');
+    });
+    const decided: ApprovalDecision[] = [];
+    for (const { request } of open) {
+      // Each one audited on its own, like a click on its own button; one decided meanwhile stands.
+      const decision = await this.decide(request.id, outcome, by);
+      if (decision.decidedBy === by && decision.outcome === outcome) decided.push(decision);
+    }
+    return decided;
+  }
+
+  async approval(approvalId: string): Promise<ApprovalView | undefined> {
     const request = await this.deps.approvals.get(approvalId);
     if (!request) return undefined;
     return { request, decision: await this.deps.approvals.decision(approvalId) };
+  }
+
+  async approvals(evacuationId: string): Promise<ApprovalView[]> {
+    const requests = await this.deps.approvals.forEvacuation(evacuationId);
+    return Promise.all(
+      requests.map(async (request) => ({
+        request,
+        decision: await this.deps.approvals.decision(request.id),
+      })),
+    );
   }
 
   async events(evacuationId: string, after?: number): Promise<FerryEvent[]> {
@@ -513,6 +549,9 @@ export class EngineService implements FerryService {
       if (!result.created) throw await this.heldBy(evacuation.request.source, result.holder);
       const { requestedBy, only, reason } = evacuation.request;
       await this.done(requestedBy, only ? 'migrate' : 'evacuate', candidate, reason);
+      // Before the launch, so the runner finds them at its start; lost in a crash here, the
+      // moves simply take the live path.
+      await this.askEarly(evacuation.request, plan, now);
       await this.deps.launcher.launch(candidate, startsAt);
       return candidate;
     }
@@ -545,6 +584,44 @@ export class EngineService implements FerryService {
     );
   }
 
+  /** Puts the moves predicted to need post-copy or pause to approvers, as one batch for the evacuation. */
+  private async askEarly(request: EvacuationRequest, plan: Plan, now: number): Promise<void> {
+    const asked = earlyRequests(request, plan, this.deps.config.policy, now);
+    if (asked.length === 0) return;
+    for (const approval of asked) await this.deps.approvals.request(approval);
+    await this.deps.store.commit({
+      events: asked.map((approval) => ({
+        evacuationId: request.id,
+        at: now,
+        type: 'approval.requested',
+        approval,
+      })),
+    });
+    await this.done(
+      request.requestedBy,
+      'ask early',
+      request.id,
+      asked.map((a) => `${a.instance} ${a.kind}`).join(', '),
+    );
+  }
+
+  /** Pre-approvals of an evacuation that ends before it started lapse with it (the runner does this for the rest). */
+  private async lapseEarly(evacuationId: string, now: number): Promise<FerryEvent[]> {
+    const events: FerryEvent[] = [];
+    for (const { request, decision } of await this.approvals(evacuationId)) {
+      if (request.stage !== 'early' || decision) continue;
+      const lapsed = await this.deps.approvals.expire(request.id, now);
+      events.push({
+        evacuationId,
+        at: now,
+        type: 'approval.decided',
+        decision: lapsed,
+        instance: request.instance,
+      });
+    }
+    return events;
+  }
+
   /** The refusal a second requester gets: who holds the host, and what to do. */
   private async heldBy(host: string, holder: string): Promise<ConflictError> {
     const by = (await this.deps.store.loadEvacuation(holder))?.request.requestedBy;
@@ -560,6 +637,7 @@ export class EngineService implements FerryService {
     await this.deps.store.commit({
       evacuation: { ...evacuation, state: 'cancelled', endedAt: now },
       events: [
+        ...(await this.lapseEarly(request.id, now)),
         { evacuationId: request.id, at: now, type: 'evacuation.finished', state: 'cancelled', stayed: [] },
       ],
     });
@@ -599,6 +677,12 @@ export class EngineService implements FerryService {
   private async record(entry: Omit<AuditEntry, 'at' | 'via'>): Promise<void> {
     await this.deps.audit.append({ ...entry, at: this.deps.clock.now(), via: this.deps.via });
   }
+}
+
+/** The plan as previewed: with the instances whose switchover is asked when it is confirmed. */
+function withAskEarly(plan: Plan, policy: CoreConfig['policy']): Plan {
+  const asked = askedEarly(plan, policy);
+  return asked.length > 0 ? { ...plan, askEarly: asked } : plan;
 }
 
 function requireHost(fleet: Fleet, host: string): void {

@@ -1,4 +1,4 @@
-import type { ApprovalDecision, ApprovalRequest } from '../engine/model.js';
+import { type ApprovalDecision, type ApprovalRequest, isEarlyApproval } from '../engine/model.js';
 import { ACTION, encodePayload } from './actions.js';
 import {
   actions,
@@ -64,6 +64,16 @@ export function approvalRequestMessage(request: ApprovalRequest, options: Approv
 /** One line saying what was decided, by whom and when. */
 export function decisionLine(decision: ApprovalDecision, instance: string, timezone: string): string {
   const at = time(decision.decidedAt, timezone);
+  // A pre-approval refused or lapsed changes nothing yet: its move asks again if it needs to.
+  if (isEarlyApproval(decision.approvalId))
+    switch (decision.outcome) {
+      case 'approved':
+        return `✅ Pre-approved by ${who(decision.decidedBy)} at ${at}: ${code(instance)} switches over when it needs to, without asking again`;
+      case 'rejected':
+        return `🚫 Pre-approval rejected by ${who(decision.decidedBy)} at ${at}: ${code(instance)} asks again if it needs to`;
+      case 'expired':
+        return `⌛ Pre-approval lapsed at ${at}: ${code(instance)} asks again if it needs to`;
+    }
   switch (decision.outcome) {
     case 'approved':
       return `✅ Approved by ${who(decision.decidedBy)} at ${at}: ${code(instance)} switches over`;

@@ -45,7 +45,7 @@ export interface PlanViewOptions {
 }
 
 /** One line per move: where it goes, what the model expects, and whether it needs a human. */
-export function moveLine(move: Move): string {
+export function moveLine(move: Move, askedEarly = false): string {
   const p = move.prediction;
   const risky = RISKY_STRATEGIES.includes(p.strategy);
   const mark = !p.converges ? '⛔' : risky ? '⚠️' : '•';
@@ -55,7 +55,7 @@ export function moveLine(move: Move): string {
     `downtime ~${duration(p.downtimeMs)} (SLO ${duration(move.downtimeSloMs)})`,
   ];
   if (move.outsideWindow) facts.push('outside the window');
-  const needs = risky ? ' — *needs approval*' : '';
+  const needs = askedEarly ? ' — *put to approvers when you confirm*' : risky ? ' — *needs approval*' : '';
   const note = p.note ? `\n      _${escapeMrkdwn(p.note)}_` : '';
   return `${mark} ${code(move.instance)} ${bytes(move.memoryBytes)}, dirties ${rate(move.dirtyBytesPerS)} → ${code(move.to)}: ${facts.join(', ')}${needs}${note}`;
 }
@@ -68,6 +68,7 @@ function summary(plan: Plan, timezone: string): string {
     `predicted *${duration(plan.predictedMakespanMs)}* (no schedule beats ${duration(plan.lowerBoundMs)})`,
   ];
   if (risky > 0) parts.push(`*${risky}* may need approval`);
+  if (plan.askEarly) parts.push(`*${plan.askEarly.length}* asked of approvers at confirm, in one batch`);
   const window = plan.window
     ? `\nWindow${plan.window.name ? ` *${escapeMrkdwn(plan.window.name)}*` : ''}: ${time(plan.window.start, timezone)} – ${time(plan.window.end, timezone)}`
     : '';
@@ -120,7 +121,7 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
     blocks.push(head);
     shown++;
     const lines = [
-      ...plan.moves.map(moveLine),
+      ...plan.moves.map((m) => moveLine(m, plan.askEarly?.includes(m.instance))),
       ...plan.blockers.map((b) => `⛔ ${code(b.instance)} stays: ${b.code} — ${escapeMrkdwn(b.reason)}`),
     ];
     const detailRoom = single ? room - 2 : Math.min(2, room - 3);

@@ -271,8 +271,12 @@ const KIND_WORDS = { postcopy: 'switch to post-copy', pause: 'pause the guest' }
 
 function approvalLines(pm: PostMortem, options: PostMortemViewOptions): string[] {
   return pm.approvals.map((a) => {
-    const asked = `${code(a.instance)} asked to ${KIND_WORDS[a.kind]} at ${time(a.requestedAt, options.timezone)}`;
+    const asked = `${code(a.instance)} asked ${a.early ? 'early ' : ''}to ${KIND_WORDS[a.kind]} at ${time(a.requestedAt, options.timezone)}`;
     const waited = a.decidedAt !== undefined ? ` after ${duration(a.decidedAt - a.requestedAt)}` : '';
+    if (a.early && a.outcome === 'rejected')
+      return `🚫 ${asked}: rejected by ${who(a.decidedBy ?? 'unknown')}${waited}; asked again if the move needed it`;
+    if (a.early && a.outcome === 'expired')
+      return `⌛ ${asked}: lapsed undecided${waited}; asked again if the move needed it`;
     switch (a.outcome) {
       case 'approved':
         return `✅ ${asked}: approved by ${who(a.decidedBy ?? 'unknown')}${waited}`;

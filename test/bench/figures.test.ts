@@ -49,6 +49,7 @@ const report = (migrations: MigrationFacts[], approvals = 0): PostMortem => ({
   approvals: Array.from({ length: approvals }, () => ({
     instance: 'vm-1',
     kind: 'postcopy',
+    early: false,
     requestedAt: 0,
   })),
   hostReenabled: false,

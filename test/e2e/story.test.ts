@@ -20,7 +20,8 @@ describe.each(['socket', 'http'] as const)('the whole story in %s mode', (mode) 
   });
 
   it('plans, confirms, shows progress, asks for approval, refuses self-approval, completes and reports', async () => {
-    const engine = simEngine('demo', 60);
+    // The live path: asked when the move needs it (early-approvals.test.ts asks at confirm).
+    const engine = simEngine('demo', 60, { askEarly: false });
     harness = await startHarness({
       mode,
       service: engine.service,

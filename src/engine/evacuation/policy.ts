@@ -18,6 +18,7 @@ import type {
 import { GiB, POSTCOPY_DOWNTIME_MS } from '../model.js';
 import type { WatchState } from '../ports.js';
 import { formatBytes, formatRate } from '../words.js';
+import { coverage, type PreApproval } from './early.js';
 
 /** What the policy knows about the migration it watches. */
 export interface WatchedMigration {
@@ -43,8 +44,10 @@ export type PolicyAction =
       predictedDowntimeMs: number;
       why: string;
     }
-  /** Only ever after an 'approved' decision. */
+  /** Only ever after an 'approved' decision: a live one, or a pre-approval that covers the live facts. */
   | { kind: 'switchover'; switchover: SwitchoverKind; why: string }
+  /** A pre-approval still undecided when its move needs it gives way to the live request: record its lapse. */
+  | { kind: 'lapse'; approvalId: string; why: string }
   /** Post-copy stopped making progress: raise it to people (nothing can abort it). */
   | { kind: 'postcopy-stalled'; remainingBytes: number; stalledForMs: number; why: string }
   | { kind: 'abort'; why: string };
@@ -129,6 +132,8 @@ export function decide(input: {
   sample: ProgressSample;
   now: number;
   decision?: ApprovalDecision;
+  /** The migration's pre-approval, if it was asked early and not yet spent (see early.ts). */
+  preApproval?: PreApproval;
 }): PolicyStep {
   const { policy, migration: m, sample, now, decision } = input;
   const watch: WatchState = { ...input.watch };
@@ -240,7 +245,7 @@ export function decide(input: {
     plannedRisky && sample.iteration >= 2 && watch.approvalsAsked === 0
       ? `predicted not to converge within its ${m.downtimeSloMs} ms SLO by pre-copy or auto-converge`
       : undefined;
-  const trouble = stalled
+  let trouble = stalled
     ? `stalled: remaining ${formatBytes(watch.bestRemainingBytes, 'fixed')} has not fallen for ${seconds(now - watch.bestRemainingAt)} s`
     : timedOut
       ? `completion timeout: running ${seconds(now - watch.startedAt)} s, limit ${seconds(timeoutMs)} s for ${formatBytes(m.memoryBytes, 'fixed')}`
@@ -283,6 +288,30 @@ export function decide(input: {
   if ('refused' in proposal) {
     // Nova's and KubeVirt's behaviour: abort on completion/progress timeout, the VM stays put.
     return { watch: input.watch, actions: [{ kind: 'abort', why: `${trouble}; ${proposal.refused}` }] };
+  }
+  // A pre-approval is weighed once, at the first moment a switchover is needed: it goes ahead
+  // without waiting for anyone if it covers the live facts; otherwise the live path asks now.
+  const pre = watch.preApprovalSpent ? undefined : input.preApproval;
+  if (pre) {
+    watch.preApprovalSpent = true;
+    const early = coverage(pre, proposal, { dirtyBytesPerS: dirty }, now);
+    if (early.covered) {
+      watch.switchedOver = proposal.kind;
+      return {
+        watch,
+        actions: [
+          ...actions,
+          { kind: 'switchover', switchover: proposal.kind, why: `${trouble}; ${early.why}` },
+        ],
+      };
+    }
+    if (!pre.decision)
+      actions.push({
+        kind: 'lapse',
+        approvalId: pre.request.id,
+        why: 'needed before anyone decided: asked again now',
+      });
+    if (early.why) trouble = `${trouble}; ${early.why}`;
   }
   // Deterministic ids: a replay from the stored WatchState asks for the same approval again.
   watch.approvalsAsked += 1;

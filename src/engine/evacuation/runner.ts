@@ -134,7 +134,14 @@ async function begin(current: Evacuation, deps: RunnerDeps): Promise<Evacuation>
     pinned: request.only?.to !== undefined,
     only: request.only?.instance,
   });
+  // Pre-approvals asked at confirm travel with their moves (a move re-placed keeps its own).
+  const early = new Map(
+    (await deps.approvals.forEvacuation(request.id))
+      .filter((a) => a.stage === 'early')
+      .map((a) => [a.instance, a]),
+  );
   const records: MigrationRecord[] = plan.moves.map((move) => ({
+    ...(early.has(move.instance) && { early: { request: early.get(move.instance)! } }),
     move,
     migration: {
       id: `${request.id}:${move.instance}`,
@@ -237,8 +244,10 @@ async function step(
 
   const finish = async () => {
     evacuation.migrations = records.map((r) => r.migration);
-    if (records.every((r) => isFinal(r.migration)))
+    if (records.every((r) => isFinal(r.migration))) {
+      for (const result of await lapseEarly(records, deps.approvals, now)) update(result);
       events.push(...(await conclude(evacuation, aborting, control?.by, deps)));
+    }
     await deps.store.commit({ evacuation, migrations: [...changed.values()], events });
   };
   const pending = records.filter((r) => r.migration.state === 'pending');
@@ -299,7 +308,8 @@ export async function abandonEvacuation(id: string, cause: string, deps: RunnerD
   const now = deps.clock.now();
   const events: FerryEvent[] = [];
   const changed: MigrationRecord[] = [];
-  for (const record of await loadRecords(evacuation, deps.store)) {
+  const records = await loadRecords(evacuation, deps.store);
+  for (const record of records) {
     if (isFinal(record.migration)) continue;
     if (record.handleRef)
       await deps.driver.abort(JSON.parse(record.handleRef)).catch((err: unknown) => {
@@ -311,6 +321,13 @@ export async function abandonEvacuation(id: string, cause: string, deps: RunnerD
     const ended = dropPending(record, cause, now);
     changed.push(ended.record);
     events.push(...ended.events);
+  }
+  const latest = (r: MigrationRecord) => changed.find((c) => c.migration.id === r.migration.id) ?? r;
+  for (const result of await lapseEarly(records.map(latest), deps.approvals, now)) {
+    const at = changed.findIndex((c) => c.migration.id === result.record.migration.id);
+    if (at >= 0) changed[at] = result.record;
+    else changed.push(result.record);
+    events.push(...result.events);
   }
   evacuation.migrations = evacuation.migrations.map(
     (m) => changed.find((r) => r.migration.id === m.id)?.migration ?? m,
@@ -327,6 +344,39 @@ export async function abandonEvacuation(id: string, cause: string, deps: RunnerD
   });
   await deps.store.commit({ evacuation, migrations: changed, events });
   await deps.onEnded?.(evacuation);
+}
+
+/**
+ * The evacuation is ending: every pre-approval nobody decided lapses (it lasts only as long as
+ * its evacuation), and a decision made since the runner last looked is reported. One
+ * `approval.decided` event each; records keep the decision, so a re-run repeats none.
+ */
+async function lapseEarly(
+  records: readonly MigrationRecord[],
+  approvals: ApprovalGate,
+  now: number,
+): Promise<{ record: MigrationRecord; events: FerryEvent[] }[]> {
+  const out: { record: MigrationRecord; events: FerryEvent[] }[] = [];
+  for (const record of records) {
+    if (!record.early || record.early.decision) continue;
+    const decision = await approvals.expire(record.early.request.id, now);
+    const next = structuredClone(record);
+    next.early = { request: record.early.request, decision };
+    const { migration } = next;
+    out.push({
+      record: next,
+      events: [
+        {
+          evacuationId: migration.evacuationId,
+          at: now,
+          type: 'approval.decided',
+          decision,
+          instance: migration.instance,
+        },
+      ],
+    });
+  }
+  return out;
 }
 
 /** A move gets a new destination this many times at most before it fails. */

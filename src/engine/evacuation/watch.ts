@@ -4,6 +4,7 @@ import { FerryError, MigrationLostError, toFerryError } from '../errors.js';
 import type { Log } from '../log.js';
 import {
   type ApprovalDecision,
+  type ApprovalRequest,
   canTransition,
   type FerryEvent,
   MIGRATION_TRANSITIONS,
@@ -12,7 +13,8 @@ import {
   type ProgressSample,
   type Strategy,
 } from '../model.js';
-import type { ApprovalGate, MigrationRecord } from '../ports.js';
+import type { ApprovalGate, MigrationRecord, WatchState } from '../ports.js';
+import { switchoverRisk } from './early.js';
 import { decide, initialTuning, initialWatch, type PolicyAction, type WatchedMigration } from './policy.js';
 import { reconcile, whereIs } from './reconcile.js';
 
@@ -268,6 +270,8 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
       decision = { ...decision, outcome: 'expired', decidedBy: 'system' };
     if (decision) events.push({ ...base, type: 'approval.decided', decision });
   }
+  const preApproval = await readEarly(next, watch, ctx);
+  if (preApproval.event) events.push({ ...base, ...preApproval.event });
   const step = decide({
     policy: ctx.policy,
     migration: watched(next),
@@ -275,12 +279,33 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
     sample,
     now: ctx.now,
     decision,
+    preApproval: next.early,
   });
   next.watch = step.watch;
   if (decision && step.watch.escalation?.approvalId === decision.approvalId)
     next.watch.escalation = undefined;
   for (const action of step.actions) events.push(...(await act(next, action, handle, sample, ctx)));
   return { record: next, events };
+}
+
+/**
+ * Reads the move's pre-approval decision while it may still be used (not spent, no escalation,
+ * no switchover), recording its lapse once it is past its life: a decision read for the first
+ * time is kept on the record and becomes one `approval.decided` event.
+ */
+async function readEarly(
+  record: MigrationRecord,
+  watch: WatchState,
+  ctx: StepContext,
+): Promise<{ event?: { type: 'approval.decided'; decision: ApprovalDecision } }> {
+  const early = record.early;
+  if (!early || early.decision || watch.preApprovalSpent || watch.escalation || watch.switchedOver) return {};
+  let decision = await ctx.approvals.decision(early.request.id);
+  if (!decision && ctx.now >= early.request.expiresAt)
+    decision = await ctx.approvals.expire(early.request.id, ctx.now);
+  if (!decision) return {};
+  early.decision = decision;
+  return { event: { type: 'approval.decided', decision } };
 }
 
 /**
@@ -368,7 +393,7 @@ async function act(
         },
       ];
     case 'escalate': {
-      const approval = {
+      const approval: ApprovalRequest = {
         id: action.approvalId,
         evacuationId: migration.evacuationId,
         migrationId: migration.id,
@@ -382,10 +407,8 @@ async function act(
         remainingBytes: sample.remainingBytes,
         dirtyBytesPerS: sample.dirtyBytesPerS,
         bandwidthBytesPerS: sample.bandwidthBytesPerS,
-        risk:
-          action.switchover === 'postcopy'
-            ? 'post-copy: the guest runs on the destination at once; a network failure before it finishes loses the guest'
-            : `pause: the guest is stopped for about ${Math.round(action.predictedDowntimeMs)} ms while the rest is copied`,
+        risk: switchoverRisk(action.switchover, action.predictedDowntimeMs),
+        stage: 'live',
       };
       await ctx.approvals.request(approval);
       setState(migration, 'awaiting-approval');
@@ -397,6 +420,12 @@ async function act(
       setState(migration, 'switching-over');
       migration.strategy = action.switchover;
       return [{ ...base, type: 'migration.switchover', kind: action.switchover }];
+    case 'lapse': {
+      // The first decision stands: one made a moment ago is what the store returns.
+      const decision = await ctx.approvals.expire(action.approvalId, ctx.now);
+      if (record.early) record.early.decision = decision;
+      return [{ ...base, type: 'approval.decided', decision }];
+    }
     case 'postcopy-stalled':
       return [
         {

@@ -67,7 +67,7 @@ describe('a stalled post-copy', () => {
       faults: [{ kind: 'stall', instance: 'db-1', afterMs: 20_000 }],
     });
     const config = {
-      policy: { ...policy, allowAutoConverge: false },
+      policy: { ...policy, allowAutoConverge: false, askEarly: false },
       windows: [],
       timezone: 'UTC',
       maintenance: { reenable: true, timeoutS: 60 },

@@ -194,7 +194,7 @@ describe('an evacuation on the simulator', () => {
 
   it('runs the safe action when nobody answers in time', async () => {
     const { service, launcher, store } = setup({
-      policy: { allowAutoConverge: false, stallTimeoutS: 30, approvalTimeoutS: 120 },
+      policy: { allowAutoConverge: false, askEarly: false, stallTimeoutS: 30, approvalTimeoutS: 120 },
     });
     const { id } = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
     await launcher.finished(id);
@@ -208,7 +208,7 @@ describe('an evacuation on the simulator', () => {
 
   it('never carries out an approval recorded at or after its expiry: expiry wins', async () => {
     const { service, launcher, store, approvals, driver } = setup({
-      policy: { allowAutoConverge: false, stallTimeoutS: 30, approvalTimeoutS: 120 },
+      policy: { allowAutoConverge: false, askEarly: false, stallTimeoutS: 30, approvalTimeoutS: 120 },
     });
     // A store that let a late click through (say, an older ferry's data): approved at the expiry.
     approvals.decision = async (approvalId) => {

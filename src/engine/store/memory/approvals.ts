@@ -50,4 +50,11 @@ export class MemoryApprovals implements ApprovalStore {
     const found = this.requests.get(approvalId);
     return found && copy(found);
   }
+
+  async forEvacuation(evacuationId: string): Promise<ApprovalRequest[]> {
+    return [...this.requests.values()]
+      .filter((r) => r.evacuationId === evacuationId)
+      .sort((a, b) => a.requestedAt - b.requestedAt)
+      .map(copy);
+  }
 }

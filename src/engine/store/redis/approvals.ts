@@ -64,8 +64,25 @@ export class RedisApprovals implements ApprovalStore {
 
   async request(approval: ApprovalRequest): Promise<void> {
     const key = this.keys.approval(approval.id);
-    await this.redis.set(key, encode('approval', approval), 'NX');
+    // The request and its place in the evacuation's index in one step: listed means stored.
+    await this.redis
+      .multi()
+      .set(key, encode('approval', approval), 'NX')
+      .sadd(this.keys.approvalIndex(approval.evacuationId), approval.id)
+      .exec();
     await confirmReplicated(this.redis, key, 'an approval request');
+  }
+
+  async forEvacuation(evacuationId: string): Promise<ApprovalRequest[]> {
+    const ids = await this.redis.smembers(this.keys.approvalIndex(evacuationId));
+    if (ids.length === 0) return [];
+    const keys = ids.map((id) => this.keys.approval(id));
+    const raws = await this.redis.mget(...keys);
+    const found: ApprovalRequest[] = [];
+    raws.forEach((raw, i) => {
+      if (raw !== null) found.push(decode('approval', raw, keys[i]!));
+    });
+    return found.sort((a, b) => a.requestedAt - b.requestedAt || a.id.localeCompare(b.id));
   }
 
   async get(approvalId: string): Promise<ApprovalRequest | undefined> {

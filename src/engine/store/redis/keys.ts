@@ -17,6 +17,7 @@
  * | P:events:<evacuationId>             | stream | FerryEvents, entry id `<n>-0` for the n-th    |
  * | P:approval:<id>                     | string | ApprovalRequest JSON (first request wins)     |
  * | P:approval:<id>:decision            | string | ApprovalDecision JSON (first decision wins)   |
+ * | P:approvals:<evacuationId>          | set    | ids of the evacuation's approval requests     |
  * | P:control:<evacuationId>            | string | latest {command, by}                          |
  * | P:maintenance:<evacuationId>:<n>    | string | operator's answer to attempt n (first wins)   |
  * | P:hostlock:<host>                   | string | id of the open evacuation holding the host    |
@@ -86,6 +87,11 @@ export class Keys {
 
   approval(id: string): string {
     return `${this.prefix}:approval:${id}`;
+  }
+
+  /** The ids of one evacuation's approval requests, early and live. */
+  approvalIndex(evacuationId: string): string {
+    return `${this.prefix}:approvals:${evacuationId}`;
   }
 
   decision(approvalId: string): string {

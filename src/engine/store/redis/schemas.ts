@@ -121,6 +121,7 @@ export const migrationRecordSchema = z.looseObject({
   handleRef: text.optional(),
   progressEventAt: num.optional(),
   lost: z.object({ since: num, answers: num }).optional(),
+  early: z.looseObject({ request: z.looseObject({ id: text, expiresAt: num }) }).optional(),
 });
 
 const EVENT_TYPES = [
@@ -158,6 +159,9 @@ export const approvalRequestSchema = z.looseObject({
   requestedBy: text,
   requestedAt: num,
   expiresAt: num,
+  stage: z.enum(['live', 'early']).optional(),
+  // What a pre-approval covers decides a switchover: checked, never guessed.
+  covers: z.looseObject({ dirtyBytesPerS: num, downtimeMs: num }).optional(),
 });
 
 export const approvalDecisionSchema = z.looseObject({

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
+  earlyApprovalId,
   type Evacuation,
   type FerryEvent,
   FINAL_EVACUATION_STATES,
   holdsHost,
   isActiveMigration,
+  needsSwitchover,
 } from '../../model.js';
 import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js';
 import type { RedisClient } from './config.js';
@@ -345,13 +347,18 @@ export class RedisStore implements EngineStore {
       // Approval ids are `<migration id>:approval-<n>`, n counting from 1 (policy.ts).
       Array.from({ length: r.watch?.approvalsAsked ?? 0 }, (_, n) => `${r.migration.id}:approval-${n + 1}`),
     );
+    // Pre-approvals (asked at confirm, started or not) have ids fixed by the plan's moves.
+    const early = evacuation.plan.moves
+      .filter(needsSwitchover)
+      .map((m) => earlyApprovalId(`${id}:${m.instance}`));
     const attempts = evacuation.maintenanceRun?.attempt ?? 0;
     return [
       this.keys.evacuation(id),
       this.keys.events(id),
       this.keys.control(id),
+      this.keys.approvalIndex(id),
       ...evacuation.migrations.map((m) => this.keys.migration(m.id)),
-      ...approvals.flatMap((a) => [this.keys.approval(a), this.keys.decision(a)]),
+      ...[...approvals, ...early].flatMap((a) => [this.keys.approval(a), this.keys.decision(a)]),
       ...Array.from({ length: attempts }, (_, n) => this.keys.maintenanceAnswer(id, n + 1)),
     ];
   }

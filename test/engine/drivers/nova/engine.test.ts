@@ -50,6 +50,8 @@ const FAST: Partial<PolicyConfig> = {
   completionTimeoutSPerGiB: 40,
   approvalTimeoutS: 300,
   allowAutoConverge: false,
+  // The live path (asked when needed) on Nova; pre-approvals are tested on the simulator.
+  askEarly: false,
 };
 
 const ofType = <T extends FerryEvent['type']>(events: FerryEvent[], type: T) =>

@@ -56,6 +56,8 @@ const FAST: Partial<PolicyConfig> = {
   stallTimeoutS: 3,
   completionTimeoutSPerGiB: 60,
   approvalTimeoutS: 30,
+  // These guests take the live path (asked when needed); pre-approvals are tested on the simulator.
+  askEarly: false,
   streamCapGbps: capGbps(64 * MiB),
 };
 

@@ -37,6 +37,7 @@ ${vms('hv1', VMS, 3)}
 policy:
   streamCapGbps: 2
   allowAutoConverge: false
+  askEarly: false
   stallTimeoutS: 10
 `;
 
@@ -288,6 +289,7 @@ ${hosts(['hv1', 'hv2'])}
 policy:
   streamCapGbps: 2
   allowAutoConverge: false
+  askEarly: false
   stallTimeoutS: 10
   approvalTimeoutS: 30
 `;

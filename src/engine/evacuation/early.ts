@@ -1,0 +1,129 @@
+/**
+ * Asking early: the pre-approvals put to approvers when an evacuation is confirmed, and whether
+ * one covers the switchover a running migration needs now. Pure functions of their inputs; the
+ * service stores the requests, the policy consults `coverage`, the runner lapses what is left.
+ */
+import type { PolicyConfig } from '../config.js';
+import {
+  type ApprovalDecision,
+  type ApprovalRequest,
+  type EvacuationRequest,
+  earlyApprovalId,
+  needsSwitchover,
+  type Plan,
+  type SwitchoverKind,
+} from '../model.js';
+import { formatRate } from '../words.js';
+
+/** What an approver is told a switchover risks (the same words for an early and a live request). */
+export function switchoverRisk(kind: SwitchoverKind, downtimeMs: number): string {
+  return kind === 'postcopy'
+    ? 'post-copy: the guest runs on the destination at once; a network failure before it finishes loses the guest'
+    : `pause: the guest is stopped for about ${Math.round(downtimeMs)} ms while the rest is copied`;
+}
+
+/** Whether the policy may propose `kind` at all: a pre-approval for something never proposed is noise. */
+function allowed(policy: PolicyConfig, kind: SwitchoverKind): boolean {
+  return kind === 'postcopy' ? policy.allowPostCopy : policy.allowPause;
+}
+
+/** The instances of `plan` whose switchover is asked early under `policy`, in plan order. */
+export function askedEarly(plan: Plan, policy: PolicyConfig): string[] {
+  if (!policy.askEarly) return [];
+  return plan.moves
+    .filter((m) => needsSwitchover(m) && allowed(policy, m.prediction.strategy as SwitchoverKind))
+    .map((m) => m.instance);
+}
+
+/**
+ * The pre-approvals for an evacuation being confirmed: one per move the planner predicts will
+ * need post-copy or pause, with the plan's facts and what they cover (those facts plus the
+ * policy's margin). Each lasts until the evacuation ends, at most `preApprovalMaxS`, and never
+ * past the maintenance window.
+ */
+export function earlyRequests(
+  request: Pick<EvacuationRequest, 'id' | 'requestedBy' | 'window'>,
+  plan: Plan,
+  policy: PolicyConfig,
+  now: number,
+): ApprovalRequest[] {
+  const early = new Set(askedEarly(plan, policy));
+  const margin = 1 + policy.preApprovalMarginPct / 100;
+  const expiresAt = Math.min(
+    now + policy.preApprovalMaxS * 1000,
+    request.window?.end ?? Number.POSITIVE_INFINITY,
+  );
+  return plan.moves
+    .filter((m) => early.has(m.instance))
+    .map((move) => {
+      const kind = move.prediction.strategy as SwitchoverKind;
+      const downtimeMs = Math.ceil(move.prediction.downtimeMs);
+      return {
+        id: earlyApprovalId(`${request.id}:${move.instance}`),
+        evacuationId: request.id,
+        migrationId: `${request.id}:${move.instance}`,
+        instance: move.instance,
+        kind,
+        stage: 'early',
+        requestedBy: request.requestedBy,
+        requestedAt: now,
+        expiresAt,
+        predictedDowntimeMs: downtimeMs,
+        downtimeSloMs: move.downtimeSloMs,
+        remainingBytes: move.memoryBytes,
+        dirtyBytesPerS: move.dirtyBytesPerS,
+        bandwidthBytesPerS: move.prediction.bandwidthBytesPerS,
+        risk: switchoverRisk(kind, downtimeMs),
+        covers: {
+          dirtyBytesPerS: Math.ceil(move.dirtyBytesPerS * margin),
+          downtimeMs: Math.ceil(downtimeMs * margin),
+        },
+      };
+    });
+}
+
+/** A migration's pre-approval as the policy sees it: the request, and its decision once there is one. */
+export interface PreApproval {
+  request: ApprovalRequest;
+  decision?: ApprovalDecision;
+}
+
+/** Whether a pre-approval lets a switchover go ahead now; when not, why (for the live request), if there is more to say than "there is none". */
+export type Coverage = { covered: true; why: string } | { covered: false; why?: string };
+
+/**
+ * Whether `pre` covers the switchover the policy proposes now: approved by someone, in time, for
+ * this kind, and the live facts no worse than it covers. A dirty rate the back end has not
+ * measured (0) cannot be shown to be worse, and is said so.
+ */
+export function coverage(
+  pre: PreApproval | undefined,
+  proposal: { kind: SwitchoverKind; downtimeMs: number },
+  live: { dirtyBytesPerS: number },
+  now: number,
+): Coverage {
+  if (!pre?.decision) return { covered: false };
+  const { request, decision } = pre;
+  if (decision.outcome === 'rejected')
+    return { covered: false, why: `pre-approval rejected by ${decision.decidedBy}` };
+  if (decision.outcome === 'expired') return { covered: false, why: 'the pre-approval lapsed undecided' };
+  // Never a decision recorded at or after the expiry (expiry wins a tie), nor one past its life.
+  if (decision.decidedAt >= request.expiresAt || now >= request.expiresAt)
+    return { covered: false, why: 'the pre-approval has expired' };
+  const covers = request.covers;
+  if (!covers) return { covered: false };
+  if (proposal.kind !== request.kind)
+    return { covered: false, why: `pre-approved for ${request.kind}, but ${proposal.kind} is needed now` };
+  if (live.dirtyBytesPerS > covers.dirtyBytesPerS)
+    return {
+      covered: false,
+      why: `dirties ${formatRate(live.dirtyBytesPerS)} now, more than the ${formatRate(covers.dirtyBytesPerS)} pre-approved`,
+    };
+  if (proposal.downtimeMs > covers.downtimeMs)
+    return {
+      covered: false,
+      why: `predicted downtime ${proposal.downtimeMs} ms, more than the ${covers.downtimeMs} ms pre-approved`,
+    };
+  const unmeasured = live.dirtyBytesPerS > 0 ? '' : ' (dirty rate not measured yet)';
+  return { covered: true, why: `pre-approved by ${decision.decidedBy}${unmeasured}` };
+}
