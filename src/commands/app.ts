@@ -331,10 +331,13 @@ function assemble(app: App, parts: Parts) {
   });
   const kv = new RedisKeyValueStore(parts.redis);
   const approvals = new ApprovalNotifier({
+    service,
     outbox,
     kv,
     channel: slack.approversChannel ?? slack.progressChannel,
     timezone: parts.timezone,
+    approvers: slack.approvers,
+    now,
   });
   const progress = new ProgressPublisher({
     service,
@@ -366,7 +369,7 @@ function assemble(app: App, parts: Parts) {
     follow: (id) => progress.follow(id),
     followCampaign: (id) => progress.followCampaign(id),
     tellThread: (id, markdown) => progress.tellThread(id, markdown),
-    showDecision: (request, decision) => approvals.decided(request, decision),
+    showDecision: (request) => approvals.decided(request),
     report: (events, audit) => report(events, audit).message,
     progressChannel: slack.progressChannel,
     log,

@@ -4,7 +4,9 @@ import { FINAL_EVACUATION_STATES } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import {
   ACTION,
+  type ApprovalAllPayload,
   type ApprovalPayload,
+  approvalAllPayloadSchema,
   approvalPayloadSchema,
   type ConfirmPayload,
   confirmPayloadSchema,
@@ -59,8 +61,8 @@ export interface SurfaceDeps {
   followCampaign: (campaignId: string) => Promise<void>;
   /** Posts a line in an evacuation's progress thread (nothing when ferry shows no progress for it). */
   tellThread: (evacuationId: string, markdown: string) => Promise<void>;
-  /** Shows a decision on the approval request's message. */
-  showDecision: (request: ApprovalRequest, decision: ApprovalDecision) => Promise<void>;
+  /** Shows the decisions on the evacuation's approval message. */
+  showDecision: (request: Pick<ApprovalRequest, 'evacuationId'>) => Promise<void>;
   report: (events: FerryEvent[], audit?: AuditEntry[]) => Message;
   progressChannel: string;
   log?: (line: string) => void;
@@ -265,6 +267,15 @@ export async function runAction(
           ? confirm(payload, input.user, deps, respond)
           : cancel(payload, input.user, deps, respond);
       }
+      case ACTION.approveAll:
+      case ACTION.rejectAll:
+        return decideAll(
+          await parse(approvalAllPayloadSchema),
+          input.actionId === ACTION.approveAll ? 'approved' : 'rejected',
+          input.user,
+          deps,
+          respond,
+        );
       case ACTION.approve:
       case ACTION.reject:
         return decide(
@@ -409,18 +420,39 @@ async function decide(
   if (!approval) return refuse('ferry has no such approval request; nothing was done');
   const { request } = approval;
   if (approval.decision) {
-    await deps.showDecision(request, approval.decision);
+    await deps.showDecision(request);
     return refuse(alreadyDecided(approval.decision, deps.timezone));
   }
   if (user === request.requestedBy)
     return refuse('you asked for this evacuation, so another approver must decide; nothing was done');
   // From here the engine records the decision, or its refusal, itself.
   const decision = await deps.service.decide(target, outcome, user);
-  await deps.showDecision(request, decision);
+  await deps.showDecision(request);
   // The engine's first-decision-wins may have kept an earlier one.
   if (decision.decidedBy !== user || decision.outcome !== outcome)
     throw new ForbiddenError(alreadyDecided(decision, deps.timezone));
   await respond({ message: noteMessage(`You ${outcome} ${code(request.instance)}: ${request.kind}.`) });
+}
+
+/** Approve all / Reject all: every request of the evacuation still waiting, each recorded and audited by the engine. */
+async function decideAll(
+  payload: ApprovalAllPayload,
+  outcome: 'approved' | 'rejected',
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  const target = payload.evacuationId;
+  const action = outcome === 'approved' ? 'approve all' : 'reject all';
+  await authorise(deps, user, 'approver', 'approve or reject switchovers', action, target);
+  // The engine refuses (and audits) a requester, or nothing waiting.
+  const decided = await deps.service.decideAll(target, outcome, user);
+  await deps.showDecision({ evacuationId: target });
+  await respond({
+    message: noteMessage(
+      `You ${outcome} ${decided.length} waiting request${decided.length === 1 ? '' : 's'} of ${code(target)}.`,
+    ),
+  });
 }
 
 function alreadyDecided(decision: ApprovalDecision, timezone: string): string {

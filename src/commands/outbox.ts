@@ -23,7 +23,7 @@ export interface OutboxOptions {
 }
 
 interface PendingPost {
-  args: { channel: string; text: string; blocks: unknown[]; thread_ts?: string };
+  args: { channel: string; text: string; blocks: unknown[]; thread_ts?: string; reply_broadcast?: boolean };
   resolve: (ts: string) => void;
   reject: (err: unknown) => void;
   attempts: number;
@@ -58,8 +58,16 @@ export class SlackOutbox {
     private readonly options: OutboxOptions,
   ) {}
 
-  /** Posts a message (or a thread reply); resolves with its ts once Slack accepted it. */
-  post(channel: string, message: Message, threadTs?: string): Promise<string> {
+  /**
+   * Posts a message (or a thread reply, also shown in the channel with `broadcast`); resolves
+   * with its ts once Slack accepted it.
+   */
+  post(
+    channel: string,
+    message: Message,
+    threadTs?: string,
+    options: { broadcast?: boolean } = {},
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       this.posts.push({
         args: {
@@ -67,6 +75,7 @@ export class SlackOutbox {
           text: message.text,
           blocks: message.blocks,
           ...(threadTs ? { thread_ts: threadTs } : {}),
+          ...(threadTs && options.broadcast ? { reply_broadcast: true } : {}),
         },
         resolve,
         reject,

@@ -1,5 +1,5 @@
 import type { Log } from '../engine/log.js';
-import { type FerryEvent, FINAL_CAMPAIGN_STATES } from '../engine/model.js';
+import { type FerryEvent, FINAL_CAMPAIGN_STATES, isEarlyApproval } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
 import { campaignEndedText } from '../views/campaign.js';
@@ -139,6 +139,7 @@ export class ProgressPublisher {
       await this.deps.kv.remove(FOLLOWING, id);
       return;
     }
+    await this.deps.approvals.remind(id);
     const events = await this.deps.service.events(id, followed.cursor);
     if (events.length === 0 && followed.ts) return;
     const evacuation = await this.deps.service.status(id);
@@ -181,12 +182,12 @@ export class ProgressPublisher {
   private async handle(event: FerryEvent, followed: Followed): Promise<void> {
     const { outbox, approvals, service, timezone } = this.deps;
     if (event.type === 'approval.requested') await approvals.requested(event.approval);
-    if (event.type === 'approval.decided') {
-      const approval = await service.approval(event.decision.approvalId);
-      if (approval) await approvals.decided(approval.request, event.decision);
-    }
+    if (event.type === 'approval.decided') await approvals.refresh(event.evacuationId);
     const notice = noticeFor(event, timezone, { approvers: this.deps.approvers });
-    if (notice) await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts);
+    if (notice)
+      await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts, {
+        broadcast: broadcast(event),
+      });
     if (event.type === 'evacuation.finished') {
       const all = await service.events(event.evacuationId);
       const report = this.deps.report(all, await service.audit(event.evacuationId));
@@ -203,4 +204,16 @@ export class ProgressPublisher {
   private async save(id: string, followed: Followed): Promise<void> {
     await this.deps.kv.set(`progress:${id}`, JSON.stringify(followed));
   }
+}
+
+/**
+ * Thread notices the whole channel sees too (reply_broadcast): failures and aborts, and live approvals asked
+ * and decided. Pre-approvals stay in the thread: a large drain asks many at once, and their one
+ * approval message already says it all.
+ */
+function broadcast(event: FerryEvent): boolean {
+  if (event.type === 'migration.failed' || event.type === 'migration.aborted') return true;
+  if (event.type === 'approval.requested') return !isEarlyApproval(event.approval.id);
+  if (event.type === 'approval.decided') return !isEarlyApproval(event.decision.approvalId);
+  return false;
 }

@@ -83,16 +83,19 @@ async function play(slack: SlackStandin, channels: { ops: string; approvers: str
   const preview = await answer('the preview with Confirm', evacuate.responseUrl);
   await slack.click(alice, preview, 'Confirm');
 
+  // Asked early: the move the plan marked is put to the approvers when alice confirms, in one
+  // message for the evacuation; bob pre-approves it, so its switchover waits for nobody.
   const request = await slack.waitFor(
-    'the approval request',
-    () => find(channels.approvers, 'Approval needed'),
+    'the approval message',
+    () => find(channels.approvers, 'Approvals for'),
     DEADLINE_MS,
   );
-  await answer(
-    'the refusal of alice’s own approval',
-    (await slack.click(alice, request, 'Approve')).responseUrl,
+  const labels = request.blocks.flatMap((b) =>
+    b.type === 'actions' ? (b.elements as Array<{ text: { text: string } }>).map((e) => e.text.text) : [],
   );
-  await answer('bob’s approval', (await slack.click(bob, request, 'Approve')).responseUrl);
+  const all = labels.find((l) => l.startsWith('Approve all')) ?? 'Approve';
+  await answer('the refusal of alice’s own approval', (await slack.click(alice, request, all)).responseUrl);
+  await answer('bob’s pre-approval', (await slack.click(bob, request, all)).responseUrl);
   await slack.waitFor('the post-mortem', () => find(channels.ops, 'Post-mortem'), DEADLINE_MS);
 }
 

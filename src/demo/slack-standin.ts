@@ -24,6 +24,8 @@ export interface StoredMessage {
   edits: number;
   /** The response URL it was posted or last replaced through, if any (an answer to that command or click). */
   responseUrl?: string;
+  /** A thread reply also shown in the channel (`reply_broadcast`). */
+  broadcast?: boolean;
 }
 
 export interface ApiCall {
@@ -210,10 +212,13 @@ export class SlackStandin extends EventEmitter {
     return this.deliver('slash_commands', payload, responseUrl);
   }
 
-  /** A user presses the button labelled `label` on `message`; resolves with the app's ack. */
-  click(user: string, message: StoredMessage, label: string): Promise<Delivery> {
+  /**
+   * A user presses the button labelled `label` on `message` (in the actions block `blockId`, when
+   * several carry that label); resolves with the app's ack.
+   */
+  click(user: string, message: StoredMessage, label: string, blockId?: string): Promise<Delivery> {
     for (const block of message.blocks) {
-      if (block.type !== 'actions') continue;
+      if (block.type !== 'actions' || (blockId !== undefined && block.block_id !== blockId)) continue;
       const elements = block.elements as Array<{ text: { text: string }; action_id: string; value: string }>;
       const pressed = elements.find((e) => e.text.text === label);
       if (!pressed) continue;
@@ -414,6 +419,9 @@ export class SlackStandin extends EventEmitter {
           threadTs: typeof args.thread_ts === 'string' ? args.thread_ts : undefined,
           text: String(args.text ?? ''),
           blocks: asBlocks(args.blocks),
+          ...(String(args.reply_broadcast) === 'true' && typeof args.thread_ts === 'string'
+            ? { broadcast: true }
+            : {}),
         });
         this.emit('event', { kind: 'posted', message } satisfies StandinEvent);
         return {

@@ -449,6 +449,12 @@ export function isEarlyApproval(approvalId: string): boolean {
 
 const EARLY_SUFFIX = ':pre-approval';
 
+/** An approval request and, once someone (or expiry) made it, its decision. */
+export interface ApprovalView {
+  request: ApprovalRequest;
+  decision?: ApprovalDecision;
+}
+
 export type ApprovalOutcome = 'approved' | 'rejected' | 'expired';
 
 export interface ApprovalDecision {

@@ -6,6 +6,7 @@ import type {
   ApprovalDecision,
   ApprovalOutcome,
   ApprovalRequest,
+  ApprovalView,
   Campaign,
   Evacuation,
   EvacuationRequest,
@@ -361,12 +362,6 @@ export interface ScheduledWindow {
   start: string;
   end: string;
   next: MaintenanceWindow;
-}
-
-/** An approval request and, once someone (or expiry) made it, its decision. */
-export interface ApprovalView {
-  request: ApprovalRequest;
-  decision?: ApprovalDecision;
 }
 
 /** What a confirmed plan started. */

@@ -17,6 +17,7 @@ import { askedEarly, earlyRequests } from './evacuation/early.js';
 import {
   type ApprovalDecision,
   type ApprovalOutcome,
+  type ApprovalView,
   type Campaign,
   type Evacuation,
   type EvacuationRequest,
@@ -32,7 +33,6 @@ import { fleetFacts } from './planning/revalidate.js';
 import { findWindow, nextWindow } from './planning/windows.js';
 import type {
   ApprovalStore,
-  ApprovalView,
   AuditEntry,
   AuditLog,
   CampaignRequest,

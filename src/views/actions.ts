@@ -11,6 +11,8 @@ export const ACTION = {
   cancel: 'ferry.plan.cancel',
   approve: 'ferry.approval.approve',
   reject: 'ferry.approval.reject',
+  approveAll: 'ferry.approval.approve-all',
+  rejectAll: 'ferry.approval.reject-all',
   pause: 'ferry.evacuation.pause',
   resume: 'ferry.evacuation.resume',
   abort: 'ferry.evacuation.abort',
@@ -42,7 +44,16 @@ export const controlPayloadSchema = z.strictObject({
 });
 export type ControlPayload = z.infer<typeof controlPayloadSchema>;
 
+/** Approve all / Reject all name only the evacuation: what waits is read from the engine when clicked. */
+export const approvalAllPayloadSchema = z.strictObject({
+  v: z.literal(1),
+  evacuationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/),
+});
+export type ApprovalAllPayload = z.infer<typeof approvalAllPayloadSchema>;
+
 /** Button values are compact JSON. */
-export function encodePayload(payload: ConfirmPayload | ApprovalPayload | ControlPayload): string {
+export function encodePayload(
+  payload: ConfirmPayload | ApprovalPayload | ControlPayload | ApprovalAllPayload,
+): string {
   return JSON.stringify(payload);
 }

@@ -50,6 +50,11 @@ export function who(user: string): string {
   return /^[UW][A-Z0-9]+$/.test(user) ? `<@${user}>` : escapeMrkdwn(user);
 }
 
+/** Mentions of users and user groups (`<@U…>`, `<!subteam^S…>`), space-separated; empty for none. */
+export function mentions(ids: readonly string[] | undefined): string {
+  return (ids ?? []).map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`)).join(' ');
+}
+
 function round(x: number): string {
   return x >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
 }

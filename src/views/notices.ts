@@ -1,7 +1,7 @@
 import type { FerryEvent } from '../engine/model.js';
 import { decisionLine } from './approval.js';
 import { code, escapeMrkdwn } from './blocks.js';
-import { bytes, clockTime, duration, plural, time, who } from './format.js';
+import { bytes, clockTime, duration, mentions, plural, time, who } from './format.js';
 
 /**
  * Thread replies under a progress message: only the events a reader should notice (escalations,
@@ -38,13 +38,15 @@ export function noticeFor(
         ? `${at} 🐢 ${code(event.instance)}: auto-converge on — ${escapeMrkdwn(event.why)}`
         : undefined;
     case 'approval.requested':
+      if (event.approval.stage === 'early')
+        return `${at} 🗓️ ${code(event.approval.instance)} asked early to ${event.approval.kind === 'postcopy' ? 'switch to post-copy' : 'pause'} (predicted downtime ${duration(event.approval.predictedDowntimeMs)} vs SLO ${duration(event.approval.downtimeSloMs)}): pre-approved, it switches over without waiting`;
       return `${at} ✋ ${code(event.approval.instance)} needs approval to ${event.approval.kind === 'postcopy' ? 'switch to post-copy' : 'pause'}: predicted downtime ${duration(event.approval.predictedDowntimeMs)} vs SLO ${duration(event.approval.downtimeSloMs)}`;
     case 'approval.decided':
       return `${at} ${decisionLine(event.decision, event.instance, timezone)}`;
     case 'migration.switchover':
       return `${at} ⚡ ${code(event.instance)} switching over by ${event.kind}`;
     case 'migration.postcopy-stalled':
-      return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${mentions(options.approvers)}`;
+      return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${mentions(options.approvers) ? ` ${mentions(options.approvers)}` : ''}`;
     case 'migration.failed':
       return `${at} ❌ ${code(event.instance)} failed: ${escapeMrkdwn(event.cause)}`;
     case 'migration.aborted':
@@ -60,10 +62,4 @@ export function noticeFor(
     default:
       return undefined;
   }
-}
-
-/** Mentions of the approvers (users and user groups) for notices people must act on. */
-function mentions(ids: readonly string[] | undefined): string {
-  if (!ids || ids.length === 0) return '';
-  return ` ${ids.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`)).join(' ')}`;
 }

@@ -7,6 +7,7 @@ import {
   type Block,
   button,
   code,
+  confirmDialog,
   context,
   escapeMrkdwn,
   header,
@@ -134,7 +135,19 @@ export function planPreview(plans: Plan[], options: PlanViewOptions): Message {
     blocks.push(
       actions(
         'ferry.plan',
-        button('Confirm', ACTION.confirm, encodePayload(confirm.ticket), 'primary'),
+        button(
+          'Confirm',
+          ACTION.confirm,
+          encodePayload(confirm.ticket),
+          'primary',
+          confirmDialog(
+            'Start this plan?',
+            `The hosts are disabled and drained ${scheduleText(confirm.when, options.timezone)}${plans.some((p) => p.askEarly) ? '; the moves marked are put to approvers now' : ''}.`,
+            'Confirm',
+            'Back',
+            'primary',
+          ),
+        ),
         button('Cancel', ACTION.cancel, encodePayload(confirm.ticket)),
       ),
     );

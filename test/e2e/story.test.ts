@@ -62,15 +62,14 @@ describe.each(['socket', 'http'] as const)('the whole story in %s mode', (mode) 
     expect(updates.length).toBeGreaterThanOrEqual(2);
     expect(textOf(progress)).toContain(id);
 
-    // The approval request goes to the approvers' channel with the facts.
+    // The approval request goes to the approvers' channel with the facts, mentioning the approvers.
     const request = await slack.waitFor('the approval request', () =>
-      byHeader(slack.channel(CHANNELS.approvers), 'Approval needed'),
+      byHeader(slack.channel(CHANNELS.approvers), 'Approvals for'),
     );
-    expect(textOf(request)).toMatch(
-      /Approval needed: (switch to post-copy|pause the guest to finish) for db-01/,
-    );
+    expect(textOf(request)).toMatch(/Needed now: (switch to post-copy|pause the guest to finish) for db-01/);
     expect(textOf(request)).toMatch(/Predicted downtime .* vs SLO 300 ms/);
-    expect(textOf(request)).toContain('Asked by @U0ALICE');
+    expect(textOf(request)).toContain('requested by @U0ALICE, who cannot decide');
+    expect(request.text).toMatch(/^<@U0BOB> <@U0CAROL> /);
 
     // Alice asked for the evacuation: her approval is refused and never reaches the engine.
     const own = await slack.click(alice, request, 'Approve');

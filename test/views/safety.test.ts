@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FerryEvent, Fleet, Plan } from '../../src/engine/model.js';
 import { GiB } from '../../src/engine/model.js';
-import { approvalDecidedMessage, approvalRequestMessage } from '../../src/views/approval.js';
+import { approvalPages } from '../../src/views/approval.js';
 import { type Block, clip, LIMITS, type Message, textLength } from '../../src/views/blocks.js';
 import { noticeFor } from '../../src/views/notices.js';
 import { planDecided, planPreview } from '../../src/views/plan.js';
@@ -126,14 +126,20 @@ describe('views with hostile names and reasons', () => {
     ['progress', progressMessage(evac, { now: T0 + 30_000, timezone })],
     ['evacuation list', evacuationListMessage([evac], timezone)],
     ['hosts', hostsMessage(fleet, undefined)],
-    ['approval request', approvalRequestMessage(request, { timezone, requester: 'U0ALICE' })],
     [
-      'approval decided',
-      approvalDecidedMessage(
-        request,
-        { approvalId: request.id, outcome: 'rejected', decidedBy: 'U0BOB', decidedAt: T0 },
-        { timezone, requester: 'U0ALICE' },
-      ),
+      'approval message',
+      approvalPages(
+        request.evacuationId,
+        [
+          { request },
+          {
+            request: { ...request, id: `${request.id}-2` },
+            decision: { approvalId: request.id, outcome: 'rejected', decidedBy: 'U0BOB', decidedAt: T0 },
+          },
+        ],
+        // ferry's own mention of the approvers is live; nothing else is.
+        { timezone, approvers: ['U0BOB'] },
+      )[0]!,
     ],
     ['post-mortem', report.message],
     ...report.thread.map((page, i) => [`post-mortem page ${i + 1}`, page] as [string, Message]),

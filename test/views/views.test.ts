@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GiB } from '../../src/engine/model.js';
 import { ACTION, confirmPayloadSchema } from '../../src/views/actions.js';
-import { approvalDecidedMessage, approvalRequestMessage } from '../../src/views/approval.js';
-import { packLines } from '../../src/views/blocks.js';
+import { approvalPages } from '../../src/views/approval.js';
+import { type Message, packLines } from '../../src/views/blocks.js';
 import { noticeFor } from '../../src/views/notices.js';
 import { planPreview } from '../../src/views/plan.js';
 import { MAX_ROWS, progressMessage } from '../../src/views/progress.js';
@@ -54,23 +54,92 @@ describe('views', () => {
     expect(shown + omitted).toBe(400);
   });
 
-  it('renders an approval request with the facts, and its decided form without buttons', async () => {
-    const request = approvalRequestMessage(approval, { timezone, requester: 'U0ALICE' });
-    await expect(messageToText(request, names)).toMatchFileSnapshot('__snapshots__/approval-request.txt');
-    const decided = approvalDecidedMessage(
-      approval,
-      { approvalId: approval.id, outcome: 'approved', decidedBy: 'U0BOB', decidedAt: T0 + 120_000 },
-      { timezone, requester: 'U0ALICE' },
+  it('renders one approval message per evacuation: the approvers mentioned, each waiting request with its buttons, and all', async () => {
+    const options = { timezone, approvers: ['S0LEADS', 'U0BOB'] };
+    const early = {
+      ...approval,
+      id: 'evac-cmp-042-1:db-08:pre-approval',
+      instance: 'db-08',
+      stage: 'early' as const,
+      kind: 'pause' as const,
+      covers: { dirtyBytesPerS: 990 * GiB, downtimeMs: 2530 },
+    };
+    const [page, ...more] = approvalPages(
+      approval.evacuationId,
+      [{ request: early }, { request: approval }],
+      options,
     );
-    const text = messageToText(decided, names);
-    expect(text).toContain('Approved by @bob');
+    expect(more).toEqual([]);
+    await expect(messageToText(page!, names)).toMatchFileSnapshot('__snapshots__/approval-request.txt');
+    expect(page!.text).toMatch(/^<!subteam\^S0LEADS> <@U0BOB> /);
+    const buttons = page!.blocks.filter((b) => b.type === 'actions');
+    // Approve all / Reject all, then one pair per request: the riskiest (post-copy) first.
+    expect(buttons.map((b) => (b.type === 'actions' ? b.block_id : ''))).toEqual([
+      'ferry.approval.all',
+      'ferry.approval:db-07',
+      'ferry.approval:db-08',
+    ]);
+    for (const block of buttons)
+      if (block.type === 'actions')
+        for (const element of block.elements) expect(element.confirm).toBeDefined();
+
+    const decided = approvalPages(
+      approval.evacuationId,
+      [
+        {
+          request: approval,
+          decision: {
+            approvalId: approval.id,
+            outcome: 'approved',
+            decidedBy: 'U0BOB',
+            decidedAt: T0 + 120_000,
+          },
+        },
+      ],
+      options,
+    )[0]!;
+    expect(messageToText(decided, names)).toContain('Approved by @bob');
     expect(decided.blocks.some((b) => b.type === 'actions')).toBe(false);
-    const expired = approvalDecidedMessage(
-      approval,
-      { approvalId: approval.id, outcome: 'expired', decidedBy: 'system', decidedAt: T0 + 960_000 },
-      { timezone, requester: 'U0ALICE' },
-    );
-    expect(messageToText(expired)).toMatch(/Expired .* stays on its source/);
+    const lapsed = approvalPages(
+      approval.evacuationId,
+      [
+        {
+          request: early,
+          decision: { approvalId: early.id, outcome: 'expired', decidedBy: 'system', decidedAt: T0 },
+        },
+      ],
+      options,
+    )[0]!;
+    expect(messageToText(lapsed)).toMatch(/Pre-approval lapsed .* asks again if it needs to/);
+  });
+
+  it('keeps a 200-request batch within Slack’s limits: the riskiest in the message, the rest paged into its thread', () => {
+    const many = Array.from({ length: 200 }, (_, i) => ({
+      request: {
+        ...approval,
+        id: `${approval.evacuationId}:vm-${i}:pre-approval`,
+        instance: `vm-${String(i).padStart(3, '0')}`,
+        kind: i % 50 === 0 ? ('postcopy' as const) : ('pause' as const),
+        predictedDowntimeMs: 1000 + i,
+      },
+    }));
+    const pages = approvalPages(approval.evacuationId, many, { timezone, approvers: ['S0LEADS'] });
+    expect(pages.length).toBeGreaterThan(1);
+    for (const page of pages) expect(limitViolations(page)).toEqual([]);
+    const ids = (page: Message) =>
+      page.blocks.flatMap((b) => (b.type === 'actions' ? [String(b.block_id)] : []));
+    const shown = pages.flatMap((p) => ids(p).filter((id) => id.startsWith('ferry.approval:')));
+    expect(shown).toHaveLength(200);
+    // The four post-copy requests come first, then the longest pauses.
+    const first = ids(pages[0]!).filter((id) => id !== 'ferry.approval.all');
+    expect(first.slice(0, 5)).toEqual([
+      'ferry.approval:vm-150',
+      'ferry.approval:vm-100',
+      'ferry.approval:vm-050',
+      'ferry.approval:vm-000',
+      'ferry.approval:vm-199',
+    ]);
+    expect(messageToText(pages[0]!)).toMatch(/more requests in this message's thread/);
   });
 
   it('turns only notable events into thread notices', () => {
