@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  earlyApprovalId,
   type Evacuation,
+  earlyApprovalId,
   type FerryEvent,
   FINAL_EVACUATION_STATES,
   holdsHost,
