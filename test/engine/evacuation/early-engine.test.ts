@@ -164,7 +164,7 @@ describe('asking early', () => {
   });
 
   it('lapses every pre-approval nobody decided when its evacuation ends, started or not', async () => {
-    const { service, store, launcher } = setup();
+    const { service, store, launcher, clock } = setup();
     const scheduled = await service.evacuate({
       source: 'hv1',
       requestedBy: 'U_ALICE',
@@ -177,6 +177,8 @@ describe('asking early', () => {
     ).toEqual(['expired']);
 
     const running = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
+    await clock.sleep(1000);
+    expect((await service.status(running.id)).state).toBe('draining');
     await service.control(running.id, 'abort', 'U_ALICE');
     expect((await launcher.finished(running.id))?.state).toBe('aborted');
     const decided = ofType(await store.events(running.id), 'approval.decided');
