@@ -267,24 +267,16 @@ export async function runAction(
           ? confirm(payload, input.user, deps, respond)
           : cancel(payload, input.user, deps, respond);
       }
-      case ACTION.approveAll:
-      case ACTION.rejectAll:
-        return decideAll(
-          await parse(approvalAllPayloadSchema),
-          input.actionId === ACTION.approveAll ? 'approved' : 'rejected',
-          input.user,
-          deps,
-          respond,
-        );
       case ACTION.approve:
       case ACTION.reject:
-        return decide(
-          await parse(approvalPayloadSchema),
-          input.actionId === ACTION.approve ? 'approved' : 'rejected',
-          input.user,
-          deps,
-          respond,
-        );
+      case ACTION.approveAll:
+      case ACTION.rejectAll: {
+        const id = input.actionId;
+        const outcome = id === ACTION.approve || id === ACTION.approveAll ? 'approved' : 'rejected';
+        return id === ACTION.approve || id === ACTION.reject
+          ? decide(await parse(approvalPayloadSchema), outcome, input.user, deps, respond)
+          : decideAll(await parse(approvalAllPayloadSchema), outcome, input.user, deps, respond);
+      }
       case ACTION.pause:
       case ACTION.resume:
       case ACTION.abort: {
