@@ -178,7 +178,9 @@ describe('nova driver: scheduling', () => {
 
 describe('nova driver: live migration', () => {
   it('starts once: a second start, even by a restarted driver, finds the same migration', async () => {
-    const { stub, driver } = await setup();
+    // Setup long enough that the migration is still 'accepted' after three starts on a loaded
+    // machine (the default 400 ms moves it to 'queued' after 100 ms of wall time).
+    const { stub, driver } = await setup({ setupMs: 60_000 });
     const handle = await driver.start(move(), tuning);
     const again = await driver.start(move(), tuning);
     const restarted = await newDriver().start(move(), tuning);
