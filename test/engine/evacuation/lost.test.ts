@@ -184,9 +184,13 @@ describe('a migration the simulator lost in a restart', { timeout: 90_000 }, () 
     expect(failed!.cause).toMatch(
       /^the migration was lost and db-1 is on neither hv1 nor hv2 \(the sim inventory lists no instance db-1\): it may be down; find it before anything else$/,
     );
+    // The time bound ended it, not the answers: it failed at least 15 simulated seconds after the
+    // last progress before the loss, having counted far fewer than 1000 answers (how many depends
+    // on how fast the engine stepped, which a loaded machine slows).
+    const lastProgress = ofType(events, 'migration.progress').at(-1)!;
+    expect(failed!.at - lastProgress.at).toBeGreaterThanOrEqual(15_000);
     const counted = log.filter((l) => /of 1000 answers/.test(l)).length;
-    // Sampled once a simulated second: about 15 answers (more if a step was slow, never 1000).
-    expect(counted).toBeGreaterThanOrEqual(5);
+    expect(counted).toBeGreaterThanOrEqual(1);
     expect(counted).toBeLessThan(100);
     expect(ofType(events, 'evacuation.finished')[0]!.state).toBe('failed');
   });
