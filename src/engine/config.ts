@@ -22,6 +22,7 @@ const name = z.string().regex(NAME_PATTERN, 'a name of letters, digits, ".", "_"
 export const LIMITS = {
   vcpus: { min: 1, max: 16_384, int: true, unit: 'vCPUs', why: 'more threads than the largest server has' },
   memoryGiB: { above: 0, max: 65_536, unit: 'GiB', why: '64 TiB, more than the largest server has' },
+  diskGiB: { min: 0, max: 1_048_576, unit: 'GiB', why: '1 PiB, more disk than one server migrates' },
   nicGbps: { above: 0, max: 1_600, unit: 'Gb/s', why: 'faster than any NIC sold' },
   dirtyMiBps: { min: 0, max: 1_048_576, unit: 'MiB/s', why: '1 TiB/s, more than a memory bus carries' },
   downtimeMs: { min: 1, max: 2_000_000, int: true, unit: 'ms', why: "QEMU's largest downtime-limit" },
@@ -47,7 +48,7 @@ export const LIMITS = {
   delayMs: { min: 0, max: 3_600_000, int: true, unit: 'ms', why: 'an hour' },
 } as const satisfies Record<string, Limit>;
 
-interface Limit {
+export interface Limit {
   min?: number;
   above?: number;
   max: number;
@@ -64,6 +65,26 @@ export function bounded(limit: Limit): z.ZodNumber {
   if (limit.above !== undefined) schema = schema.gt(limit.above, `more than ${limit.above}${unit}`);
   if (limit.min !== undefined) schema = schema.min(limit.min, `at least ${limit.min}${unit}`);
   return schema.max(limit.max, `at most ${limit.max}${unit} (${limit.why})`);
+}
+
+/**
+ * `limit` counted in a smaller unit, `per` of them to one of its own: a hypervisor's reply that
+ * counts memory in MiB or bytes is held to the same physical limit as the config's GiB.
+ */
+export function inUnits(limit: Limit, per: number, unit: string): Limit {
+  return {
+    ...limit,
+    min: limit.min === undefined ? undefined : limit.min * per,
+    above: limit.above === undefined ? undefined : limit.above * per,
+    max: limit.max * per,
+    unit,
+  };
+}
+
+/** Why `value` is outside `limit` (what `bounded` says), or undefined when it is within. */
+export function outsideLimit(limit: Limit, value: number): string | undefined {
+  const result = bounded(limit).safeParse(value);
+  return result.success ? undefined : result.error.issues[0]?.message;
 }
 
 export const hostSchema = z.strictObject({

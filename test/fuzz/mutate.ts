@@ -83,6 +83,35 @@ export function mutateJson(value: unknown, random: Random): unknown {
   return copy;
 }
 
+/**
+ * A JSON value with one to three of its numbers scaled by 10^1..10^300 (Infinity, once past
+ * Number.MAX_VALUE): sizes a real reply could carry by mistake, far more often than `mutateJson`
+ * happens to land on a number.
+ */
+export function inflateNumbers(value: unknown, random: Random): unknown {
+  const copy = structuredClone(value);
+  const numbers: { parent: Record<string | number, unknown>; key: string | number }[] = [];
+  const walk = (node: unknown) => {
+    if (!node || typeof node !== 'object') return;
+    for (const [key, child] of Object.entries(node)) {
+      if (typeof child === 'number')
+        numbers.push({
+          parent: node as Record<string, unknown>,
+          key: Array.isArray(node) ? Number(key) : key,
+        });
+      walk(child);
+    }
+  };
+  walk(copy);
+  if (numbers.length === 0) return copy;
+  const changes = 1 + Math.floor(random() * 3);
+  for (let c = 0; c < changes; c++) {
+    const { parent, key } = pick(random, numbers);
+    parent[key] = (parent[key] as number) * 10 ** (1 + Math.floor(random() * 300));
+  }
+  return copy;
+}
+
 const HOSTILE_TEXT = [
   '-nan',
   'inf',

@@ -2,20 +2,27 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/engine/compose.js';
-import { fleetFromConfig } from '../../src/engine/config.js';
+import { fleetFromConfig, LIMITS } from '../../src/engine/config.js';
 import { parseDomJobInfo, sampleFromDomJobInfo } from '../../src/engine/drivers/libvirt/domjobinfo.js';
+import type { NovaApi } from '../../src/engine/drivers/nova/api.js';
+import { type NovaConfig, novaConfigSchema } from '../../src/engine/drivers/nova/config.js';
 import { parseReply } from '../../src/engine/drivers/nova/http.js';
+import { readFleet } from '../../src/engine/drivers/nova/inventory.js';
 import {
   hypervisorListSchema,
+  inventoriesSchema,
   migrationRecordListSchema,
+  serverListSchema,
   serverMigrationResponseSchema,
   serviceListSchema,
+  usagesSchema,
 } from '../../src/engine/drivers/nova/schemas.js';
 import { migrationInfoSchema, sampleFromMigrationInfo } from '../../src/engine/drivers/qemu/migrate-info.js';
 import { QmpClient } from '../../src/engine/drivers/qemu/qmp.js';
 import { FerryError } from '../../src/engine/errors.js';
+import { type Fleet, GiB } from '../../src/engine/model.js';
 import { planEvacuation } from '../../src/engine/planning/plan.js';
-import { fuzz, mutateJson, mutateText } from './mutate.js';
+import { fuzz, inflateNumbers, mutateJson, mutateText } from './mutate.js';
 
 /**
  * Seeded fuzz suites of a fixed size over everything ferry parses from outside: config files
@@ -34,6 +41,9 @@ function typedOrFine(fn: () => unknown): void {
 }
 
 const fixture = (path: string) => readFileSync(new URL(`../engine/drivers/${path}`, import.meta.url), 'utf8');
+/** A sample of Nova's or Placement's own API docs (../shared/reference/). */
+const reference = (path: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../../../shared/reference/${path}`, import.meta.url), 'utf8'));
 
 describe('fuzz: config files', () => {
   const examples = readdirSync('examples')
@@ -182,5 +192,99 @@ describe('fuzz: Nova replies', () => {
       },
       ({ body }) => JSON.stringify(body),
     );
+  });
+});
+
+describe('fuzz: Nova inventory replies through the driver', () => {
+  // Reference replies, one per call readFleet makes: the samples come from different pages of
+  // Nova's docs, so the hypervisors are renamed to the sample server's host ("compute").
+  const onCompute = (body: unknown) => {
+    const copy = structuredClone(body) as { hypervisors: { service: { host: string } }[] };
+    for (const h of copy.hypervisors) h.service.host = 'compute';
+    return copy;
+  };
+  const replies = {
+    servers: reference('nova-api-samples/servers/v2.73/servers-details-resp.json'),
+    services: reference('nova-api-samples/os-services/v2.69/services-list-get-resp.json'),
+    'hypervisors-2.80': onCompute(
+      reference('nova-api-samples/os-hypervisors/v2.53/hypervisors-detail-resp.json'),
+    ),
+    'hypervisors-2.88': onCompute(
+      reference('nova-api-samples/os-hypervisors/v2.88/hypervisors-detail-resp.json'),
+    ),
+    inventories: reference('placement-api-samples/inventories/get-inventories.json'),
+    usages: reference('placement-api-samples/resource_provider_usages/get-resource_provider_usages.json'),
+  };
+  type Replies = typeof replies;
+  const config = (microversion: string): NovaConfig =>
+    novaConfigSchema.parse({
+      authUrl: 'https://keystone.invalid/v3',
+      auth: { type: 'password', username: 'ferry', password: 'x', projectName: 'admin' },
+      microversion,
+    });
+
+  /** What NovaApi returns for these bodies: each parsed with the schema it uses. */
+  const apiOver = (bodies: Replies, microversion: string): NovaApi =>
+    ({
+      microversion,
+      hypervisors: async () =>
+        parseReply(hypervisorListSchema, bodies[`hypervisors-${microversion}` as 'hypervisors-2.80'], 'Nova')
+          .hypervisors,
+      computeServices: async () => parseReply(serviceListSchema, bodies.services, 'Nova').services,
+      servers: async () => parseReply(serverListSchema, bodies.servers, 'Nova').servers,
+      serverGroups: async () => [],
+      hostZones: async () => new Map(),
+      resourceProvider: async () => ({
+        inventories: parseReply(inventoriesSchema, bodies.inventories, 'Placement').inventories,
+        usages: parseReply(usagesSchema, bodies.usages, 'Placement').usages,
+      }),
+    }) as unknown as NovaApi;
+
+  /** Every number the planner will size plans with is within the config's physical limits. */
+  const expectWithinLimits = (fleet: Fleet) => {
+    for (const item of [...fleet.hosts, ...fleet.instances]) {
+      expect(item.vcpus).toBeLessThanOrEqual(LIMITS.vcpus.max);
+      expect(Number.isFinite(item.memoryBytes)).toBe(true);
+      expect(item.memoryBytes).toBeLessThanOrEqual(LIMITS.memoryGiB.max * GiB);
+    }
+  };
+
+  it('the unmutated replies give a fleet at both microversions', async () => {
+    for (const microversion of ['2.80', '2.88']) {
+      const fleet = await readFleet(apiOver(replies, microversion), config(microversion));
+      expect(fleet.hosts.map((h) => h.name)).toEqual(['compute']);
+      expect(fleet.instances.length).toBeGreaterThan(0);
+      expectWithinLimits(fleet);
+    }
+  });
+
+  it('2000 mutated replies: a fleet within the physical limits whose plan ends, or a typed refusal', async () => {
+    const names = Object.keys(replies) as (keyof Replies)[];
+    const policy = parseConfig('fleet: { driver: sim }', 'fuzz.yaml').policy;
+    let read = 0;
+    await fuzz(
+      'nova-inventory',
+      2000,
+      (random) => {
+        const name = names[Math.floor(random() * names.length)]!;
+        const microversion = name === 'hypervisors-2.80' || random() < 0.5 ? '2.80' : '2.88';
+        const mutate = random() < 0.5 ? mutateJson : inflateNumbers;
+        return { name, microversion, bodies: { ...replies, [name]: mutate(replies[name], random) } };
+      },
+      async ({ microversion, bodies }) => {
+        let fleet: Fleet;
+        try {
+          fleet = await readFleet(apiOver(bodies, microversion), config(microversion));
+        } catch (err) {
+          expect(err).toBeInstanceOf(FerryError);
+          return;
+        }
+        read++;
+        expectWithinLimits(fleet);
+        typedOrFine(() => planEvacuation(fleet, 'compute', policy, { now: 0 }));
+      },
+      ({ name, microversion, bodies }) => `${name} at ${microversion}: ${JSON.stringify(bodies[name])}`,
+    );
+    expect(read).toBeGreaterThan(100);
   });
 });

@@ -1,3 +1,4 @@
+import { LIMITS, outsideLimit } from '../../config.js';
 import { DriverReplyError } from '../../errors.js';
 import { type Fleet, GBPS, type Host, type Instance, MiB, type Unreachable } from '../../model.js';
 import type { NovaApi } from './api.js';
@@ -9,6 +10,7 @@ import {
   hostOf,
   type Inventory,
   isDownCell,
+  MEMORY_MIB,
   type Server,
   type ServerGroup,
 } from './schemas.js';
@@ -115,6 +117,9 @@ function instanceOf(
   };
 }
 
+/** The physical limits (the config's) of the Placement capacities ferry reads. */
+const CAPACITY_LIMITS = { VCPU: LIMITS.vcpus, MEMORY_MB: MEMORY_MIB };
+
 /**
  * Up to 2.87 the hypervisor's own vcpus and memory_mb. From 2.88 on Placement's inventory of
  * the compute node's resource provider: (total - reserved) x allocation_ratio, the room Nova's
@@ -134,13 +139,20 @@ async function capacityOf(
     return { vcpus: h.vcpus, memoryBytes: h.memory_mb * MiB };
   }
   const { inventories, usages } = await api.resourceProvider(h.id);
-  const room = (resource: 'VCPU' | 'MEMORY_MB', knownUse: number) => {
+  const room = (resource: keyof typeof CAPACITY_LIMITS, knownUse: number) => {
+    const node = `compute node ${h.hypervisor_hostname} (${h.id})`;
     const inventory: Inventory | undefined = inventories[resource];
-    if (!inventory)
+    if (!inventory) throw new DriverReplyError(`Placement has no ${resource} inventory for ${node}`);
+    const usable = Math.max(
+      0,
+      Math.floor((inventory.total - inventory.reserved) * inventory.allocation_ratio),
+    );
+    // The schema bounds each field; their product is what the planner sizes plans with.
+    const outside = outsideLimit({ ...CAPACITY_LIMITS[resource], above: undefined, min: 0 }, usable);
+    if (outside)
       throw new DriverReplyError(
-        `Placement has no ${resource} inventory for compute node ${h.hypervisor_hostname} (${h.id})`,
+        `Placement inventories.${resource} of ${node}: (total - reserved) × allocation_ratio is ${usable}, expected ${outside}`,
       );
-    const usable = Math.floor((inventory.total - inventory.reserved) * inventory.allocation_ratio);
     const unseen = Math.max(0, (usages[resource] ?? 0) - knownUse);
     return Math.max(0, usable - unseen);
   };

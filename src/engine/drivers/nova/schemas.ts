@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { bounded, inUnits, LIMITS, type Limit } from '../../config.js';
 import { ForbiddenError } from '../../errors.js';
+import { GiB } from '../../model.js';
 
 /**
  * The shapes ferry reads from Keystone v3, Nova (microversions 2.80 to 2.104) and Placement,
@@ -10,8 +12,27 @@ import { ForbiddenError } from '../../errors.js';
  */
 
 const nullableString = z.string().nullable();
-/** Byte counters are null until the compute host reports them. */
-const byteCount = z.number().int().nonnegative().nullable();
+
+/**
+ * Numbers from Nova never pass through the config's validation, yet the planner sizes plans
+ * with them: each is held to the config's physical limit (LIMITS), so `ram: 1e308` is a
+ * DriverReplyError naming the field, not a plan that never ends.
+ */
+const count = (limit: Limit) => bounded({ ...limit, above: undefined, min: 0, int: true });
+/** The config's memory limit in Nova's unit. */
+export const MEMORY_MIB = inUnits(LIMITS.memoryGiB, 1024, 'MiB');
+/**
+ * Byte counters are null until the compute host reports them. What is sent repeats dirtied
+ * pages and may exceed the size: it is held only to what a double counts exactly.
+ */
+const memoryBytes = count(inUnits(LIMITS.memoryGiB, GiB, 'bytes')).nullable();
+const diskBytes = count(inUnits(LIMITS.diskGiB, GiB, 'bytes')).nullable();
+const sentBytes = z
+  .number()
+  .int()
+  .nonnegative()
+  .max(Number.MAX_SAFE_INTEGER, 'an exact byte count')
+  .nullable();
 
 export const linksSchema = z.array(z.object({ href: z.string(), rel: z.string() }));
 
@@ -86,8 +107,8 @@ export const hypervisorSchema = z.object({
   status: z.enum(['enabled', 'disabled']),
   state: z.enum(['up', 'down']),
   /** Up to 2.87 only: from 2.88 on capacity is Placement's (inventories and usages). */
-  vcpus: z.number().int().nonnegative().optional(),
-  memory_mb: z.number().int().nonnegative().optional(),
+  vcpus: count(LIMITS.vcpus).optional(),
+  memory_mb: count(MEMORY_MIB).optional(),
   /** An object since 2.28, up to 2.87; empty for drivers that report nothing. */
   cpu_info: z.object({ model: z.string().optional() }).or(z.string()).optional(),
   service: z.object({ host: z.string(), id: z.string(), disabled_reason: nullableString }),
@@ -150,8 +171,8 @@ const fullServerSchema = z.object({
   'OS-EXT-AZ:availability_zone': z.string().optional(),
   /** Embedded since 2.47. */
   flavor: z.object({
-    vcpus: z.number().int().positive(),
-    ram: z.number().int().positive(),
+    vcpus: bounded(LIMITS.vcpus),
+    ram: bounded({ ...MEMORY_MIB, int: true }),
     original_name: z.string().optional(),
   }),
   /** In GET /servers/{id} since 2.71 (never in lists): ids of the server's groups (at most one). */
@@ -221,12 +242,12 @@ export const serverMigrationSchema = z.object({
   status: z.string(),
   source_compute: nullableString,
   dest_compute: nullableString,
-  memory_total_bytes: byteCount,
-  memory_processed_bytes: byteCount,
-  memory_remaining_bytes: byteCount,
-  disk_total_bytes: byteCount,
-  disk_processed_bytes: byteCount,
-  disk_remaining_bytes: byteCount,
+  memory_total_bytes: memoryBytes,
+  memory_processed_bytes: sentBytes,
+  memory_remaining_bytes: memoryBytes,
+  disk_total_bytes: diskBytes,
+  disk_processed_bytes: sentBytes,
+  disk_remaining_bytes: diskBytes,
   created_at: z.string(),
   updated_at: nullableString,
 });

@@ -5,6 +5,7 @@ import { NovaDriver } from '../../../../src/engine/drivers/nova/driver.js';
 import {
   ConflictError,
   DriverRefusedError,
+  DriverReplyError,
   DriverUnreachableError,
   type FerryError,
   MigrationLostError,
@@ -137,6 +138,39 @@ describe('nova driver: inventory', () => {
     expect(after.instances.every((i) => i.host === 'cmp-2')).toBe(true);
     expect(after.hosts.find((h) => h.name === 'cmp-1')).toMatchObject({ schedulable: false });
     expect(stub.count('POST', /\/action$/, 'os-migrateLive')).toBe(10);
+  });
+});
+
+describe('nova driver: inventory numbers within the config’s physical limits', () => {
+  // Nova's numbers never pass through the config's validation; the planner would size plans
+  // with them (ram 1e12 MiB is past 2^53 bytes: sizes that never add up, plans that never end).
+  it('refuses a flavor past the memory limit, naming the field and the limit', async () => {
+    const { driver } = await setup({ servers: [{ name: 'vast', host: 'cmp-1', ramMb: 1e12 }] });
+    const refused = await driver.inventory().then(
+      () => undefined,
+      (err: FerryError) => err,
+    );
+    expect(refused).toBeInstanceOf(DriverReplyError);
+    expect(refused!.message).toMatch(
+      /servers\[0\]\.flavor\.ram: at most 67108864 MiB \(64 TiB, more than the largest server has\)/,
+    );
+  });
+
+  it('refuses a hypervisor past the vCPU limit (2.80: its own counts)', async () => {
+    const { driver } = await setup({ hosts: [{ name: 'cmp-1', vcpus: 1e9 }, { name: 'cmp-2' }] });
+    await expect(driver.inventory()).rejects.toThrow(
+      /os-hypervisors\/detail answered an unexpected shape: hypervisors\[\d+\]\.vcpus: at most 16384 vCPUs \(more threads than the largest server has\)/,
+    );
+  });
+
+  it('refuses Placement capacity past the limit (2.88+: total × allocation_ratio)', async () => {
+    const { driver } = await setup(
+      { hosts: [{ name: 'cmp-1', ramAllocationRatio: 1e300 }, { name: 'cmp-2' }] },
+      { microversion: '2.88' },
+    );
+    await expect(driver.inventory()).rejects.toThrow(
+      /Placement inventories\.MEMORY_MB of compute node cmp-1\S* \(\S+\): \(total - reserved\) × allocation_ratio is .*, expected at most 67108864 MiB/,
+    );
   });
 });
 
