@@ -30,6 +30,7 @@ import { SlackOutbox } from './outbox.js';
 import { ProgressPublisher } from './progress.js';
 import { RateLimiter, slowDown } from './rate-limit.js';
 import { ferryRedis } from './redis.js';
+import { ReplayGuard } from './replays.js';
 import { Roles } from './roles.js';
 import { ENVELOPE_ID_PROPERTY } from './verify.js';
 
@@ -374,38 +375,19 @@ function assemble(app: App, parts: Parts) {
     progressChannel: slack.progressChannel,
     log,
   };
-  /**
-   * True the first time a request is seen, across processes (Redis SET NX with a TTL): Slack's
-   * retries, a replayed HTTP request (same trigger_id) and a redelivered Socket Mode envelope
-   * (same envelope_id, whatever its payload says) act once. Both marks are claimed every time.
-   */
-  const firstDelivery = async (request: { triggerId?: string; envelopeId?: string }) => {
-    const marks = (
-      [
-        ['envelope', 'envelope_id', request.envelopeId],
-        ['trigger', 'trigger_id', request.triggerId],
-      ] as const
-    ).filter(([, , id]) => id !== undefined);
-    const fresh = await Promise.all(
-      marks.map(([kind, , id]) => kv.claim(`replay:${kind}:${id}`, '1', REPLAY_TTL_MS)),
-    );
-    const seen = marks.filter((_, i) => !fresh[i]).map(([, name, id]) => `${name} ${id}`);
-    if (seen.length === 0) return true;
-    log(`ignored a replayed request (${seen.join(', ')})`);
-    return false;
-  };
+  /** True the first time a request is seen, across processes (replays.ts). */
+  const replays = new ReplayGuard(kv, parts.redis, REPLAY_TTL_MS, log);
+  const firstDelivery = (request: { triggerId?: string; envelopeId?: string }) => replays.first(request);
   const envelopeOf = (context: Record<string, unknown>) => {
     const id = context[ENVELOPE_ID_PROPERTY];
     return typeof id === 'string' ? id : undefined;
   };
 
-  const limiter = new RateLimiter(parts.redis, slack.rateLimit);
+  // Counted in this process while Redis is away (rate-limit.ts): never waived.
+  const limiter = new RateLimiter(parts.redis, slack.rateLimit, { log });
   /** One person's requests past their rate get a private "slow down" and nothing else. */
   const withinRate = async (user: string, tell: (reply: Reply) => Promise<unknown>) => {
-    const verdict = await limiter.take(user).catch((err) => {
-      log(`rate limit unavailable, request let through: ${toFerryError(err).message}`);
-      return { allowed: true as const };
-    });
+    const verdict = await limiter.take(user);
     if (verdict.allowed) return true;
     await tell({ message: noteMessage(slowDown(slack.rateLimit, verdict.retryAfterMs)) }).catch((err) =>
       log(`reply to a rate-limited request failed: ${String(err)}`),

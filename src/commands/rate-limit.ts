@@ -1,13 +1,15 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '../engine/store/redis/index.js';
 import { LuaScript } from '../engine/store/redis/script.js';
 import type { SlackConfig } from './config.js';
+import { RedisOrLocal } from './redis-or-local.js';
 
 /**
  * A per-user token bucket on commands and button clicks, shared by every bot process through
  * Redis: one user's storm (200 `/ferry hosts` at once) is answered with "slow down" instead of
  * slowing everyone's replies. The bucket holds `burst` requests and refills at `perMinute`; the
  * take is one script, so two processes never hand out the same token, and it reads Redis's own
- * clock, so their clocks need not agree.
+ * clock, so their clocks need not agree. While Redis does not answer, each process keeps the
+ * same buckets itself (redis-or-local.ts): a storm is still slowed down, by each process alone.
  *
  * KEYS[1] is the user's bucket; ARGV[1] the burst, ARGV[2] tokens per millisecond. Returns
  * {1, 0} when allowed, {0, ms until the next token} when not.
@@ -37,21 +39,69 @@ export type RateLimitConfig = SlackConfig['rateLimit'];
 
 export type Verdict = { allowed: true } | { allowed: false; retryAfterMs: number };
 
-export class RateLimiter {
-  constructor(
-    private readonly redis: Redis | Cluster,
-    private readonly config: RateLimitConfig,
-    private readonly prefix = 'ferry:slack:ratelimit:',
-  ) {}
+export interface RateLimiterOptions {
+  /** Key prefix of the buckets in Redis. */
+  prefix?: string;
+  log?: (line: string) => void;
+  /** How long to wait for Redis before counting in this process. */
+  timeoutMs?: number;
+}
 
-  /** Takes one of `user`'s tokens, if there is one. */
-  async take(user: string): Promise<Verdict> {
-    const reply = (await TAKE.run(
-      this.redis,
-      [this.prefix + user],
-      [this.config.burst, this.config.perMinute / 60_000],
-    )) as [number, number];
-    return reply[0] === 1 ? { allowed: true } : { allowed: false, retryAfterMs: reply[1] };
+export class RateLimiter {
+  private readonly prefix: string;
+  private readonly guard: RedisOrLocal;
+  private readonly local: LocalBuckets;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly config: RateLimitConfig,
+    options: RateLimiterOptions = {},
+  ) {
+    this.prefix = options.prefix ?? 'ferry:slack:ratelimit:';
+    this.guard = new RedisOrLocal(redis, 'rate limit', options.log ?? (() => {}), options.timeoutMs);
+    this.local = new LocalBuckets(config);
+  }
+
+  /** Takes one of `user`'s tokens, if there is one: in Redis, or in this process while Redis is away. */
+  take(user: string): Promise<Verdict> {
+    return this.guard.run(
+      async () => {
+        const reply = (await TAKE.run(
+          this.redis,
+          [this.prefix + user],
+          [this.config.burst, this.config.perMinute / 60_000],
+        )) as [number, number];
+        return reply[0] === 1 ? { allowed: true } : { allowed: false, retryAfterMs: reply[1] };
+      },
+      () => this.local.take(user),
+    );
+  }
+}
+
+/** The script's bucket kept in this process: the same arithmetic on the local clock. */
+class LocalBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly perMs: number;
+
+  constructor(private readonly config: RateLimitConfig) {
+    this.perMs = config.perMinute / 60_000;
+  }
+
+  take(user: string): Verdict {
+    const now = Date.now();
+    this.forgetFull(now);
+    const state = this.buckets.get(user) ?? { tokens: this.config.burst, at: now };
+    const tokens = Math.min(this.config.burst, state.tokens + Math.max(0, now - state.at) * this.perMs);
+    const allowed = tokens >= 1;
+    this.buckets.set(user, { tokens: allowed ? tokens - 1 : tokens, at: now });
+    return allowed ? { allowed } : { allowed, retryAfterMs: Math.ceil((1 - tokens) / this.perMs) };
+  }
+
+  /** A bucket refilled to the brim is the same as none (what PEXPIRE does in Redis): memory stays bounded. */
+  private forgetFull(now: number): void {
+    if (this.buckets.size < 1000) return;
+    const refillMs = this.config.burst / this.perMs;
+    for (const [user, state] of this.buckets) if (now - state.at >= refillMs) this.buckets.delete(user);
   }
 }
 

@@ -30,8 +30,8 @@ describe('the per-user rate limit', () => {
   it('allows a burst, then refuses with the wait for the next token, across processes', async () => {
     const config = { burst: 3, perMinute: 60 };
     const prefix = `t1:${Date.now()}:`;
-    const one = new RateLimiter(client(), config, prefix);
-    const two = new RateLimiter(client(), config, prefix);
+    const one = new RateLimiter(client(), config, { prefix });
+    const two = new RateLimiter(client(), config, { prefix });
     // 20 requests at once from two processes: exactly the burst is let through.
     const verdicts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? one : two).take('U1')));
     expect(verdicts.filter((v) => v.allowed)).toHaveLength(3);
@@ -43,7 +43,7 @@ describe('the per-user rate limit', () => {
   });
 
   it('refills at the configured rate', async () => {
-    const limiter = new RateLimiter(client(), { burst: 1, perMinute: 600 }, `t2:${Date.now()}:`);
+    const limiter = new RateLimiter(client(), { burst: 1, perMinute: 600 }, { prefix: `t2:${Date.now()}:` });
     expect((await limiter.take('U1')).allowed).toBe(true);
     const refused = await limiter.take('U1');
     expect(refused.allowed).toBe(false);
@@ -89,5 +89,51 @@ describe('the rate limit in the Slack app', () => {
     const other = await slack.slash(USERS.alice, 'hosts', CHANNELS.ops);
     const reply = await slack.waitFor('alice’s answer', () => slack.answers(other.responseUrl!)[0]);
     expect(textOf(reply)).not.toContain('Slow down');
+  });
+
+  it('keeps limiting while Redis is down (each process counts alone), and shares again once it is back', async () => {
+    const spy = spyService();
+    const log: string[] = [];
+    harness = await startHarness({
+      mode: 'socket',
+      service: spy.service,
+      slack: { rateLimit: { burst: 5, perMinute: 5 } },
+      log: (line) => log.push(line),
+    });
+    const { slack } = harness;
+    const ask = async (user: string) => {
+      const d = await slack.slash(user, 'hosts', CHANNELS.ops);
+      return textOf(await slack.waitFor('an answer', () => slack.answers(d.responseUrl!)[0], 20_000));
+    };
+    expect(await ask(USERS.mallory)).not.toContain('Slow down');
+    const redis = harness.redis!;
+    await redis.stop();
+
+    // Redis is gone: neither waved through nor left unanswered. This process holds the buckets.
+    const storm = await Promise.all(Array.from({ length: 40 }, () => ask(USERS.mallory)));
+    expect(storm.filter((t) => t.includes('Slow down'))).toHaveLength(35);
+    expect(await ask(USERS.alice)).not.toContain('Slow down');
+    expect(log.some((l) => /^rate limit: .*decided in this process until Redis answers/.test(l))).toBe(true);
+
+    // Back on the same port: the buckets are shared through Redis again.
+    const back = await startRedis({ port: redis.port });
+    try {
+      // The limiter finds out when it is asked: bob asks until it says Redis answers again.
+      const deadline = Date.now() + 20_000;
+      while (!log.some((l) => l.startsWith('rate limit: Redis answers again'))) {
+        expect(Date.now(), 'the limiter back on Redis within 20 s').toBeLessThan(deadline);
+        await ask(USERS.bob);
+      }
+      const peek = new Redis(back.url);
+      try {
+        expect(await peek.exists('ferry:slack:ratelimit:U0CAROL')).toBe(0);
+        await ask(USERS.carol);
+        expect(await peek.exists('ferry:slack:ratelimit:U0CAROL')).toBe(1);
+      } finally {
+        peek.disconnect();
+      }
+    } finally {
+      await back.stop();
+    }
   });
 });
