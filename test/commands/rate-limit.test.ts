@@ -133,6 +133,9 @@ describe('the rate limit in the Slack app', () => {
         peek.disconnect();
       }
     } finally {
+      // The bot first (its loops finish their Redis calls), then the Redis it was using.
+      await harness.stop();
+      harness = undefined;
       await back.stop();
     }
   });
