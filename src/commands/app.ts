@@ -348,6 +348,7 @@ function assemble(app: App, parts: Parts) {
     channel: slack.progressChannel,
     timezone: parts.timezone,
     approvers: slack.approvers,
+    command: parts.invokedAs,
     now,
     report,
     pollMs: parts.pollMs,

@@ -20,6 +20,7 @@ export type Command =
   | { name: 'reschedule'; id: string; when: Schedule }
   | { name: 'status' | 'audit'; id?: string }
   | { name: 'pause' | 'resume' | 'abort' | 'report'; id: string }
+  | { name: 'recover'; id: string }
   | { name: 'maintenance'; answer: 'done' | 'retry'; id: string };
 
 export type CommandName = Command['name'];
@@ -77,6 +78,7 @@ const commandSchema: z.ZodType<Command> = z.discriminatedUnion('name', [
   z.strictObject({ name: z.literal('reschedule'), id, when: schedule }),
   z.strictObject({ name: z.enum(['status', 'audit']), id: id.optional() }),
   z.strictObject({ name: z.enum(['pause', 'resume', 'abort', 'report']), id }),
+  z.strictObject({ name: z.literal('recover'), id }),
   z.strictObject({ name: z.literal('maintenance'), answer: z.enum(['done', 'retry']), id }),
 ]);
 
@@ -199,6 +201,10 @@ function buildRaw(verb: Verb, args: string[], context: ParseContext): unknown {
     case 'abort':
     case 'report':
       if (args.length !== 1) return `${verb} needs exactly one evacuation ID`;
+      return { name: verb, id: args[0] };
+    case 'recover':
+      if (args.length !== 1)
+        return 'recover needs exactly one migration ID (EVACUATION:VM, as the notice names it)';
       return { name: verb, id: args[0] };
     case 'maintenance': {
       const answer = args[0]?.toLowerCase();

@@ -205,6 +205,15 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       const done = { pause: 'paused', resume: 'resumed', abort: 'aborting' }[command.name];
       return { message: noteMessage(`${code(command.id)} ${done} by ${who(user)}`), inChannel: true };
     }
+    case 'recover': {
+      await service.recoverPostcopy(command.id, user);
+      return {
+        message: noteMessage(
+          `Post-copy of ${code(command.id)} recovering (${who(user)}): paused and resumed over a new channel; it moves again once the link carries it`,
+        ),
+        inChannel: true,
+      };
+    }
     case 'maintenance': {
       await service.maintenance(command.id, command.answer, user);
       const what = command.answer === 'done' ? 'marked done' : 'will run again';

@@ -41,6 +41,8 @@ export interface ProgressDeps {
   pollMs: number;
   /** Mentioned in notices people must act on (a stalled post-copy). */
   approvers?: readonly string[];
+  /** How users type ferry's command, for notices that name one. */
+  command?: string;
   log?: Log;
 }
 
@@ -183,7 +185,7 @@ export class ProgressPublisher {
     const { outbox, approvals, service, timezone } = this.deps;
     if (event.type === 'approval.requested') await approvals.requested(event.approval);
     if (event.type === 'approval.decided') await approvals.refresh(event.evacuationId);
-    const notice = noticeFor(event, timezone, { approvers: this.deps.approvers });
+    const notice = noticeFor(event, timezone, { approvers: this.deps.approvers, command: this.deps.command });
     if (notice)
       await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts, {
         broadcast: broadcast(event),

@@ -26,6 +26,8 @@ export const COMMAND_ROLE: Record<CommandName, Role | readonly Role[] | undefine
   abort: 'operator',
   reschedule: 'operator',
   maintenance: 'operator',
+  // The stalled post-copy's notice mentions the approvers: either may act on it.
+  recover: ['operator', 'approver'],
   audit: ['operator', 'approver'],
 };
 

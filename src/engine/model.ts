@@ -517,6 +517,8 @@ export type FerryEvent = EventBase &
         stalledForMs: number;
         /** What can be done: the driver's recovery, or what the operator can do otherwise. */
         recovery: string;
+        /** The driver can recover it on an operator's word (FerryService.recoverPostcopy). */
+        recoverable?: boolean;
       }
     | {
         type: 'migration.completed';

@@ -318,6 +318,12 @@ export interface FerryService {
   /** Pause, resume or abort an evacuation, a migration or a whole campaign, by its id. */
   control(id: string, command: ControlCommand, by: string): Promise<void>;
   /**
+   * Recovers a post-copy (by its migration id) that stopped making progress, where the driver
+   * can (QEMU: migrate-pause, migrate-recover, migrate resume); audited, refused with why
+   * otherwise. The runner keeps watching it: moving again clears the stall.
+   */
+  recoverPostcopy(migrationId: string, by: string): Promise<void>;
+  /**
    * Answers an evacuation whose maintenance outcome is unknown (a worker died while it ran):
    * `done` (an operator checked the host: it was done) or `retry` (run the command again).
    */

@@ -4,7 +4,7 @@ import { format } from 'date-fns';
 import { Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
-import type { Driver } from './drivers/driver.js';
+import type { Driver, MigrationHandle } from './drivers/driver.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -308,6 +308,30 @@ export class EngineService implements FerryService {
       if (state === 'maintenance' || state === 'restoring')
         throw new ConflictError(`${id} is in maintenance; it cannot be ${command}d now`);
       await this.deps.control.set(id, command, by);
+    });
+  }
+
+  async recoverPostcopy(migrationId: string, by: string): Promise<void> {
+    await this.attempt(by, 'recover', migrationId, async () => {
+      const record = await this.deps.store.loadMigration(migrationId);
+      if (!record)
+        throw new NotFoundError(
+          `no migration with id ${migrationId}; the stalled post-copy's notice names it (EVACUATION:VM)`,
+        );
+      const { migration } = record;
+      if (
+        migration.state !== 'switching-over' ||
+        record.watch?.switchedOver !== 'postcopy' ||
+        !record.handleRef
+      )
+        throw new ConflictError(`${migrationId} is ${migration.state}, not in post-copy: nothing to recover`);
+      const { driver } = this.deps;
+      if (!driver.recoverPostcopy)
+        throw new ConflictError(
+          `the ${driver.kind} driver cannot recover a post-copy itself${driver.postcopyRecovery ? `: ${driver.postcopyRecovery}` : '; restore the migration network and keep the source host up'}`,
+        );
+      await driver.recoverPostcopy(JSON.parse(record.handleRef) as MigrationHandle);
+      return `${migration.instance} ${migration.from} → ${migration.to}`;
     });
   }
 

@@ -2,6 +2,7 @@ import type { FerryEvent } from '../engine/model.js';
 import { decisionLine } from './approval.js';
 import { code, escapeMrkdwn } from './blocks.js';
 import { bytes, clockTime, duration, mentions, plural, time, who } from './format.js';
+import { DEFAULT_COMMAND } from './usage.js';
 
 /**
  * Thread replies under a progress message: only the events a reader should notice (escalations,
@@ -10,7 +11,7 @@ import { bytes, clockTime, duration, mentions, plural, time, who } from './forma
 export function noticeFor(
   event: FerryEvent,
   timezone: string,
-  options: { approvers?: readonly string[] } = {},
+  options: { approvers?: readonly string[]; command?: string } = {},
 ): string | undefined {
   const at = clockTime(event.at, timezone);
   switch (event.type) {
@@ -45,8 +46,13 @@ export function noticeFor(
       return `${at} ${decisionLine(event.decision, event.instance, timezone)}`;
     case 'migration.switchover':
       return `${at} ⚡ ${code(event.instance)} switching over by ${event.kind}`;
-    case 'migration.postcopy-stalled':
-      return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${mentions(options.approvers) ? ` ${mentions(options.approvers)}` : ''}`;
+    case 'migration.postcopy-stalled': {
+      const recover = event.recoverable
+        ? ` \`${options.command ?? DEFAULT_COMMAND} recover ${event.migrationId}\` does it from here: it pauses the post-copy and resumes it over a new channel, which moves once the link is back.`
+        : '';
+      const mention = mentions(options.approvers);
+      return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${recover}${mention ? ` ${mention}` : ''}`;
+    }
     case 'migration.failed':
       return `${at} ❌ ${code(event.instance)} failed: ${escapeMrkdwn(event.cause)}`;
     case 'migration.aborted':

@@ -76,6 +76,14 @@ export interface Driver {
   readonly lacks?: DriverLacks;
   /** How a stalled post-copy can be recovered on this back end, in an operator's words (if it can). */
   readonly postcopyRecovery?: string;
+  /**
+   * Only back ends that can: recovers a post-copy whose link broke. It closes the dead migration
+   * channel on both sides if QEMU has not noticed yet (the guest keeps running on the
+   * destination, waiting for pages) and resumes over a new one, which connects once the link is
+   * back; sampling shows it moving again. Safe to call again (a refused or still-broken attempt
+   * leaves the post-copy paused).
+   */
+  recoverPostcopy?(handle: MigrationHandle): Promise<void>;
   /** Hosts and instances with capacity, placement facts and migratability. */
   inventory(): Promise<Fleet>;
   /** Enable or disable scheduling onto a host (Nova: os-services disable/enable). */

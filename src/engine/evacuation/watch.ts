@@ -434,6 +434,7 @@ async function act(
           remainingBytes: action.remainingBytes,
           stalledForMs: action.stalledForMs,
           recovery: ctx.driver.postcopyRecovery ?? POSTCOPY_OPERATOR_RECOVERY,
+          ...(ctx.driver.recoverPostcopy && { recoverable: true }),
         },
       ];
     case 'abort':

@@ -76,6 +76,10 @@ export class SimDriver implements Driver {
     this.current().pause(handle.migrationId);
   }
 
+  async recoverPostcopy(handle: MigrationHandle): Promise<void> {
+    this.current().recoverPostcopy(handle.migrationId);
+  }
+
   async abort(handle: MigrationHandle): Promise<void> {
     this.current().abort(handle.migrationId);
   }

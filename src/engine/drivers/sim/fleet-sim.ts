@@ -170,6 +170,10 @@ export class FleetSim {
 
   /** Why `request` cannot start now; empty when it can. */
   refusals(request: MigrationRequest): string[] {
+    // Already started under this id (a runner whose record of the start was lost, say with the
+    // Redis primary that held it): `start` takes it over even once it has completed, as the real
+    // drivers' prechecks do.
+    if (this.startedAs(request.migrationId)) return [];
     const { instance: name, from, to } = request;
     const instance = this.instances.get(name);
     if (!instance) return [this.unknownInstance(name)];
@@ -197,10 +201,16 @@ export class FleetSim {
     return reasons;
   }
 
+  /** The migration under way, or completed, with this id. */
+  private startedAs(migrationId: string): SimMigration | undefined {
+    const known = this.migrations.get(migrationId);
+    return known && (known.moving || known.phase === 'completed') ? known : undefined;
+  }
+
   /** Starts a migration, or returns the one under way (or completed) with the same id. */
   start(request: MigrationRequest, tuning: Tuning): SimMigration {
-    const known = this.migrations.get(request.migrationId);
-    if (known && (known.moving || known.phase === 'completed')) return known;
+    const known = this.startedAs(request.migrationId);
+    if (known) return known;
     if (!this.instances.has(request.instance))
       throw new NotFoundError(this.unknownInstance(request.instance));
     const reasons = this.refusals(request);
@@ -249,6 +259,13 @@ export class FleetSim {
 
   pause(id: string): void {
     this.migration(id).pause(this.time);
+  }
+
+  recoverPostcopy(id: string): void {
+    this.advanceTo(this.time);
+    this.migration(id).recoverPostcopy();
+    // The stream takes its share of the links again.
+    this.sharesStale = true;
   }
 
   abort(id: string): void {

@@ -1,4 +1,4 @@
-import { DriverRefusedError } from '../../errors.js';
+import { ConflictError, DriverRefusedError } from '../../errors.js';
 import type { MigrationStatus, ProgressSample, Tuning } from '../../model.js';
 import { AUTO_CONVERGE, POSTCOPY_DOWNTIME_MS } from '../../model.js';
 import { chunkBytes, fitsThreshold, passBytes } from '../../precopy.js';
@@ -216,6 +216,18 @@ export class SimMigration {
     this.syncs += 1;
     this.holdMs = POSTCOPY_DOWNTIME_MS;
     this.postcopyAt = now;
+  }
+
+  /**
+   * The simulated post-copy recovery: the dead channel is closed and a new one opened (QEMU's
+   * migrate-pause, migrate-recover, migrate resume), so a stalled stream moves again.
+   */
+  recoverPostcopy(): void {
+    if (this.phase !== 'postcopy')
+      throw new ConflictError(
+        `${this.instance}'s migration is ${this.phase}, not in post-copy: nothing to recover`,
+      );
+    this.stalled = false;
   }
 
   pause(now: number): void {

@@ -111,6 +111,7 @@ export const requestSchemas = {
   sample: z.strictObject({ handle: handleSchema }),
   tune: z.strictObject({ handle: handleSchema, tuning: tuningSchema.partial() }),
   'switch-to-postcopy': z.strictObject({ handle: handleSchema }),
+  'recover-postcopy': z.strictObject({ handle: handleSchema }),
   pause: z.strictObject({ handle: handleSchema }),
   abort: z.strictObject({ handle: handleSchema }),
   'run-maintenance': z.strictObject({ host: name }),

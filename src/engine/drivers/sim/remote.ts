@@ -98,6 +98,10 @@ export class RemoteSimDriver implements Driver {
     await this.call('pause', { handle }, emptyReplySchema);
   }
 
+  async recoverPostcopy(handle: MigrationHandle): Promise<void> {
+    await this.call('recover-postcopy', { handle }, emptyReplySchema);
+  }
+
   async abort(handle: MigrationHandle): Promise<void> {
     await this.call('abort', { handle }, emptyReplySchema);
   }

@@ -58,6 +58,10 @@ const handlers: { [O in Operation]: Handler<O> } = {
     await d.pause(b.handle);
     return {};
   },
+  'recover-postcopy': async (d, b) => {
+    await d.recoverPostcopy(b.handle);
+    return {};
+  },
   abort: async (d, b) => {
     await d.abort(b.handle);
     return {};
