@@ -33,6 +33,8 @@ const UNCAPPED_BYTES_PER_S = 2 ** 40;
 /** QEMU's largest downtime-limit (ms): after a pause the guest is stopped anyway, so switch at once. */
 const MAX_DOWNTIME_LIMIT_MS = 2_000_000;
 const TRIGGER_ARMED = 100;
+/** Post-copy states a recovery starts from: running but stuck, or already paused by QEMU. */
+const POSTCOPY_STALLABLE = ['postcopy-active', 'postcopy-paused'];
 const TRIGGER_THROTTLE = 50;
 
 interface Active {
@@ -239,6 +241,48 @@ export class QemuDriver implements Driver {
     const active = await this.activeFor(handle);
     const src = await this.qmp(handle.from, active.sourceSocket);
     await src.execute('migrate-start-postcopy');
+  }
+
+  /**
+   * QEMU's post-copy recovery: `migrate-pause` on each side still in `postcopy-active` (with a
+   * link that drops packets neither side notices: TCP keeps retrying for many minutes), then
+   * `migrate-recover` on the destination, listening on a new port, and `migrate` with `resume`
+   * on the source, which connects once the link carries packets again.
+   */
+  async recoverPostcopy(handle: MigrationHandle): Promise<void> {
+    const active = await this.activeFor(handle);
+    if (active.final)
+      throw new ConflictError(`the migration of ${handle.instance} has ended; nothing to recover`);
+    const src = await this.qmp(handle.from, active.sourceSocket);
+    const dst = await this.qmp(handle.to, active.destinationSocket);
+    const status = async (side: QmpClient) =>
+      (await side.query('query-migrate', migrationInfoSchema)).status ?? 'none';
+    for (const side of [src, dst]) {
+      const now = await status(side);
+      if (now === 'postcopy-active') await side.execute('migrate-pause');
+      else if (!POSTCOPY_STALLABLE.includes(now))
+        throw new ConflictError(
+          `${handle.instance}'s migration is ${now}, not in post-copy: nothing to recover`,
+        );
+    }
+    const deadline = this.options.clock.now() + this.options.config.qmpTimeoutS * 1000;
+    for (;;) {
+      const [s, d] = await Promise.all([status(src), status(dst)]);
+      if (s === 'postcopy-paused' && d === 'postcopy-paused') break;
+      if (this.options.clock.now() > deadline)
+        throw new TimeoutError(
+          `QEMU did not pause ${handle.instance}'s post-copy (source ${s}, destination ${d})`,
+        );
+      await this.options.clock.sleep(100);
+    }
+    await dst.execute('migrate-recover', { uri: `tcp:${this.options.migrationAddress(handle.to)}:0` });
+    const port = incomingPort(await dst.query('query-migrate', migrationInfoSchema));
+    if (port === undefined)
+      throw new DriverRefusedError(`the destination QEMU on ${handle.to} reports no port to recover on`);
+    await src.execute('migrate', {
+      uri: `tcp:${this.options.migrationAddress(handle.to)}:${port}`,
+      resume: true,
+    });
   }
 
   async pause(handle: MigrationHandle): Promise<void> {

@@ -108,6 +108,8 @@ export function sampleFromMigrationInfo(
   if (info['error-desc']) sample.error = info['error-desc'];
   else if (info.status === 'postcopy-paused')
     sample.error = 'post-copy paused: the migration link broke while the guest ran on the destination';
+  else if (info.status === 'postcopy-recover-setup' || info.status === 'postcopy-recover')
+    sample.error = 'post-copy recovering: a new migration channel to the destination is being set up';
   return sample;
 }
 
