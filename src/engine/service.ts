@@ -64,8 +64,11 @@ import { formatClock } from './words.js';
 
 export interface EngineServiceDeps {
   config: Pick<CoreConfig, 'policy' | 'windows' | 'timezone'>;
-  /** Where the fleet is read: the driver, or in a bot without one the fleet the workers publish. */
-  driver: Pick<Driver, 'inventory'>;
+  /**
+   * Where the fleet is read: the driver, or in a bot without one the fleet the workers publish
+   * (which then has no kind and recovers nothing).
+   */
+  driver: Pick<Driver, 'inventory'> & Partial<Pick<Driver, 'kind' | 'postcopyRecovery' | 'recoverPostcopy'>>;
   store: EngineStore;
   campaigns: CampaignStore;
   /** Previews awaiting Confirm. */
@@ -326,6 +329,10 @@ export class EngineService implements FerryService {
       )
         throw new ConflictError(`${migrationId} is ${migration.state}, not in post-copy: nothing to recover`);
       const { driver } = this.deps;
+      if (!driver.kind)
+        throw new ConflictError(
+          'this bot reaches no hypervisor itself (its evacuations run in ferry-worker processes): run the recovery from a bot with a worker, or by hand',
+        );
       if (!driver.recoverPostcopy)
         throw new ConflictError(
           `the ${driver.kind} driver cannot recover a post-copy itself${driver.postcopyRecovery ? `: ${driver.postcopyRecovery}` : '; restore the migration network and keep the source host up'}`,
