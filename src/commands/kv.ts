@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import { confirmReplicated, type RedisClient } from '../engine/store/redis/index.js';
 
 /**
  * The little durable memory the Slack surface needs beside the engine: which message shows which
@@ -18,10 +18,14 @@ export interface KeyValueStore {
   members(set: string): Promise<string[]>;
 }
 
-/** KeyValueStore on Redis, every key under one prefix. */
+/**
+ * KeyValueStore on Redis, every key under one prefix. Each write waits for the replicas the
+ * client requires (replication.ts), like the engine's: a failover that lost the place of a
+ * progress message would post a second one, and a lost nonce would let a button act twice.
+ */
 export class RedisKeyValueStore implements KeyValueStore {
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: RedisClient,
     private readonly prefix = 'ferry:slack:',
   ) {}
 
@@ -31,6 +35,7 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async set(key: string, value: string): Promise<void> {
     await this.redis.set(this.prefix + key, value);
+    await this.replicated(key);
   }
 
   async claim(key: string, value: string, ttlMs?: number): Promise<boolean> {
@@ -38,18 +43,26 @@ export class RedisKeyValueStore implements KeyValueStore {
       ttlMs === undefined
         ? this.redis.set(this.prefix + key, value, 'NX')
         : this.redis.set(this.prefix + key, value, 'PX', ttlMs, 'NX');
-    return (await set) === 'OK';
+    if ((await set) !== 'OK') return false;
+    await this.replicated(key);
+    return true;
   }
 
   async add(set: string, member: string): Promise<void> {
     await this.redis.sadd(this.prefix + set, member);
+    await this.replicated(set);
   }
 
   async remove(set: string, member: string): Promise<void> {
     await this.redis.srem(this.prefix + set, member);
+    await this.replicated(set);
   }
 
   async members(set: string): Promise<string[]> {
     return (await this.redis.smembers(this.prefix + set)).sort();
+  }
+
+  private replicated(key: string): Promise<void> {
+    return confirmReplicated(this.redis, this.prefix + key, `the Slack state ${key}`);
   }
 }

@@ -32,6 +32,6 @@ export {
   type WorkerDeps,
 } from './launcher.js';
 export { RedisPlans } from './plans.js';
-export { inheritReplicas, ReplicaAckError } from './replication.js';
+export { confirmReplicated, inheritReplicas, ReplicaAckError } from './replication.js';
 export { type Fence, RedisStore } from './store.js';
 export { SCHEMA_VERSION } from './version.js';
