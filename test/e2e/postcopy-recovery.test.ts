@@ -37,7 +37,7 @@ describe('recovering a stalled post-copy from Slack', () => {
 
     const request = await slack.waitFor(
       'the approval request',
-      () => byHeader(slack.channel(CHANNELS.approvers), 'Approval needed'),
+      () => byHeader(slack.channel(CHANNELS.approvers), 'Approvals for'),
       30_000,
     );
     expect(textOf(request)).toContain('post-copy');
