@@ -23,6 +23,7 @@ import { noteMessage } from '../views/replies.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
 import { ApprovalNotifier } from './approvals.js';
 import { boltLogger } from './bolt-logger.js';
+import { postChart } from './chart.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { RedisKeyValueStore } from './kv.js';
@@ -351,6 +352,7 @@ function assemble(app: App, parts: Parts) {
     command: parts.invokedAs,
     now,
     report,
+    chart: (target, evacuation, events) => postChart(writer, target, evacuation, events),
     pollMs: parts.pollMs,
     log,
   });

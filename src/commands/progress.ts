@@ -1,5 +1,5 @@
 import type { Log } from '../engine/log.js';
-import { type FerryEvent, FINAL_CAMPAIGN_STATES, isEarlyApproval } from '../engine/model.js';
+import { type Evacuation, type FerryEvent, FINAL_CAMPAIGN_STATES, isEarlyApproval } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
 import { campaignEndedText } from '../views/campaign.js';
@@ -7,6 +7,7 @@ import { noticeFor } from '../views/notices.js';
 import type { PostMortemView } from '../views/postmortem.js';
 import { progressMessage } from '../views/progress.js';
 import type { ApprovalNotifier } from './approvals.js';
+import type { ChartOutcome } from './chart.js';
 import type { KeyValueStore } from './kv.js';
 import type { SlackOutbox } from './outbox.js';
 
@@ -39,6 +40,12 @@ export interface ProgressDeps {
   report: (events: FerryEvent[], audit?: AuditEntry[]) => PostMortemView;
   /** How often event streams are read, wall ms. */
   pollMs: number;
+  /** Draws and uploads the post-mortem's chart into the report's thread; none when absent. */
+  chart?: (
+    target: { channel: string; threadTs: string },
+    evacuation: Evacuation,
+    events: FerryEvent[],
+  ) => Promise<ChartOutcome>;
   /** Mentioned in notices people must act on (a stalled post-copy). */
   approvers?: readonly string[];
   /** How users type ferry's command, for notices that name one. */
@@ -194,8 +201,29 @@ export class ProgressPublisher {
       const all = await service.events(event.evacuationId);
       const report = this.deps.report(all, await service.audit(event.evacuationId));
       const ts = await outbox.post(followed.channel, report.message);
+      await this.postChart(event.evacuationId, all, { channel: followed.channel, threadTs: ts });
       for (const page of report.thread) await outbox.post(followed.channel, page, ts);
     }
+  }
+
+  /** The chart under the post-mortem, once per evacuation; the thread says why when there is none. */
+  private async postChart(
+    id: string,
+    events: FerryEvent[],
+    target: { channel: string; threadTs: string },
+  ): Promise<void> {
+    const { chart, kv, outbox, service } = this.deps;
+    if (!chart || !(await kv.claim(`progress:chart:${id}`, '1'))) return;
+    const outcome = await chart(target, await service.status(id), events).catch(
+      (err: unknown): ChartOutcome => ({
+        posted: false,
+        why: `the chart could not be drawn (${err instanceof Error ? err.message : String(err)})`,
+      }),
+    );
+    if (outcome.posted) return;
+    const text = `📈 ${outcome.why}`;
+    this.deps.log?.(`${id}: ${outcome.why}`);
+    await outbox.post(target.channel, { text, blocks: [section(text)] }, target.threadTs);
   }
 
   private async load(id: string): Promise<Followed | undefined> {

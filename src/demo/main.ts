@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { slackConfigSchema } from '../commands/config.js';
 import { createStandaloneBot, type StandaloneBot } from '../commands/standalone.js';
@@ -38,8 +40,11 @@ function indent(text: string, prefix = '    '): string {
     .join('\n');
 }
 
+/** Where the demo writes the charts ferry uploads, so a person can open them. */
+const CHART_DIR = join(tmpdir(), 'ferry-demo');
+
 /** Prints the channel as a person in it would read it. */
-function narrate(names: Record<string, string>, events: { edits: number }) {
+function narrate(slack: SlackStandin, names: Record<string, string>, events: { edits: number }) {
   const name = (id: string) => names[id] ?? id;
   const text = (m: StoredMessage) =>
     messageToText({ text: m.text, blocks: m.blocks as unknown as Block[] }, names);
@@ -54,9 +59,21 @@ function narrate(names: Record<string, string>, events: { edits: number }) {
         out(`\n${name(event.user)} ▸ presses [${event.label}] on “${event.message.text.split('\n')[0]}”`);
         break;
       case 'posted':
-      case 'ephemeral':
-        out(`\n${where(event.message)} ferry:\n${indent(text(event.message))}`);
+      case 'ephemeral': {
+        const { file } = event.message;
+        if (!file) {
+          out(`\n${where(event.message)} ferry:\n${indent(text(event.message))}`);
+          break;
+        }
+        // A file shared into a thread: Slack shows the picture; the demo writes it to disk.
+        const path = join(CHART_DIR, file.filename);
+        mkdirSync(CHART_DIR, { recursive: true });
+        writeFileSync(path, slack.uploads.get(file.id)?.bytes ?? Buffer.alloc(0));
+        out(
+          `\n${where(event.message)} ferry shared ${file.filename} (“${file.title ?? ''}”)\n    📈 the PNG is written to ${path}`,
+        );
         break;
+      }
       case 'updated':
         events.edits++;
         out(
@@ -96,7 +113,12 @@ async function play(slack: SlackStandin, channels: { ops: string; approvers: str
   const all = labels.find((l) => l.startsWith('Approve all')) ?? 'Approve';
   await answer('the refusal of alice’s own approval', (await slack.click(alice, request, all)).responseUrl);
   await answer('bob’s pre-approval', (await slack.click(bob, request, all)).responseUrl);
-  await slack.waitFor('the post-mortem', () => find(channels.ops, 'Post-mortem'), DEADLINE_MS);
+  const report = await slack.waitFor('the post-mortem', () => find(channels.ops, 'Post-mortem'), DEADLINE_MS);
+  await slack.waitFor(
+    'the chart under the post-mortem',
+    () => slack.thread(channels.ops, report.ts).find((m) => m.file),
+    DEADLINE_MS,
+  );
 }
 
 async function main(): Promise<number> {
@@ -149,7 +171,7 @@ async function main(): Promise<number> {
     engine.startWorker();
     await ferry.start();
     await slack.socketConnected();
-    slack.on('event', narrate(names, counts));
+    slack.on('event', narrate(slack, names, counts));
     await play(slack, channels);
     // The last progress edit may still be on its way: let the outbox finish.
     await ferry.ferry.outbox.idle();

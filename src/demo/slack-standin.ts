@@ -26,6 +26,20 @@ export interface StoredMessage {
   responseUrl?: string;
   /** A thread reply also shown in the channel (`reply_broadcast`). */
   broadcast?: boolean;
+  /** A file shared into the channel or thread (files.completeUploadExternal). */
+  file?: { id: string; title?: string; filename: string };
+}
+
+/** A file uploaded through files.getUploadURLExternal, its bytes and where it was shared. */
+export interface Upload {
+  id: string;
+  filename: string;
+  length: number;
+  altText?: string;
+  bytes?: Buffer;
+  title?: string;
+  channel?: string;
+  threadTs?: string;
 }
 
 export interface ApiCall {
@@ -54,7 +68,7 @@ export interface StandinOptions {
 }
 
 /** The scopes of manifest.yml, which a real installation of the app grants. */
-export const MANIFEST_SCOPES = ['commands', 'chat:write', 'usergroups:read'];
+export const MANIFEST_SCOPES = ['commands', 'chat:write', 'usergroups:read', 'files:write'];
 /** What an app-level token for Socket Mode holds. */
 const APP_TOKEN_SCOPES = ['connections:write'];
 /** The scope each Web API method needs, as Slack answers `missing_scope` without it. */
@@ -63,6 +77,8 @@ const METHOD_SCOPES: Record<string, string> = {
   'chat.update': 'chat:write',
   'chat.postEphemeral': 'chat:write',
   'usergroups.users.list': 'usergroups:read',
+  'files.getUploadURLExternal': 'files:write',
+  'files.completeUploadExternal': 'files:write',
   'apps.connections.open': 'connections:write',
 };
 
@@ -83,6 +99,8 @@ export const BOT_USER = 'U0FERRYBOT';
 export class SlackStandin extends EventEmitter {
   readonly calls: ApiCall[] = [];
   readonly messages: StoredMessage[] = [];
+  /** Files uploaded, by id, with their bytes once sent to the upload URL. */
+  readonly uploads = new Map<string, Upload>();
   private server?: Server;
   private wss?: WebSocketServer;
   private socket?: WebSocket;
@@ -360,7 +378,8 @@ export class SlackStandin extends EventEmitter {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString();
+    const body = Buffer.concat(chunks);
+    const raw = body.toString();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const args = parseBody(raw, req.headers['content-type'] ?? '');
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -372,6 +391,16 @@ export class SlackStandin extends EventEmitter {
       if (!target) return reply(404, { ok: false, error: 'expired_url' });
       this.respond(target, args, `http://127.0.0.1:${this.port}${url.pathname}`);
       return reply(200, { ok: true });
+    }
+    if (url.pathname.startsWith('/upload/')) {
+      // Where files.getUploadURLExternal sent the client: the bytes of one file, as sent.
+      const upload = this.uploads.get(url.pathname.slice('/upload/'.length));
+      if (!upload) return reply(404, { ok: false, error: 'invalid_upload_url' });
+      // @slack/web-api sends the file as one part of multipart/form-data; raw bytes work too.
+      upload.bytes = firstPart(body, req.headers['content-type'] ?? '');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`OK - ${upload.bytes.length}`);
+      return;
     }
     if (!url.pathname.startsWith('/api/')) return reply(404, { ok: false, error: 'not_found' });
     const method = url.pathname.slice('/api/'.length);
@@ -400,6 +429,46 @@ export class SlackStandin extends EventEmitter {
 
   private api(method: string, args: Record<string, unknown>): Record<string, unknown> {
     switch (method) {
+      case 'files.getUploadURLExternal': {
+        const length = Number(args.length);
+        if (typeof args.filename !== 'string' || !Number.isInteger(length) || length <= 0)
+          return { ok: false, error: 'invalid_arguments' };
+        const id = `F${String(this.uploads.size + 1).padStart(8, '0')}`;
+        this.uploads.set(id, {
+          id,
+          filename: args.filename,
+          length,
+          ...(typeof args.alt_text === 'string' ? { altText: args.alt_text } : {}),
+        });
+        return { ok: true, upload_url: `http://127.0.0.1:${this.port}/upload/${id}`, file_id: id };
+      }
+      case 'files.completeUploadExternal': {
+        const files = (typeof args.files === 'string' ? parseMaybeJson(args.files) : args.files) as
+          | Array<{ id: string; title?: string }>
+          | undefined;
+        if (!Array.isArray(files) || files.length === 0) return { ok: false, error: 'invalid_arguments' };
+        const shared = [];
+        for (const f of files) {
+          const upload = this.uploads.get(f.id);
+          if (!upload?.bytes || upload.bytes.length !== upload.length)
+            return { ok: false, error: 'file_not_found' };
+          upload.title = f.title;
+          if (typeof args.channel_id === 'string') {
+            upload.channel = args.channel_id;
+            upload.threadTs = typeof args.thread_ts === 'string' ? args.thread_ts : undefined;
+            const message = this.store({
+              channel: args.channel_id,
+              threadTs: upload.threadTs,
+              text: String(args.initial_comment ?? ''),
+              blocks: [],
+              file: { id: upload.id, filename: upload.filename, ...(f.title ? { title: f.title } : {}) },
+            });
+            this.emit('event', { kind: 'posted', message } satisfies StandinEvent);
+          }
+          shared.push({ id: upload.id, title: f.title ?? upload.filename });
+        }
+        return { ok: true, files: shared };
+      }
       case 'auth.test':
         return {
           ok: true,
@@ -497,6 +566,18 @@ export class SlackStandin extends EventEmitter {
     this.messages.push(message);
     return message;
   }
+}
+
+/** The content of the first part of a multipart/form-data body; the body itself when it is not multipart. */
+function firstPart(body: Buffer, contentType: string): Buffer {
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!contentType.startsWith('multipart/form-data') || !boundary) return body;
+  const marker = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  const start = body.indexOf(marker);
+  const headersEnd = body.indexOf('\r\n\r\n', start);
+  const end = body.indexOf(Buffer.concat([Buffer.from('\r\n'), marker]), headersEnd);
+  if (start < 0 || headersEnd < 0 || end < 0) return Buffer.alloc(0);
+  return body.subarray(headersEnd + 4, end);
 }
 
 function parseMaybeJson(text: string): unknown {

@@ -240,8 +240,16 @@ export interface Migration {
   bytesSent: number;
   passes: number;
   lastSample?: ProgressSample;
+  /** Remaining bytes and bandwidth over time, for the post-mortem's chart (trace.ts). */
+  trace?: MigrationTrace;
   /** Why it failed or was aborted, in an operator's words. */
   cause?: string;
+}
+
+/** Points `[at, remainingBytes, bandwidthBytesPerS]`, at least `stepMs` apart (the last may be closer). */
+export interface MigrationTrace {
+  stepMs: number;
+  points: [number, number, number][];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,10 +46,14 @@ export async function startHarness(options: {
   standin?: SlackStandin;
   /** ferry's log lines; printed with FERRY_TEST_LOG, dropped otherwise, when absent. */
   log?: (line: string) => void;
+  /** The bot token's scopes at the stand-in (default: every scope). */
+  scopes?: string[];
 }): Promise<Harness> {
   const redis = options.redis ?? (await startRedis());
   const client = new Redis(redis.url, { lazyConnect: false });
-  const slack = options.standin ?? new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] } });
+  const slack =
+    options.standin ??
+    new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] }, scopes: options.scopes });
   if (!options.standin) await slack.start();
   const connectionsBefore = slack.connections;
   const config = slackConfigSchema.parse({

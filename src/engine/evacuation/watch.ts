@@ -14,6 +14,7 @@ import {
   type Strategy,
 } from '../model.js';
 import type { ApprovalGate, MigrationRecord, WatchState } from '../ports.js';
+import { traced } from '../trace.js';
 import { switchoverRisk } from './early.js';
 import { decide, initialTuning, initialWatch, type PolicyAction, type WatchedMigration } from './policy.js';
 import { reconcile, whereIs } from './reconcile.js';
@@ -232,6 +233,7 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
   next.lost = undefined;
   const { migration } = next;
   migration.lastSample = sample;
+  migration.trace = traced(migration.trace, sample);
   migration.bytesSent = sample.transferredBytes;
   migration.passes = sample.iteration;
   const base = {

@@ -84,6 +84,12 @@ const migrationSchema = z.looseObject({
   bytesSent: num,
   passes: num,
   lastSample: sampleSchema.optional(),
+  trace: z
+    .strictObject({
+      stepMs: num,
+      points: z.array(z.tuple([num, num, num])).max(1000),
+    })
+    .optional(),
 });
 
 export const evacuationSchema = z.looseObject({

@@ -108,6 +108,26 @@ describe('RedisStore', () => {
     expect((await store.listEvacuations()).map((e) => e.request.id)).toEqual(['e2', 'e1']);
   });
 
+  it('keeps a migration’s chart trace with its record, and refuses a malformed one', async () => {
+    const store = new RedisStore(redis, freshPrefix());
+    const record = sampleRecord('e1', 'vm-1', 3);
+    record.migration.trace = {
+      stepMs: 2000,
+      points: [
+        [1000, 8e9, 1e9],
+        [3000, 6e9, 1e9],
+        [3500, 0, 2e9],
+      ],
+    };
+    await store.commit({ evacuation: sampleEvacuation('e1'), migrations: [record] });
+    expect((await store.loadMigration('e1:vm-1'))?.migration.trace).toEqual(record.migration.trace);
+    const key = store.keys.migration('e1:vm-1');
+    const stored = JSON.parse((await redis.get(key))!);
+    stored.migration.trace.points[0] = [1000, 'lots'];
+    await redis.set(key, JSON.stringify(stored));
+    await expect(store.loadMigration('e1:vm-1')).rejects.toBeInstanceOf(StoredStateError);
+  });
+
   it('keeps concurrent commits whole: each one lands as one contiguous block, no gaps', async () => {
     const store = new RedisStore(redis, freshPrefix());
     await Promise.all(
