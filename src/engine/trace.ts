@@ -32,7 +32,7 @@ export function traced(trace: MigrationTrace | undefined, sample: ProgressSample
   while (points.length > TRACE.maxPoints) {
     // Keep the first and the newest points; thin what lies between to the doubled step.
     stepMs *= 2;
-    points = points.filter((p, i) => i === 0 || i === points.length - 1 || i % 2 === 0);
+    points = points.filter((_, i) => i % 2 === 0 || i === points.length - 1);
   }
   return { stepMs, points };
 }
