@@ -101,6 +101,8 @@ export async function createHostBot(options: HostBotOptions): Promise<HostBot> {
     await respond({ text: 'ops: deploying 2026.12', replace_original: false });
   });
 
+  // The host's own Home, with ferry's blocks composed into it (ferry's `home` option stays off:
+  // an app has one Home tab, and views.publish replaces all of it).
   app.event('app_home_opened', async ({ event, client }) => {
     seen.homes++;
     await client.views.publish({
@@ -108,7 +110,10 @@ export async function createHostBot(options: HostBotOptions): Promise<HostBot> {
       view: {
         type: 'home',
         blocks: [
-          { type: 'section', text: { type: 'mrkdwn', text: 'ops home: `/ops ferry help` drains hosts' } },
+          { type: 'header', text: { type: 'plain_text', text: 'ops' } },
+          { type: 'section', text: { type: 'mrkdwn', text: 'release 2026.12 is ready: `/ops deploy`' } },
+          { type: 'divider' },
+          ...(await ferry.homeBlocks()),
         ],
       },
     });

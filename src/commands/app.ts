@@ -18,6 +18,8 @@ import type { FerryEvent } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { redact } from '../engine/redact.js';
 import type { RedisClient } from '../engine/store/redis/index.js';
+import type { Block } from '../views/blocks.js';
+import { homeView } from '../views/home.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { noteMessage } from '../views/replies.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
@@ -26,6 +28,7 @@ import { boltLogger } from './bolt-logger.js';
 import { postChart } from './chart.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
+import { currentHome } from './home.js';
 import { RedisKeyValueStore } from './kv.js';
 import { SlackOutbox } from './outbox.js';
 import { ProgressPublisher } from './progress.js';
@@ -87,6 +90,8 @@ const optionsSchema = z.strictObject({
       'a logger with info, warn and error methods (pino, or one like it)',
     )
     .optional(),
+  /** Publish ferry's own App Home on app_home_opened (an app has one Home tab: opt-in). */
+  home: z.boolean().default(false),
 });
 
 /** What a host passes to `mountFerry` (checked at run time too: JavaScript hosts have no compiler). */
@@ -122,6 +127,12 @@ export interface FerryOptions {
    * structured lines through it, ids as fields, credentials redacted. Takes precedence over `log`.
    */
   logger?: StructuredLogger;
+  /**
+   * Publish ferry's own App Home when someone opens the app's Home tab (default false: an app
+   * has one Home and views.publish replaces it, so a host with its own Home composes
+   * `ferry.homeBlocks()` into it instead).
+   */
+  home?: boolean;
 }
 
 /** What a host passes to `handleCommand`: who typed it, and Bolt's `respond` for the answers. */
@@ -150,6 +161,8 @@ export interface Ferry {
    * `await ferry.metrics.metrics()` with `ferry.metrics.contentType`, or merge it into yours.
    */
   metrics: Registry;
+  /** ferry's App Home blocks as they stand now (at most HOME_BLOCKS), for a host composing its own Home. */
+  homeBlocks(): Promise<Block[]>;
   /** Stops ferry's loops, writes what is queued, closes ferry's connections. Idempotent. */
   stop(): Promise<void>;
 }
@@ -209,6 +222,7 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
       options.report ?? ((events, audit) => reportView(events, { timezone, command: invokedAs }, audit)),
     now: options.now ?? (() => Date.now()),
     pollMs: options.pollMs,
+    home: options.home,
     log,
   });
   let stopping: Promise<void> | undefined;
@@ -301,6 +315,7 @@ interface Parts {
   now: () => number;
   pollMs: number;
   log: Log;
+  home: boolean;
 }
 
 /** Slack's `respond` payload for a reply. */
@@ -436,9 +451,22 @@ function assemble(app: App, parts: Parts) {
     },
   );
 
+  const homeBlocks = () =>
+    currentHome(service, { now: now(), timezone: parts.timezone, command: parts.invokedAs });
+  if (parts.home) {
+    app.event('app_home_opened', async ({ event }) => {
+      if (event.tab !== 'home') return;
+      try {
+        await writer.views.publish({ user_id: event.user, view: homeView(await homeBlocks()) });
+      } catch (err) {
+        log(`App Home for ${event.user} not published: ${toFerryError(err).message}`);
+      }
+    });
+  }
+
   progress.start();
   return {
-    api: { command: parts.command, handleCommand, service, progress, outbox },
+    api: { command: parts.command, handleCommand, service, progress, outbox, homeBlocks },
     async stopLoops() {
       await progress.stop();
       await outbox.idle();

@@ -1,22 +1,15 @@
-import { createRequire } from 'node:module';
-import { renderAsync } from '@resvg/resvg-js';
+import { Worker } from 'node:worker_threads';
 import type { webApi } from '@slack/bolt';
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Evacuation, FerryEvent } from '../engine/model.js';
 import { chartData, chartSpec } from '../views/chart.js';
 
 /**
- * Draws the post-mortem's chart and uploads it to the report's thread. Vega-Lite compiles the
- * spec from src/views/chart.ts, Vega renders it to SVG (headless: no canvas, no browser) and
- * resvg turns that into a PNG with the DejaVu fonts ferry ships (passed in explicitly, so the
- * picture is the same on every machine and nothing is read from the system's fonts).
+ * The post-mortem's chart: drawn off the bot's thread (chart-draw.ts, in a worker) from the spec
+ * src/views/chart.ts builds, and uploaded into the report's thread.
  */
 
-const require = createRequire(import.meta.url);
-const FONTS = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((file) =>
-  require.resolve(`dejavu-fonts-ttf/ttf/${file}`),
-);
+/** How long a drawing may take before it is given up (a loaded machine takes seconds). */
+const DRAW_TIMEOUT_MS = 60_000;
 
 /** The chart of an ended evacuation as a PNG; undefined when no migration left a trace. */
 export async function renderChart(
@@ -24,22 +17,36 @@ export async function renderChart(
   events: readonly FerryEvent[],
 ): Promise<Buffer | undefined> {
   const data = chartData(evacuation, events);
-  if (!data) return undefined;
-  const { spec } = compile(chartSpec(data) as unknown as TopLevelSpec);
-  const view = new View(parse(spec), { renderer: 'none' });
-  try {
-    const svg = await view.toSVG();
-    // Rasterised off the event loop (resvg's own thread): Bolt's 3-second acks must not wait on it.
-    const png = await renderAsync(svg, {
-      background: 'white',
-      // Twice the spec's size: sharp on a high-density screen, and Slack scales it down.
-      fitTo: { mode: 'zoom', value: 2 },
-      font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' },
+  return data ? drawInWorker(chartSpec(data)) : undefined;
+}
+
+/** Runs chart-draw.ts in a worker thread; from a TypeScript checkout (tests, tsx) through tsx's loader. */
+function drawInWorker(spec: Record<string, unknown>): Promise<Buffer> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = new URL(`./chart-draw.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  // Node 20 applies no --import loader inside a worker: from source, the worker registers tsx itself.
+  const worker = fromSource
+    ? new Worker(
+        `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`,
+        { eval: true, workerData: { ferryChart: spec } },
+      )
+    : new Worker(file, { workerData: { ferryChart: spec } });
+  return new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error(`drawing took more than ${DRAW_TIMEOUT_MS / 1000} s`));
+    }, DRAW_TIMEOUT_MS);
+    worker.once('message', (reply: { png?: Uint8Array; error?: string }) => {
+      clearTimeout(timer);
+      void worker.terminate();
+      if (reply.png) resolve(Buffer.from(reply.png));
+      else reject(new Error(reply.error ?? 'the drawing worker sent nothing'));
     });
-    return png.asPng();
-  } finally {
-    view.finalize();
-  }
+    worker.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }
 
 /** What became of the chart: posted, or why not (said in the thread). */

@@ -96,7 +96,7 @@ export async function createStandaloneBot(options: StandaloneOptions): Promise<S
     deferInitialization: true,
   });
   app.error(async (error) => log(`bolt: ${error.message}`, { component: 'bolt', level: 'error' }));
-  const ferry = await mountFerry(app, { ...rest, logger: undefined, slack, log });
+  const ferry = await mountFerry(app, { home: true, ...rest, logger: undefined, slack, log });
   // This app is ferry's alone, so a button that is not ferry's is forged: it is answered here
   // (ferry itself never matches ids outside `ferry.`, which is what a host bot needs).
   app.action({ type: 'block_actions', action_id: /^(?!ferry\.)/ }, async ({ ack, respond }) => {

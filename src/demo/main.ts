@@ -74,6 +74,15 @@ function narrate(slack: SlackStandin, names: Record<string, string>, events: { e
         );
         break;
       }
+      case 'home':
+        out(`\n${name(event.user)} ▸ opens ferry's App Home`);
+        break;
+      case 'view':
+        out(
+          `\n${event.call.user ? `App Home of ${name(event.call.user)}` : 'a modal'} (${event.call.method}):\n` +
+            indent(messageToText({ text: '', blocks: event.call.view.blocks as unknown as Block[] }, names)),
+        );
+        break;
       case 'updated':
         events.edits++;
         out(
@@ -107,6 +116,10 @@ async function play(slack: SlackStandin, channels: { ops: string; approvers: str
     () => find(channels.approvers, 'Approvals for'),
     DEADLINE_MS,
   );
+  // While it drains: the App Home shows it running, its host disabled, and the windows.
+  const published = slack.views.length;
+  await slack.openHome(alice);
+  await slack.waitFor('the App Home', () => slack.views.length > published, DEADLINE_MS);
   const labels = request.blocks.flatMap((b) =>
     b.type === 'actions' ? (b.elements as Array<{ text: { text: string } }>).map((e) => e.text.text) : [],
   );

@@ -54,7 +54,9 @@ export interface ApiCall {
 export type StandinEvent =
   | { kind: 'posted' | 'updated' | 'ephemeral'; message: StoredMessage }
   | { kind: 'command'; user: string; text: string }
-  | { kind: 'click'; user: string; label: string; message: StoredMessage };
+  | { kind: 'click'; user: string; label: string; message: StoredMessage }
+  | { kind: 'home'; user: string }
+  | { kind: 'view'; call: ViewCall };
 
 export interface StandinOptions {
   botToken: string;
@@ -93,12 +95,28 @@ export interface Delivery {
   envelopeId?: string;
 }
 
+/** What Socket Mode calls the kinds of requests it carries. */
+type EnvelopeType = 'slash_commands' | 'interactive' | 'events_api';
+
+/** A views.publish, views.open or views.update the app made. */
+export interface ViewCall {
+  method: 'views.publish' | 'views.open' | 'views.update' | 'views.push';
+  /** views.publish: whose Home. */
+  user?: string;
+  /** views.open / views.push: the trigger it answered. */
+  triggerId?: string;
+  viewId: string;
+  view: Record<string, unknown>;
+}
+
 const TEAM = 'T0FERRY';
 export const BOT_USER = 'U0FERRYBOT';
 
 export class SlackStandin extends EventEmitter {
   readonly calls: ApiCall[] = [];
   readonly messages: StoredMessage[] = [];
+  /** Every view the app published or opened, oldest first. */
+  readonly views: ViewCall[] = [];
   /** Files uploaded, by id, with their bytes once sent to the upload URL. */
   readonly uploads = new Map<string, Upload>();
   private server?: Server;
@@ -108,10 +126,7 @@ export class SlackStandin extends EventEmitter {
   connections = 0;
   private readonly acks = new Map<string, (payload: unknown) => void>();
   /** Socket Mode envelopes sent, by id, for `redeliver`. */
-  private readonly envelopes = new Map<
-    string,
-    { type: 'slash_commands' | 'interactive'; payload: Record<string, unknown> }
-  >();
+  private readonly envelopes = new Map<string, { type: EnvelopeType; payload: Record<string, unknown> }>();
   private readonly responseUrls = new Map<string, { channel: string; user: string; messageTs?: string }>();
   private readonly rateLimits = new Map<string, { count: number; retryAfterS: number }>();
   private seq = 0;
@@ -230,6 +245,27 @@ export class SlackStandin extends EventEmitter {
     return this.deliver('slash_commands', payload, responseUrl);
   }
 
+  /** A user opens the app's Home tab: an `app_home_opened` event (Socket Mode envelope or signed JSON POST). */
+  openHome(user: string): Promise<Delivery> {
+    this.emit('event', { kind: 'home', user } satisfies StandinEvent);
+    const eventTs = `${Math.floor(Date.now() / 1000)}.000100`;
+    const payload = {
+      token: 'legacy-verification-token',
+      team_id: TEAM,
+      api_app_id: 'A0FERRY',
+      type: 'event_callback',
+      event_id: `Ev${randomUUID().replaceAll('-', '').slice(0, 10).toUpperCase()}`,
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'app_home_opened', user, channel: `D${user.slice(1)}`, tab: 'home', event_ts: eventTs },
+    };
+    return this.deliver('events_api', payload);
+  }
+
+  /** The Home view last published for `user`, if any. */
+  home(user: string): ViewCall | undefined {
+    return this.views.filter((v) => v.method === 'views.publish' && v.user === user).at(-1);
+  }
+
   /**
    * A user presses the button labelled `label` on `message` (in the actions block `blockId`, when
    * several carry that label); resolves with the app's ack.
@@ -279,11 +315,16 @@ export class SlackStandin extends EventEmitter {
   }
 
   /** Sends an HTTP-mode request with a chosen signature (tests of refusal). */
-  async postSigned(body: string, signature: string, timestamp: number): Promise<Delivery> {
+  async postSigned(
+    body: string,
+    signature: string,
+    timestamp: number,
+    contentType = 'application/x-www-form-urlencoded',
+  ): Promise<Delivery> {
     const res = await fetch(this.appUrl!, {
       method: 'POST',
       headers: {
-        'content-type': 'application/x-www-form-urlencoded',
+        'content-type': contentType,
         'x-slack-signature': signature,
         'x-slack-request-timestamp': String(timestamp),
       },
@@ -299,17 +340,25 @@ export class SlackStandin extends EventEmitter {
   }
 
   private async deliver(
-    type: 'slash_commands' | 'interactive',
+    type: EnvelopeType,
     payload: Record<string, unknown>,
-    responseUrl: string,
+    responseUrl?: string,
   ): Promise<Delivery> {
     if (this.appUrl) {
+      // Events come as JSON; commands and interactions as forms.
       const body =
-        type === 'slash_commands'
-          ? new URLSearchParams(payload as Record<string, string>).toString()
-          : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+        type === 'events_api'
+          ? JSON.stringify(payload)
+          : type === 'slash_commands'
+            ? new URLSearchParams(payload as Record<string, string>).toString()
+            : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
       const timestamp = Math.floor(Date.now() / 1000);
-      const delivery = await this.postSigned(body, this.sign(body, timestamp), timestamp);
+      const delivery = await this.postSigned(
+        body,
+        this.sign(body, timestamp),
+        timestamp,
+        type === 'events_api' ? 'application/json' : undefined,
+      );
       return { status: delivery.status, body: parseMaybeJson(delivery.body as string), responseUrl };
     }
     const envelopeId = randomUUID();
@@ -333,7 +382,7 @@ export class SlackStandin extends EventEmitter {
 
   private async sendEnvelope(
     envelopeId: string,
-    type: 'slash_commands' | 'interactive',
+    type: EnvelopeType,
     payload: Record<string, unknown>,
     attempt: number,
   ): Promise<Delivery> {
@@ -429,6 +478,11 @@ export class SlackStandin extends EventEmitter {
 
   private api(method: string, args: Record<string, unknown>): Record<string, unknown> {
     switch (method) {
+      case 'views.publish':
+      case 'views.open':
+      case 'views.update':
+      case 'views.push':
+        return this.recordView(method, args);
       case 'files.getUploadURLExternal': {
         const length = Number(args.length);
         if (typeof args.filename !== 'string' || !Number.isInteger(length) || length <= 0)
@@ -526,6 +580,32 @@ export class SlackStandin extends EventEmitter {
       default:
         return { ok: false, error: 'unknown_method' };
     }
+  }
+
+  private recordView(method: ViewCall['method'], args: Record<string, unknown>): Record<string, unknown> {
+    const view = (typeof args.view === 'string' ? parseMaybeJson(args.view) : args.view) as
+      | Record<string, unknown>
+      | undefined;
+    if (!view || typeof view !== 'object' || !Array.isArray(view.blocks))
+      return { ok: false, error: 'invalid_arguments' };
+    if (view.blocks.length > 100) return { ok: false, error: 'invalid_blocks' };
+    if (method === 'views.publish' && typeof args.user_id !== 'string')
+      return { ok: false, error: 'invalid_user' };
+    if ((method === 'views.open' || method === 'views.push') && typeof args.trigger_id !== 'string')
+      return { ok: false, error: 'invalid_trigger' };
+    const previous =
+      method === 'views.update' ? this.views.find((v) => v.viewId === args.view_id) : undefined;
+    if (method === 'views.update' && !previous) return { ok: false, error: 'not_found' };
+    const call: ViewCall = {
+      method,
+      viewId: previous?.viewId ?? `V${String(this.views.length + 1).padStart(8, '0')}`,
+      view,
+      ...(typeof args.user_id === 'string' ? { user: args.user_id } : {}),
+      ...(typeof args.trigger_id === 'string' ? { triggerId: args.trigger_id } : {}),
+    };
+    this.views.push(call);
+    this.emit('event', { kind: 'view', call } satisfies StandinEvent);
+    return { ok: true, view: { id: call.viewId, ...view } };
   }
 
   /** What Bolt's `respond()` posts: ephemeral by default, in_channel, or replacing the original. */

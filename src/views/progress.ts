@@ -76,6 +76,13 @@ export function migrationFraction(m: Migration): number {
   return Math.min(1, Math.max(0, (s.totalBytes - s.remainingBytes) / s.totalBytes));
 }
 
+/** How far an evacuation is, 0..1, by memory moved. */
+export function evacuationFraction(evacuation: Evacuation): number {
+  const memory = evacuation.migrations.reduce((n, m) => n + m.memoryBytes, 0);
+  const done = evacuation.migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
+  return memory > 0 ? done / memory : FINAL_EVACUATION_STATES.includes(evacuation.state) ? 1 : 0;
+}
+
 function row(m: Migration): string {
   const icon = STATE_ICON[m.state];
   const base = `${icon} ${code(m.instance)} → ${code(m.to)} ${m.state}`;
@@ -162,8 +169,7 @@ export function controlButtons(evacuation: Evacuation): Block | undefined {
 export function progressMessage(evacuation: Evacuation, options: ProgressViewOptions): Message {
   const { request, plan, migrations } = evacuation;
   const memory = migrations.reduce((n, m) => n + m.memoryBytes, 0);
-  const done = migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
-  const fraction = memory > 0 ? done / memory : FINAL_EVACUATION_STATES.includes(evacuation.state) ? 1 : 0;
+  const fraction = evacuationFraction(evacuation);
   const count = (state: MigrationState) => migrations.filter((m) => m.state === state).length;
   const final = FINAL_EVACUATION_STATES.includes(evacuation.state);
 

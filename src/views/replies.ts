@@ -12,7 +12,7 @@ import {
   section,
 } from './blocks.js';
 import { bytes, plural, rate, time, who } from './format.js';
-import { migrationFraction } from './progress.js';
+import { evacuationFraction } from './progress.js';
 import { SUMMARY, USAGE, VERBS, type Verb } from './usage.js';
 
 /** Short replies: help, usage errors, refusals, hosts and the list of evacuations. */
@@ -85,9 +85,7 @@ export function matches(filter: string | undefined, name: string, labels: string
 export function evacuationListMessage(evacuations: Evacuation[], timezone: string): Message {
   if (evacuations.length === 0) return noteMessage('No evacuation is running or scheduled.');
   const lines = evacuations.map((e) => {
-    const memory = e.migrations.reduce((n, m) => n + m.memoryBytes, 0);
-    const done = e.migrations.reduce((n, m) => n + migrationFraction(m) * m.memoryBytes, 0);
-    const pct = memory > 0 ? Math.floor((done / memory) * 100) : 0;
+    const pct = Math.floor(evacuationFraction(e) * 100);
     const started = e.startedAt ? ` since ${time(e.startedAt, timezone)}` : '';
     return `${code(e.request.id)} ${escapeMrkdwn(e.request.source)}: ${e.state}${started} · ${pct}% · by ${who(e.request.requestedBy)}`;
   });

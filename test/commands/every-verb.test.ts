@@ -28,3 +28,19 @@ describe('every /ferry verb', () => {
     expect(hint.length).toBeLessThanOrEqual(1000);
   });
 });
+
+describe('the manifest', () => {
+  const manifest = parseYaml(readFileSync(join(import.meta.dirname, '..', '..', 'manifest.yml'), 'utf8')) as {
+    features: { app_home: { home_tab_enabled: boolean } };
+    oauth_config: { scopes: { bot: string[] } };
+    settings: { event_subscriptions: { bot_events: string[] } };
+  };
+
+  it('has what the buttons, the App Home and the chart need', () => {
+    expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+    expect(manifest.settings.event_subscriptions.bot_events).toContain('app_home_opened');
+    expect(manifest.oauth_config.scopes.bot).toEqual(
+      expect.arrayContaining(['commands', 'chat:write', 'files:write']),
+    );
+  });
+});

@@ -78,6 +78,25 @@ describe.each(['socket', 'http'] as const)('a host bot with ferry mounted (%s mo
       slack!.channel(CHANNELS.ops).some((m) => !m.visibleTo && textOf(m).includes('Evacuation of cmp-002')),
     );
 
+    // The host's Home, with ferry's blocks composed in: one views.publish, the host's.
+    const before = slack.views.length;
+    const opened = await slack.openHome(alice);
+    expect(opened.status).toBe(200);
+    const home = await slack.waitFor(
+      'the host’s Home',
+      () => slack!.views.length > before && slack!.home(alice),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // room for a second, wrong publish
+    expect(slack.views.slice(before)).toHaveLength(1);
+    const homeText = textOf({ ...home.view, text: '' } as never);
+    expect(homeText).toContain('== ops ==');
+    expect(homeText).toContain('== ferry: live migration ==');
+    // The drain of cmp-002 (running, or already in the latest post-mortems) and its disabled host.
+    expect(homeText).toMatch(/evac-cmp-002-\S+ cmp-002 /);
+    expect(homeText).toMatch(/Disabled hosts \(1\)\n🔴 cmp-002 — ferry evacuation evac-cmp-002-/);
+    expect(homeText).toContain('/ops ferry help');
+    expect(host.seen.homes).toBe(1);
+
     expect(host.seen.opsCommands).toBe(1);
     expect(host.seen.deployClicks).toBe(1);
     // ferry answered nothing of the host's: exactly one answer to the host's command and click.
