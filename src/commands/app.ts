@@ -20,6 +20,7 @@ import { redact } from '../engine/redact.js';
 import type { RedisClient } from '../engine/store/redis/index.js';
 import type { Block } from '../views/blocks.js';
 import { homeView } from '../views/home.js';
+import { VIEW } from '../views/modal.js';
 import { type PostMortemView, reportView } from '../views/postmortem.js';
 import { noteMessage } from '../views/replies.js';
 import { DEFAULT_COMMAND } from '../views/usage.js';
@@ -27,6 +28,7 @@ import { ApprovalNotifier } from './approvals.js';
 import { boltLogger } from './bolt-logger.js';
 import { postChart } from './chart.js';
 import { type SlackConfig, slackConfigSchema } from './config.js';
+import { submitEvacuateConfirm, submitEvacuateForm } from './evacuate-modal.js';
 import { type Reply, runAction, runCommand, type SurfaceDeps } from './handlers.js';
 import { currentHome } from './home.js';
 import { RedisKeyValueStore } from './kv.js';
@@ -388,6 +390,9 @@ function assemble(app: App, parts: Parts) {
     follow: (id) => progress.follow(id),
     followCampaign: (id) => progress.followCampaign(id),
     tellThread: (id, markdown) => progress.tellThread(id, markdown),
+    openView: async (triggerId, view) => {
+      await writer.views.open({ trigger_id: triggerId, view: view as never });
+    },
     showDecision: (request) => approvals.decided(request),
     report: (events, audit) => report(events, audit).message,
     progressChannel: slack.progressChannel,
@@ -416,7 +421,7 @@ function assemble(app: App, parts: Parts) {
   const handleCommand = async (text: string, context: CommandContext) => {
     if (!(await firstDelivery(context))) return;
     if (!(await withinRate(context.userId, (reply) => context.respond(toResponse(reply))))) return;
-    await runCommand({ user: context.userId, text }, deps, async (reply) => {
+    await runCommand({ user: context.userId, text, triggerId: context.triggerId }, deps, async (reply) => {
       await context
         .respond(toResponse(reply))
         .catch((err) => log(`reply to ${parts.invokedAs} failed: ${String(err)}`));
@@ -450,6 +455,14 @@ function assemble(app: App, parts: Parts) {
       });
     },
   );
+
+  // The evacuate modal's two steps: ferry's callback ids only, acked with errors or the next view.
+  app.view(VIEW.form, async ({ ack, body, view }) => {
+    await ack(await submitEvacuateForm(deps, body.user.id, view));
+  });
+  app.view(VIEW.confirm, async ({ ack, body, view }) => {
+    await ack(await submitEvacuateConfirm(deps, body.user.id, view));
+  });
 
   const homeBlocks = () =>
     currentHome(service, { now: now(), timezone: parts.timezone, command: parts.invokedAs });

@@ -16,6 +16,7 @@ import { auditMessage } from '../views/audit.js';
 import { code, type Message } from '../views/blocks.js';
 import { campaignMessage } from '../views/campaign.js';
 import { time, who, withCommand } from '../views/format.js';
+import type { ModalView } from '../views/modal.js';
 import { type PlanConfirm, planDecided, planPreview, planRefusedText, scheduleText } from '../views/plan.js';
 import { progressMessage } from '../views/progress.js';
 import {
@@ -27,7 +28,8 @@ import {
   usageError,
   windowsMessage,
 } from '../views/replies.js';
-import { type Command, parseCommand } from './grammar.js';
+import { openEvacuateForm } from './evacuate-modal.js';
+import { type Command, parseCommand, tokenize } from './grammar.js';
 import { COMMAND_ROLE, type Role, type Roles } from './roles.js';
 
 /**
@@ -61,6 +63,8 @@ export interface SurfaceDeps {
   followCampaign: (campaignId: string) => Promise<void>;
   /** Posts a line in an evacuation's progress thread (nothing when ferry shows no progress for it). */
   tellThread: (evacuationId: string, markdown: string) => Promise<void>;
+  /** Opens a modal on a command's trigger (views.open); absent, `evacuate` alone is a usage error. */
+  openView?: (triggerId: string, view: ModalView) => Promise<void>;
   /** Shows the decisions on the evacuation's approval message. */
   showDecision: (request: Pick<ApprovalRequest, 'evacuationId'>) => Promise<void>;
   report: (events: FerryEvent[], audit?: AuditEntry[]) => Message;
@@ -70,10 +74,16 @@ export interface SurfaceDeps {
 
 /** Runs one `/ferry` command for `user`; every outcome, including errors, becomes a reply. */
 export async function runCommand(
-  input: { user: string; text: string },
+  input: { user: string; text: string; triggerId?: string },
   deps: SurfaceDeps,
   respond: Respond,
 ): Promise<void> {
+  // `evacuate` alone opens the modal when Slack gave a trigger to open it with.
+  const { openView } = deps;
+  if (input.triggerId && openView && tokenize(input.text).join(' ').toLowerCase() === 'evacuate')
+    return guarded(deps, respond, () =>
+      openEvacuateForm({ ...deps, openView }, input.user, input.triggerId!),
+    );
   const parsed = parseCommand(input.text, {
     now: deps.now(),
     timezone: deps.timezone,
@@ -106,7 +116,7 @@ function subject(command: Command): string {
 }
 
 /** Requires `role` of `user`; a refusal is recorded in the audit (who, what, why) before it is told. */
-async function authorise(
+export async function authorise(
   deps: SurfaceDeps,
   user: string,
   role: Role | readonly Role[],
@@ -337,7 +347,7 @@ async function control(
   await respond({ message: noteMessage(`You ${words.done} ${code(id)}.`) });
 }
 
-async function parsePayload<T>(
+export async function parsePayload<T>(
   schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
   value: unknown,
 ): Promise<T> {
@@ -358,7 +368,11 @@ function planTitle(hosts: readonly string[]): string {
 }
 
 /** Runs a Confirm or Cancel in the engine; a ticket it refuses is told in the clicker's words. */
-async function usePlan<T>(verb: 'confirm' | 'cancel', deps: SurfaceDeps, use: () => Promise<T>): Promise<T> {
+export async function usePlan<T>(
+  verb: 'confirm' | 'cancel',
+  deps: SurfaceDeps,
+  use: () => Promise<T>,
+): Promise<T> {
   try {
     return await use();
   } catch (err) {

@@ -10,7 +10,7 @@ import { type HomeOptions, type HomeState, homeBlocks } from '../views/home.js';
  */
 export async function readHome(service: FerryService): Promise<HomeState> {
   const [evacuations, campaigns, windows, fleet] = await Promise.all([
-    service.list(),
+    service.list({ all: true }),
     service.campaigns(),
     service.windows(),
     service.fleet().catch((err: unknown) => ({ unavailable: toFerryError(err).userMessage })),

@@ -261,6 +261,32 @@ export class SlackStandin extends EventEmitter {
     return this.deliver('events_api', payload);
   }
 
+  /**
+   * A user submits a modal the app opened: `values` by input block id (each input's text), sent
+   * as a view_submission; resolves with the app's ack (`response_action` errors or update).
+   */
+  submitView(user: string, call: ViewCall, values: Record<string, string>): Promise<Delivery> {
+    const inputs = (
+      call.view.blocks as Array<{ type: string; block_id?: string; element?: { action_id: string } }>
+    ).filter((b) => b.type === 'input' && b.block_id && b.element);
+    const state = Object.fromEntries(
+      inputs.map((b) => [
+        b.block_id!,
+        { [b.element!.action_id]: { type: 'plain_text_input', value: values[b.block_id!] ?? null } },
+      ]),
+    );
+    const payload = {
+      type: 'view_submission',
+      team: { id: TEAM, domain: 'ferry' },
+      user: { id: user, username: user.toLowerCase(), team_id: TEAM },
+      api_app_id: 'A0FERRY',
+      token: 'legacy-verification-token',
+      trigger_id: randomUUID(),
+      view: { id: call.viewId, team_id: TEAM, ...call.view, state: { values: state } },
+    };
+    return this.deliver('interactive', payload);
+  }
+
   /** The Home view last published for `user`, if any. */
   home(user: string): ViewCall | undefined {
     return this.views.filter((v) => v.method === 'views.publish' && v.user === user).at(-1);

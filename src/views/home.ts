@@ -42,9 +42,10 @@ export function homeBlocks(state: HomeState, options: HomeOptions): Block[] {
   const { timezone, command } = options;
   const open = state.evacuations.filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
   const campaigns = state.campaigns.filter((c) => !FINAL_CAMPAIGN_STATES.includes(c.state));
+  const endOf = (e: Evacuation) => e.endedAt ?? e.startedAt ?? 0;
   const ended = state.evacuations
-    .filter((e) => FINAL_EVACUATION_STATES.includes(e.state) && e.endedAt !== undefined)
-    .sort((a, b) => b.endedAt! - a.endedAt!)
+    .filter((e) => FINAL_EVACUATION_STATES.includes(e.state))
+    .sort((a, b) => endOf(b) - endOf(a))
     .slice(0, LATEST_REPORTS);
 
   const running = [
@@ -62,8 +63,11 @@ export function homeBlocks(state: HomeState, options: HomeOptions): Block[] {
           );
   const reports = ended.map(
     (e) =>
-      `${OUTCOME_ICON[e.state] ?? '•'} ${code(e.request.id)} ${code(e.request.source)} ${e.state} · ended ${time(e.endedAt!, timezone)}` +
-      (e.startedAt !== undefined ? ` · took ${duration(e.endedAt! - e.startedAt)}` : '') +
+      `${OUTCOME_ICON[e.state] ?? '•'} ${code(e.request.id)} ${code(e.request.source)} ${e.state}` +
+      (e.endedAt !== undefined ? ` · ended ${time(e.endedAt, timezone)}` : '') +
+      (e.startedAt !== undefined && e.endedAt !== undefined
+        ? ` · took ${duration(e.endedAt - e.startedAt)}`
+        : '') +
       ` · ${code(`${command} report ${e.request.id}`)}`,
   );
 

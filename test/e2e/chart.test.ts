@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHANNELS, type Harness, startHarness, USERS } from '../support/fake-slack.js';
+import { CHANNELS, type Harness, type StoredMessage, startHarness, USERS } from '../support/fake-slack.js';
 import { simEngine } from './sim-engine.js';
 import { byHeader, textOf } from './story.js';
 
@@ -19,7 +19,8 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
-async function drain(harness: Harness): Promise<void> {
+/** Drains cmp-001 (bob approves db-01's switchover) and resolves with the post-mortem. */
+async function drain(harness: Harness): Promise<StoredMessage> {
   const { slack } = harness;
   const evacuate = await slack.slash(alice, 'evacuate cmp-001 now chart', CHANNELS.ops);
   const preview = await slack.waitFor('the preview', () => slack.answers(evacuate.responseUrl!)[0]);
@@ -28,6 +29,7 @@ async function drain(harness: Harness): Promise<void> {
     byHeader(slack.channel(CHANNELS.approvers), 'Approval needed'),
   );
   await slack.click(bob, request, 'Approve');
+  return slack.waitFor('the post-mortem', () => byHeader(slack.channel(CHANNELS.ops), 'Post-mortem'), 60_000);
 }
 
 describe('the post-mortem chart', () => {
@@ -41,12 +43,7 @@ describe('the post-mortem chart', () => {
     const engine = simEngine('demo', 60);
     harness = await startHarness({ mode: 'socket', service: engine.service, now: () => engine.clock.now() });
     const { slack } = harness;
-    await drain(harness);
-    const report = await slack.waitFor(
-      'the post-mortem',
-      () => byHeader(slack.channel(CHANNELS.ops), 'Post-mortem'),
-      60_000,
-    );
+    const report = await drain(harness);
     const shared = await slack.waitFor('the chart in the report’s thread', () =>
       slack.thread(CHANNELS.ops, report.ts).find((m) => m.file),
     );
@@ -59,7 +56,9 @@ describe('the post-mortem chart', () => {
     expect(width).toBeGreaterThan(1600);
     expect(height).toBeGreaterThan(1000);
     // The curves come from traces at about a second of engine time, not the 10 s progress events.
-    const evacuation = (await engine.service.list()).find((e) => e.request.source === 'cmp-001')!;
+    const evacuation = (await engine.service.list({ all: true })).find(
+      (e) => e.request.source === 'cmp-001',
+    )!;
     const db = evacuation.migrations.find((m) => m.instance === 'db-01')!;
     expect(db.trace!.points.length).toBeGreaterThan(20);
     const calls = slack.calls.map((c) => c.method);
@@ -76,12 +75,7 @@ describe('the post-mortem chart', () => {
       scopes: ['commands', 'chat:write', 'usergroups:read'],
     });
     const { slack } = harness;
-    await drain(harness);
-    const report = await slack.waitFor(
-      'the post-mortem',
-      () => byHeader(slack.channel(CHANNELS.ops), 'Post-mortem'),
-      60_000,
-    );
+    const report = await drain(harness);
     const note = await slack.waitFor('the note about the chart', () =>
       slack.thread(CHANNELS.ops, report.ts).find((m) => textOf(m).includes('files:write')),
     );

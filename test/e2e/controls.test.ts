@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, type Harness, type StoredMessage, startHarness, USERS } from '../support/fake-slack.js';
 import { simEngine } from './sim-engine.js';
-import { evacuationId, progressMessages, textOf } from './story.js';
+import { evacuationId, progressMessages, textOf, until } from './story.js';
 
 /**
  * Pause, Resume and Abort on the progress message: the real Bolt app against the stand-in, the
@@ -68,7 +68,7 @@ describe.each(['socket', 'http'] as const)('progress message buttons in %s mode'
     await slack.waitFor('the pause in the thread', () =>
       thread().some((t) => t.includes('@U0ALICE pressed Pause')),
     );
-    await slack.waitFor('paused', async () => (await engine.service.status(id)).state === 'paused');
+    await until('paused', async () => (await engine.service.status(id)).state === 'paused');
     await slack.waitFor('Resume and Abort', () => labels(progress).join() === 'Resume,Abort');
 
     // Pressing Pause again on an old copy of the message: the engine refuses, saying why.
@@ -84,14 +84,14 @@ describe.each(['socket', 'http'] as const)('progress message buttons in %s mode'
     await slack.waitFor('the resume in the thread', () =>
       thread().some((t) => t.includes('@U0ALICE pressed Resume')),
     );
-    await slack.waitFor('draining', async () => (await engine.service.status(id)).state === 'draining');
+    await until('draining', async () => (await engine.service.status(id)).state === 'draining');
     await slack.waitFor('Pause again', () => labels(progress).join() === 'Pause,Abort');
 
     await slack.click(alice, progress, 'Abort');
     await slack.waitFor('the abort in the thread', () =>
       thread().some((t) => t.includes('@U0ALICE pressed Abort')),
     );
-    await slack.waitFor('aborted', async () => (await engine.service.status(id)).state === 'aborted');
+    await until('aborted', async () => (await engine.service.status(id)).state === 'aborted');
     await slack.waitFor('no buttons once it ended', () => labels(progress).length === 0);
     expect(harness.ferry.app).toBeDefined();
   });

@@ -33,3 +33,12 @@ export function evacuationId(text: string): string {
   if (!id) throw new Error(`no evacuation id in: ${text}`);
   return id;
 }
+
+/** Polls an async condition until it holds, or fails after `timeoutMs` saying what it waited for. */
+export async function until(what: string, holds: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await holds())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
