@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ParseResult, parseCommand } from '../../src/commands/grammar.js';
+import { type ParseResult, parseCommand, tokenize } from '../../src/commands/grammar.js';
 import { COMMAND_ROLE } from '../../src/commands/roles.js';
 import type { Delivery, StoredMessage } from '../../src/demo/slack-standin.js';
 import { ACTION, approvalPayloadSchema, confirmPayloadSchema } from '../../src/views/actions.js';
@@ -114,7 +114,9 @@ function randomValue(rnd: () => number): string {
 }
 
 /** Would this input legitimately reach the engine? Those are not what this test is about. */
-function reachesEngine(parsed: ParseResult, user: string): boolean {
+function reachesEngine(text: string, parsed: ParseResult, user: string): boolean {
+  // `evacuate` alone opens an operator's form, which lists the engine's maintenance windows.
+  if (tokenize(text).join(' ').toLowerCase() === 'evacuate') return user === alice;
   if (!parsed.ok || parsed.command.name === 'help') return false;
   return COMMAND_ROLE[parsed.command.name] === undefined || user === alice;
 }
@@ -161,7 +163,7 @@ describe('fuzzing the Slack surface', () => {
     while (commands.length < COMMANDS) {
       const user = rnd() < 0.7 ? mallory : alice;
       const text = randomText(rnd);
-      if (reachesEngine(parseCommand(text, { now: Date.now(), timezone: 'UTC' }), user)) skipped++;
+      if (reachesEngine(text, parseCommand(text, { now: Date.now(), timezone: 'UTC' }), user)) skipped++;
       else commands.push({ user, text });
     }
     const actions: Array<{ user: string; actionId: string; value: string }> = [];

@@ -21,7 +21,8 @@ describe.each(['socket', 'http'] as const)('ferry’s App Home in %s mode', (mod
   });
 
   it('shows running evacuations, disabled hosts, windows and the latest post-mortems', async () => {
-    const engine = simEngine('small', 60);
+    // An approval nobody answers expires after 2 simulated minutes, not 15: the drain ends sooner.
+    const engine = simEngine('small', 60, { approvalTimeoutS: 120 });
     harness = await startHarness({ mode, service: engine.service, now: () => engine.clock.now() });
     const { slack } = harness;
 
