@@ -269,6 +269,8 @@ describe('nova driver: live migration', () => {
   it('force_complete without live_migration_permit_post_copy pauses the guest: the pass in flight is the last', async () => {
     const { stub, driver } = await setup({
       servers: [{ name: 'vm-1', host: 'cmp-1', ramMb: 1024, dirtyBytesPerS: 512 * MiB }],
+      // Still 'accepted' when force_complete is first tried, however slow the machine.
+      setupMs: 60_000,
     });
     const handle = await driver.start(move(), tuning);
     // Before the compute runs it, Nova refuses force_complete.
