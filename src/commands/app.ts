@@ -3,13 +3,13 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { type Clock, systemClock } from '../engine/clock.js';
 import {
-  configSchema,
+  checkConfig,
   createDriver,
   createDurableEngine,
   type FerryConfig,
   loadConfig,
 } from '../engine/compose.js';
-import { describeIssues, parseSection } from '../engine/config.js';
+import { parseSection } from '../engine/config.js';
 import type { Driver } from '../engine/drivers/driver.js';
 import { AuthError, ConfigError, toFerryError } from '../engine/errors.js';
 import { type Log, type StructuredLogger, structuredLog } from '../engine/log.js';
@@ -255,10 +255,7 @@ export function ferryLog(options: Pick<FerryOptions, 'log' | 'logger'>): Log {
 function loadOptionalConfig(config: string | Record<string, unknown> | undefined): FerryConfig | undefined {
   if (config === undefined) return undefined;
   if (typeof config === 'string') return loadConfig(config);
-  const result = configSchema.safeParse(config);
-  if (!result.success)
-    throw new ConfigError(describeIssues('mountFerry options.config', result.error.issues));
-  return result.data;
+  return checkConfig(config, 'mountFerry options.config');
 }
 
 /** `auth.test` with the app's token, so a wrong token is one clear error at mount, not a crash later. */

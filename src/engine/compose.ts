@@ -6,6 +6,7 @@ import {
   type CoreConfig,
   checkCoreConfig,
   coreConfigShape,
+  describeIssues,
   fleetSchema,
   parseConfigText,
   readConfigFile,
@@ -79,6 +80,16 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     text,
     source,
   ) as FerryConfig;
+}
+
+/**
+ * Validates a config a host built as an object (no YAML), exactly like a file's: the environment's
+ * secrets first, then the object's; `source` names it in error messages.
+ */
+export function checkConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): FerryConfig {
+  const result = configSchema.safeParse(withSecrets(raw, env));
+  if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
+  return result.data;
 }
 
 /** Reads, parses and validates a config file, its secrets from `env` first. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { slackConfigSchema } from '../../src/commands/config.js';
 import { slackTokens } from '../../src/commands/standalone.js';
-import { parseConfig } from '../../src/engine/compose.js';
+import { checkConfig, parseConfig } from '../../src/engine/compose.js';
 import { redact } from '../../src/engine/redact.js';
 import { readSecret, SECRETS } from '../../src/engine/secrets.js';
 
@@ -78,6 +78,20 @@ describe('config secrets', () => {
       FERRY_NOVA_APPLICATION_CREDENTIAL_SECRET_FILE: file('app', 'app-file-secret\n'),
     });
     expect(secret.nova?.auth).toMatchObject({ secret: 'app-file-secret' });
+  });
+
+  it('fill a config a host passes to mountFerry as an object the same way, the environment first', () => {
+    const raw = {
+      fleet: { driver: 'nova' },
+      nova: {
+        authUrl: 'https://keystone.example.com/v3',
+        auth: { type: 'password', username: 'ferry', projectName: 'ops', password: 'object-pw' },
+      },
+    };
+    expect(checkConfig(raw, 'options.config', {}).nova?.auth).toMatchObject({ password: 'object-pw' });
+    const fromEnv = checkConfig(raw, 'options.config', { FERRY_NOVA_PASSWORD: 'nova-env-pw-2' });
+    expect(fromEnv.nova?.auth).toMatchObject({ password: 'nova-env-pw-2' });
+    expect(() => checkConfig({ fleet: { driver: 'vmware' } }, 'options.config', {})).toThrow(/^options\.config/);
   });
 
   it('say where to set one that is nowhere', () => {
