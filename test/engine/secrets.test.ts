@@ -91,7 +91,9 @@ describe('config secrets', () => {
     expect(checkConfig(raw, 'options.config', {}).nova?.auth).toMatchObject({ password: 'object-pw' });
     const fromEnv = checkConfig(raw, 'options.config', { FERRY_NOVA_PASSWORD: 'nova-env-pw-2' });
     expect(fromEnv.nova?.auth).toMatchObject({ password: 'nova-env-pw-2' });
-    expect(() => checkConfig({ fleet: { driver: 'vmware' } }, 'options.config', {})).toThrow(/^options\.config/);
+    expect(() => checkConfig({ fleet: { driver: 'vmware' } }, 'options.config', {})).toThrow(
+      /^options\.config/,
+    );
   });
 
   it('say where to set one that is nowhere', () => {
