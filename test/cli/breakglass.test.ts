@@ -41,6 +41,8 @@ policy:
   allowAutoConverge: false
   stallTimeoutS: 5
   approvalTimeoutS: 600
+  # The live request only: a pre-approval asked at confirm lapses, undecided, when hot-1 stalls.
+  askEarly: false
 slack:
   progressChannel: C0PROGRESS
   operators: [U0OPER, U0ALICE]

@@ -19,14 +19,15 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
-/** Drains cmp-001 (bob approves db-01's switchover) and resolves with the post-mortem. */
+/** Drains cmp-001 (bob pre-approves db-01's switchover) and resolves with the post-mortem. */
 async function drain(harness: Harness): Promise<StoredMessage> {
   const { slack } = harness;
   const evacuate = await slack.slash(alice, 'evacuate cmp-001 now chart', CHANNELS.ops);
   const preview = await slack.waitFor('the preview', () => slack.answers(evacuate.responseUrl!)[0]);
   await slack.click(alice, preview, 'Confirm');
-  const request = await slack.waitFor('the approval request', () =>
-    byHeader(slack.channel(CHANNELS.approvers), 'Approval needed'),
+  // db-01's switchover is asked early, in the evacuation's one approval message.
+  const request = await slack.waitFor('the approval message', () =>
+    byHeader(slack.channel(CHANNELS.approvers), 'Approvals for'),
   );
   await slack.click(bob, request, 'Approve');
   return slack.waitFor('the post-mortem', () => byHeader(slack.channel(CHANNELS.ops), 'Post-mortem'), 60_000);
