@@ -1,3 +1,4 @@
+import type { ParsedKey } from 'ssh2';
 import { readSecret, SECRETS } from '../../engine/secrets.js';
 import type { SshConfig } from '../../engine/ssh/config.js';
 import { parseHostKeyPin } from '../../engine/ssh/host-key.js';
@@ -37,7 +38,7 @@ export async function checkSsh(
       });
   const passphrase = ssh.privateKeyPassphrase;
   const keyPaths = [...new Set(ssh.hosts.map((h) => h.privateKeyPath ?? ssh.privateKeyPath))];
-  const keys = new Map<string, Buffer>();
+  const keys = new Map<string, ParsedKey>();
   for (const path of keyPaths) {
     const result = await attempt({ component: 'ssh', target: path, check: 'private key' }, async () => {
       keys.set(path, readPrivateKey(path, passphrase));
@@ -58,7 +59,6 @@ export async function checkSsh(
         port: h.port,
         username: h.user ?? ssh.user,
         privateKey: key,
-        passphrase,
         hostKey: parseHostKeyPin(h.hostKey),
       });
   }

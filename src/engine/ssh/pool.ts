@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel } from 'ssh2';
+import { Client, type ClientChannel, type ParsedKey, type PublicKeyAuthMethod } from 'ssh2';
 import {
   AuthError,
   ConfigError,
@@ -18,9 +18,8 @@ export interface SshTarget {
   address: string;
   port: number;
   username: string;
-  privateKey: Buffer | string;
-  /** Of an encrypted private key. */
-  passphrase?: string;
+  /** Parsed (and decrypted, when encrypted) once, by readPrivateKey: used as it is by every connection. */
+  privateKey: ParsedKey;
   hostKey: HostKeyPin;
 }
 
@@ -77,10 +76,9 @@ export class SshPool {
       throw new ConfigError(
         `ssh.hosts has no entry for the fleet's host${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
       );
-    const keys = new Map<string, Buffer>();
-    const passphrase = config.privateKeyPassphrase;
-    const readKey = (path: string): Buffer => {
-      const key = keys.get(path) ?? readPrivateKey(path, passphrase);
+    const keys = new Map<string, ParsedKey>();
+    const readKey = (path: string): ParsedKey => {
+      const key = keys.get(path) ?? readPrivateKey(path, config.privateKeyPassphrase);
       keys.set(path, key);
       return key;
     };
@@ -91,7 +89,6 @@ export class SshPool {
         port: h.port,
         username: h.user ?? config.user,
         privateKey: readKey(h.privateKeyPath ?? config.privateKeyPath),
-        passphrase,
         hostKey: parseHostKeyPin(h.hostKey),
       });
     return new SshPool(targets, {
@@ -243,12 +240,16 @@ export class SshPool {
             ),
           );
       });
+      // The parsed key itself: ssh2's \`privateKey\` option takes only text and parses (and
+      // decrypts) it again on every connect.
+      const auth: PublicKeyAuthMethod[] = [
+        { type: 'publickey', username: target.username, key: target.privateKey },
+      ];
       client.connect({
         host: target.address,
         port: target.port,
         username: target.username,
-        privateKey: target.privateKey,
-        passphrase: target.passphrase,
+        authHandler: auth,
         readyTimeout: this.options.connectTimeoutMs,
         keepaliveInterval: this.options.keepaliveIntervalMs,
         keepaliveCountMax: this.options.keepaliveCountMax,

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 // ssh2 is CommonJS and Node's ESM loader does not see `utils` among its named exports.
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 import { ConfigError } from '../errors.js';
 import { SECRETS, whereToSet } from '../secrets.js';
 
@@ -8,9 +8,11 @@ import { SECRETS, whereToSet } from '../secrets.js';
  * Reads a private key at start-up and refuses it as OpenSSH does: a key file that group or
  * others may read is refused ("UNPROTECTED PRIVATE KEY FILE"), and a file that is not a private
  * key ssh2 can use (an encrypted one with its `passphrase`) is refused now, not at the first
- * connection mid-evacuation.
+ * connection mid-evacuation. The key comes back parsed, and decrypted once: every connection
+ * signs with it as it is, rather than running the passphrase's key derivation (bcrypt rounds for
+ * an OpenSSH key) again each time a host is reached.
  */
-export function readPrivateKey(path: string, passphrase?: string): Buffer {
+export function readPrivateKey(path: string, passphrase?: string): ParsedKey {
   let key: Buffer;
   let mode: number;
   try {
@@ -39,5 +41,5 @@ export function readPrivateKey(path: string, passphrase?: string): Buffer {
   }
   if (!first.isPrivateKey())
     throw new ConfigError(`SSH private key ${path} holds a public key; the private key is expected`);
-  return key;
+  return first;
 }

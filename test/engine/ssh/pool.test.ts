@@ -1,11 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HostKeyMismatchError, TimeoutError } from '../../../src/engine/errors.js';
 import { parseHostKeyPin } from '../../../src/engine/ssh/host-key.js';
 import { SshPool, type SshTarget } from '../../../src/engine/ssh/pool.js';
+import { readPrivateKey } from '../../../src/engine/ssh/private-key.js';
 import { shellCommand } from '../../../src/engine/ssh/quote.js';
 import { type Sshd, startSshd } from '../../support/sshd.js';
 
@@ -18,7 +20,7 @@ describe('SshPool against a real sshd', () => {
     address: '127.0.0.1',
     port: sshd.port,
     username: 'root',
-    privateKey: readFileSync(sshd.userKeyPath),
+    privateKey: readPrivateKey(sshd.userKeyPath),
     hostKey: parseHostKeyPin(pin),
   });
 
@@ -79,5 +81,28 @@ describe('SshPool against a real sshd', () => {
     sshd.cutConnections();
     await new Promise((r) => setTimeout(r, 200));
     expect((await pool.exec('hv1', 'echo after')).stdout).toBe('after\n');
+  });
+
+  it('decrypts an encrypted key once, at start, and signs every connection with it', async () => {
+    const locked = join(dir, 'locked-key');
+    copyFileSync(sshd.userKeyPath, locked);
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'open sesame', '-f', locked], {
+      stdio: 'ignore',
+    });
+    const key = readPrivateKey(locked, 'open sesame');
+    // Gone from disk, and no passphrase in the target: every connection authenticates with this
+    // one decrypted key (its signatures counted), never parsing or decrypting the file again.
+    rmSync(locked);
+    const sign = vi.spyOn(key, 'sign');
+    const other = new SshPool(new Map([['hv1', { ...target(sshd.hostKeyFingerprint), privateKey: key }]]));
+    try {
+      for (const n of [1, 2, 3]) {
+        expect((await other.exec('hv1', `echo ${n}`)).stdout).toBe(`${n}\n`);
+        other.disconnect('hv1');
+        expect(sign).toHaveBeenCalledTimes(n);
+      }
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -31,7 +31,9 @@ function refusal(path: string): string {
 describe('SSH private keys, checked at start-up', () => {
   it('accepts a private key only its owner can read', () => {
     const path = keygen('good');
-    expect(readPrivateKey(path)).toEqual(readFileSync(path));
+    const key = readPrivateKey(path);
+    expect(key.isPrivateKey()).toBe(true);
+    expect(key.getPublicSSH().toString('base64')).toBe(readFileSync(`${path}.pub`, 'utf8').split(' ')[1]);
   });
 
   it('refuses a key group or others can read, as OpenSSH does', () => {
@@ -57,9 +59,10 @@ describe('SSH private keys, checked at start-up', () => {
     const pub = `${keygen('pub')}.pub`;
     chmodSync(pub, 0o600);
     expect(refusal(pub)).toContain('holds a public key');
-    expect(refusal(keygen('locked', 'secret passphrase'))).toMatch(
-      /cannot be used: .*(encrypted|passphrase)/i,
-    );
+    const locked = keygen('locked', 'secret passphrase');
+    expect(refusal(locked)).toMatch(/cannot be used: .*(encrypted|passphrase)/i);
+    expect(() => readPrivateKey(locked, 'wrong')).toThrow('the passphrase does not open it');
+    expect(readPrivateKey(locked, 'secret passphrase').isPrivateKey()).toBe(true);
     expect(refusal(join(dir, 'nope'))).toContain('ENOENT');
   });
 
