@@ -13,6 +13,7 @@ const HEAVY = [
   'test/engine/store/redis/ha/*.test.ts',
   'test/e2e/resilience.test.ts',
   'test/cli/check-hypervisors.test.ts',
+  'test/cli/check-cluster.test.ts',
 ];
 
 export default defineConfig({
