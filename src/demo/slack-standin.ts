@@ -110,6 +110,17 @@ export interface ViewCall {
 }
 
 const TEAM = 'T0FERRY';
+
+/** What every interactive payload (a modal's submission, a button press) says of where it came from and who sent it. */
+function interactionEnvelope(user: string) {
+  return {
+    team: { id: TEAM, domain: 'ferry' },
+    user: { id: user, username: user.toLowerCase(), team_id: TEAM },
+    api_app_id: 'A0FERRY',
+    token: 'legacy-verification-token',
+    trigger_id: randomUUID(),
+  };
+}
 export const BOT_USER = 'U0FERRYBOT';
 
 export class SlackStandin extends EventEmitter {
@@ -277,11 +288,7 @@ export class SlackStandin extends EventEmitter {
     );
     const payload = {
       type: 'view_submission',
-      team: { id: TEAM, domain: 'ferry' },
-      user: { id: user, username: user.toLowerCase(), team_id: TEAM },
-      api_app_id: 'A0FERRY',
-      token: 'legacy-verification-token',
-      trigger_id: randomUUID(),
+      ...interactionEnvelope(user),
       view: { id: call.viewId, team_id: TEAM, ...call.view, state: { values: state } },
     };
     return this.deliver('interactive', payload);
@@ -321,17 +328,13 @@ export class SlackStandin extends EventEmitter {
     const responseUrl = this.newResponseUrl({ channel: message.channel, user, messageTs: message.ts });
     const payload = {
       type: 'block_actions',
-      team: { id: TEAM, domain: 'ferry' },
-      user: { id: user, username: user.toLowerCase(), team_id: TEAM },
-      api_app_id: 'A0FERRY',
-      token: 'legacy-verification-token',
+      ...interactionEnvelope(user),
       container: {
         type: 'message',
         message_ts: message.ts,
         channel_id: message.channel,
         is_ephemeral: false,
       },
-      trigger_id: randomUUID(),
       channel: { id: message.channel, name: message.channel },
       message: { type: 'message', ts: message.ts, text: message.text, blocks: message.blocks },
       response_url: responseUrl,
