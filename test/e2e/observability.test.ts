@@ -1,13 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBot } from '../../src/main.js';
-import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
-import { botConfig, spawnWorker, workerConfig } from '../support/ferry-worker.js';
-import { type RedisServer, startRedis } from '../support/redis.js';
+import { CHANNELS, USERS } from '../support/fake-slack.js';
+import { botConfig, SplitDeployment, workerConfig } from '../support/ferry-worker.js';
 import { waitUntil } from '../support/redis-ha.js';
 import { evacuationId, progressMessages, textOf } from './story.js';
 
@@ -46,37 +39,22 @@ async function scrape(port: number): Promise<string> {
 }
 
 describe('metrics and logs of a real worker and bot', () => {
-  let dir: string | undefined;
-  let redis: RedisServer | undefined;
-  let slack: SlackStandin | undefined;
-  let bot: { stop(): Promise<void> } | undefined;
-  let worker: ChildProcess | undefined;
+  let split: SplitDeployment | undefined;
   afterEach(async () => {
-    worker?.kill('SIGKILL');
-    await bot?.stop();
-    await slack?.stop();
-    await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    worker = bot = undefined;
+    await split?.stop();
+    split = undefined;
   });
 
   it('counts the evacuation on /metrics during and after it, and logs JSON with ids and no password', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-observe-'));
     // One VM of 512 MiB on a 1 Gb/s link: a migration of about four seconds, long enough to be seen running.
-    writeFileSync(
-      join(dir, 'worker.yaml'),
-      workerConfig(1, ['{ name: app-01, host: cmp-001, vcpus: 2, memoryGiB: 0.5, dirtyMiBps: 1 }']),
-    );
-    writeFileSync(join(dir, 'bot.yaml'), botConfig('metrics: { port: 0 }'));
-    redis = await startRedis({ args: ['--requirepass', PASSWORD] });
-    const url = redis.url.replace('redis://', `redis://:${PASSWORD}@`);
-    slack = new SlackStandin(TOKENS);
-    await slack.start();
-    const standin = slack;
+    split = await SplitDeployment.start({
+      worker: workerConfig(1, ['{ name: app-01, host: cmp-001, vcpus: 2, memoryGiB: 0.5, dirtyMiBps: 1 }']),
+      bot: botConfig('metrics: { port: 0 }'),
+      password: PASSWORD,
+    });
+    const standin = split.slack;
 
-    const spawned = spawnWorker(join(dir, 'worker.yaml'), url, ['--metrics-port', '0']);
-    worker = spawned.child;
-    const stderr = spawned.stderr;
+    const { stderr } = split.spawnWorker(['--metrics-port', '0']);
     const logs = () =>
       stderr()
         .split('\n')
@@ -88,20 +66,8 @@ describe('metrics and logs of a real worker and bot', () => {
     const workerPort = Number(/metrics on port (\d+)/.exec(String(running.msg))?.[1]);
     expect(workerPort).toBeGreaterThan(0);
 
-    const started = (await startBot(
-      ['--config', join(dir, 'bot.yaml'), '--no-worker'],
-      {
-        SLACK_BOT_TOKEN: TOKENS.botToken,
-        SLACK_APP_TOKEN: TOKENS.appToken,
-        SLACK_API_URL: standin.apiUrl,
-        REDIS_URL: url,
-      },
-      () => {},
-    )) as { stop(): Promise<void>; metricsPort?: number };
-    bot = started;
-    const botPort = started.metricsPort!;
+    const botPort = (await split.startBot()).metricsPort!;
     expect(botPort).toBeGreaterThan(0);
-    await standin.socketConnected();
 
     // Before: nothing counted, nothing running.
     const before = await scrape(workerPort);
@@ -109,15 +75,7 @@ describe('metrics and logs of a real worker and bot', () => {
     expect(sample(before, 'ferry_migration_bytes_sent_total')).toBeNaN();
     expect(sample(before, 'ferry_process_resident_memory_bytes')).toBeGreaterThan(0);
 
-    const client = new Redis(url);
-    try {
-      await waitUntil(
-        'the worker’s fleet in Redis',
-        async () => (await client.exists('{ferry}:fleet')) === 1,
-      );
-    } finally {
-      client.disconnect();
-    }
+    await split.fleetPublished();
     const delivery = await standin.slash(alice, 'evacuate cmp-001 now', CHANNELS.ops);
     const preview = await standin.waitFor('the preview', () => standin.answers(delivery.responseUrl!)[0]);
     expect(textOf(preview)).toContain('Plan: drain cmp-001');

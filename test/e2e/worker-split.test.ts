@@ -1,17 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App } from '@slack/bolt';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mountFerry } from '../../src/commands/app.js';
 import { FerryError } from '../../src/engine/errors.js';
-import { startBot } from '../../src/main.js';
 import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
-import { botConfig, spawnWorker, workerConfig } from '../support/ferry-worker.js';
+import { botConfig, SplitDeployment, workerConfig } from '../support/ferry-worker.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
-import { waitUntil } from '../support/redis-ha.js';
 import { progressMessages, textOf } from './story.js';
 
 /**
@@ -24,47 +17,24 @@ import { progressMessages, textOf } from './story.js';
 const { alice } = USERS;
 
 describe('a bot without a worker, beside a ferry-worker process', () => {
-  let dir: string | undefined;
-  let redis: RedisServer | undefined;
-  let slack: SlackStandin | undefined;
-  let bot: { stop(): Promise<void> } | undefined;
-  let worker: ChildProcess | undefined;
+  let split: SplitDeployment | undefined;
   afterEach(async () => {
-    worker?.kill('SIGKILL');
-    await bot?.stop();
-    await slack?.stop();
-    await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    worker = bot = undefined;
+    await split?.stop();
+    split = undefined;
   });
 
   it('plans on the fleet the worker publishes, the worker moves the VMs, and no worker is said at once', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-split-'));
-    writeFileSync(
-      join(dir, 'worker.yaml'),
-      workerConfig(25, [
+    split = await SplitDeployment.start({
+      worker: workerConfig(25, [
         '{ name: web-01, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }',
         '{ name: web-02, host: cmp-001, vcpus: 2, memoryGiB: 1, dirtyMiBps: 5 }',
       ]),
-    );
-    writeFileSync(join(dir, 'bot.yaml'), botConfig());
-    redis = await startRedis();
-    slack = new SlackStandin(TOKENS);
-    await slack.start();
+      bot: botConfig(),
+    });
     const lines: string[] = [];
-    bot = await startBot(
-      ['--config', join(dir, 'bot.yaml'), '--no-worker'],
-      {
-        SLACK_BOT_TOKEN: TOKENS.botToken,
-        SLACK_APP_TOKEN: TOKENS.appToken,
-        SLACK_API_URL: slack.apiUrl,
-        REDIS_URL: redis.url,
-      },
-      (line) => lines.push(line),
-    );
-    await slack.socketConnected();
+    await split.startBot((line) => lines.push(line));
     expect(lines.at(-1)).toContain('without a worker');
-    const standin = slack;
+    const standin = split.slack;
     const answer = async (text: string) => {
       const delivery = await standin.slash(alice, text, CHANNELS.ops);
       return standin.waitFor(`the answer to ${text}`, () => standin.answers(delivery.responseUrl!)[0]);
@@ -73,49 +43,37 @@ describe('a bot without a worker, beside a ferry-worker process', () => {
     // No worker yet: the bot says so, and plans nothing.
     expect(textOf(await answer('plan cmp-001'))).toContain('no ferry-worker is running');
 
-    const client = new Redis(redis.url);
-    try {
-      const spawned = spawnWorker(join(dir, 'worker.yaml'), redis.url);
-      worker = spawned.child;
-      await waitUntil(
-        'the worker’s fleet in Redis',
-        async () => (await client.exists('{ferry}:fleet')) === 1,
-      );
-      expect(spawned.stderr()).not.toContain('failed');
+    const spawned = split.spawnWorker();
+    const worker = spawned.child;
+    await split.fleetPublished();
+    expect(spawned.stderr()).not.toContain('failed');
 
-      // The fleet the bot shows and plans on is the worker's.
-      const plan = textOf(await answer('plan cmp-001'));
-      expect(plan).toContain('Plan: drain cmp-001');
-      expect(plan).toContain('web-01');
-      expect(textOf(await answer('hosts'))).toContain('cmp-002');
+    // The fleet the bot shows and plans on is the worker's.
+    const plan = textOf(await answer('plan cmp-001'));
+    expect(plan).toContain('Plan: drain cmp-001');
+    expect(plan).toContain('web-01');
+    expect(textOf(await answer('hosts'))).toContain('cmp-002');
 
-      // The worker runs the evacuation the bot was asked for.
-      const preview = await answer('evacuate cmp-001 now');
-      await standin.click(alice, preview, 'Confirm');
-      const progress = await standin.waitFor(
-        'the progress message',
-        () => progressMessages(standin, 'cmp-001')[0],
-      );
-      await standin.waitFor(
-        'the evacuation to complete',
-        () => textOf(progress).includes('Evacuation of cmp-001: completed'),
-        30_000,
-      );
-      const hosts = textOf(await answer('hosts'));
-      expect(hosts).toMatch(/cmp-002[^\n]*2 VMs/);
+    // The worker runs the evacuation the bot was asked for.
+    const preview = await answer('evacuate cmp-001 now');
+    await standin.click(alice, preview, 'Confirm');
+    const progress = await standin.waitFor(
+      'the progress message',
+      () => progressMessages(standin, 'cmp-001')[0],
+    );
+    await standin.waitFor(
+      'the evacuation to complete',
+      () => textOf(progress).includes('Evacuation of cmp-001: completed'),
+      30_000,
+    );
+    const hosts = textOf(await answer('hosts'));
+    expect(hosts).toMatch(/cmp-002[^\n]*2 VMs/);
 
-      // The worker stops: once its last publication expires, the bot says no worker runs.
-      worker.kill('SIGTERM');
-      await new Promise((resolve) => worker!.once('exit', resolve));
-      await waitUntil(
-        'the fleet to expire',
-        async () => (await client.exists('{ferry}:fleet')) === 0,
-        10_000,
-      );
-      expect(textOf(await answer('plan cmp-002'))).toContain('no ferry-worker is running');
-    } finally {
-      client.disconnect();
-    }
+    // The worker stops: once its last publication expires, the bot says no worker runs.
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.once('exit', resolve));
+    await split.fleetPublished(false, 10_000);
+    expect(textOf(await answer('plan cmp-002'))).toContain('no ferry-worker is running');
   }, 90_000);
 });
 

@@ -1,6 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHANNELS, USERS } from './fake-slack.js';
+import { Redis } from 'ioredis';
+import { startBot } from '../../src/main.js';
+import { CHANNELS, SlackStandin, TOKENS, USERS } from './fake-slack.js';
+import { type RedisServer, startRedis } from './redis.js';
+import { waitUntil } from './redis-ha.js';
 
 /**
  * A bot and its engine apart, for the tests that run them so: the configs of a `ferry-worker`
@@ -42,7 +48,7 @@ ${extra}`;
 }
 
 /** `ferry-worker --config FILE --name NAME ARGS…` from the sources, on `redisUrl`; its stderr collected. */
-export function spawnWorker(
+function spawnWorker(
   config: string,
   redisUrl: string,
   args: string[] = [],
@@ -57,4 +63,85 @@ export function spawnWorker(
     stderr += String(chunk);
   });
   return { child, stderr: () => stderr };
+}
+
+/** A running bot, as `startBot` resolves. */
+export interface StartedBot {
+  stop(): Promise<void>;
+  metricsPort?: number;
+}
+
+/**
+ * A split deployment: a temp dir holding `worker.yaml` and `bot.yaml`, a Redis (with a password
+ * when given), the Slack stand-in, and the `ferry-worker` processes and bot a test starts on them.
+ * `stop` ends whatever was started.
+ */
+export class SplitDeployment {
+  private readonly workers: ChildProcess[] = [];
+  private bot?: StartedBot;
+
+  private constructor(
+    readonly dir: string,
+    readonly redis: RedisServer,
+    /** The Redis URL the processes get (with the password). */
+    readonly url: string,
+    readonly slack: SlackStandin,
+  ) {}
+
+  /** Writes both configs, starts Redis and the stand-in. */
+  static async start(options: { worker: string; bot: string; password?: string }): Promise<SplitDeployment> {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-split-'));
+    writeFileSync(join(dir, 'worker.yaml'), options.worker);
+    writeFileSync(join(dir, 'bot.yaml'), options.bot);
+    const redis = await startRedis({ args: options.password ? ['--requirepass', options.password] : [] });
+    const url = options.password ? redis.url.replace('redis://', `redis://:${options.password}@`) : redis.url;
+    const slack = new SlackStandin(TOKENS);
+    await slack.start();
+    return new SplitDeployment(dir, redis, url, slack);
+  }
+
+  /** A `ferry-worker` process on `worker.yaml` (killed by `stop` if still running). */
+  spawnWorker(args: string[] = []): ReturnType<typeof spawnWorker> {
+    const spawned = spawnWorker(join(this.dir, 'worker.yaml'), this.url, args);
+    this.workers.push(spawned.child);
+    return spawned;
+  }
+
+  /** The standalone bot on `bot.yaml` with `--no-worker`, in Socket Mode on the stand-in. */
+  async startBot(log: (line: string) => void = () => {}): Promise<StartedBot> {
+    this.bot = (await startBot(
+      ['--config', join(this.dir, 'bot.yaml'), '--no-worker'],
+      {
+        SLACK_BOT_TOKEN: TOKENS.botToken,
+        SLACK_APP_TOKEN: TOKENS.appToken,
+        SLACK_API_URL: this.slack.apiUrl,
+        REDIS_URL: this.url,
+      },
+      log,
+    )) as StartedBot;
+    await this.slack.socketConnected();
+    return this.bot;
+  }
+
+  /** Waits until the fleet a worker publishes is in Redis (`present`), or gone from it. */
+  async fleetPublished(present = true, timeoutMs?: number): Promise<void> {
+    const client = new Redis(this.url);
+    try {
+      await waitUntil(
+        present ? 'the worker’s fleet in Redis' : 'the fleet to expire',
+        async () => (await client.exists('{ferry}:fleet')) === (present ? 1 : 0),
+        timeoutMs,
+      );
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const worker of this.workers) worker.kill('SIGKILL');
+    await this.bot?.stop();
+    await this.slack.stop();
+    await this.redis.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }
