@@ -1,7 +1,7 @@
 import type { RedisClient } from '../engine/store/redis/index.js';
 import { LuaScript } from '../engine/store/redis/script.js';
 import type { SlackConfig } from './config.js';
-import { RedisOrLocal } from './redis-or-local.js';
+import { forgetStale, RedisOrLocal } from './redis-or-local.js';
 
 /**
  * A per-user token bucket on commands and button clicks, shared by every bot process through
@@ -99,9 +99,8 @@ class LocalBuckets {
 
   /** A bucket refilled to the brim is the same as none (what PEXPIRE does in Redis): memory stays bounded. */
   private forgetFull(now: number): void {
-    if (this.buckets.size < 1000) return;
     const refillMs = this.config.burst / this.perMs;
-    for (const [user, state] of this.buckets) if (now - state.at >= refillMs) this.buckets.delete(user);
+    forgetStale(this.buckets, (state) => now - state.at >= refillMs);
   }
 }
 

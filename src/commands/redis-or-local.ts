@@ -17,6 +17,23 @@ const LOST = ['reconnecting', 'disconnecting', 'close', 'end'];
 /** How long a guard waits for Redis before deciding in this process. */
 export const GUARD_TIMEOUT_MS = 2000;
 
+/**
+ * How many entries a guard keeps in this process before it forgets the stale ones. Below it
+ * nothing is swept (a request costs no walk over the map); past it each new entry sweeps, so
+ * memory stays bounded by what is live, plus this many.
+ */
+export const LOCAL_SWEEP_AT = 1000;
+
+/**
+ * The one rule of every guard's local memory: once `entries` holds LOCAL_SWEEP_AT or more,
+ * drop those `stale` says are done with. Stale entries below the bound stay: a reader that
+ * finds one must judge it by its own age (see ReplayGuard.claim).
+ */
+export function forgetStale<K, V>(entries: Map<K, V>, stale: (value: V) => boolean): void {
+  if (entries.size < LOCAL_SWEEP_AT) return;
+  for (const [key, value] of entries) if (stale(value)) entries.delete(key);
+}
+
 export class RedisOrLocal {
   private degraded = false;
 

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../engine/store/redis/index.js';
 import type { KeyValueStore } from './kv.js';
-import { RedisOrLocal } from './redis-or-local.js';
+import { forgetStale, RedisOrLocal } from './redis-or-local.js';
 
 /**
  * A request Slack delivers twice acts once, whichever bot process gets it: Slack's retries, a
@@ -45,7 +45,8 @@ export class ReplayGuard {
   }
 
   private async claim(key: string): Promise<boolean> {
-    if (this.seenHere.has(key)) return false;
+    // A mark past its time is forgotten, whether or not a sweep has dropped it yet.
+    if ((this.seenHere.get(key) ?? 0) > Date.now()) return false;
     return this.guard.run(
       () => this.kv.claim(key, '1', this.ttlMs),
       () => this.claimHere(key),
@@ -54,7 +55,7 @@ export class ReplayGuard {
 
   private claimHere(key: string): boolean {
     const now = Date.now();
-    for (const [mark, until] of this.seenHere) if (until <= now) this.seenHere.delete(mark);
+    forgetStale(this.seenHere, (until) => until <= now);
     this.seenHere.set(key, now + this.ttlMs);
     return true;
   }
