@@ -5,7 +5,7 @@ import { Keys } from './keys.js';
 import { confirmReplicated } from './replication.js';
 import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
-import { SCHEMA_VERSION } from './version.js';
+import { RECORD_VERSIONS } from './version.js';
 
 /**
  * Records a decision unless one stands, checking the request's expiry in the same step: a
@@ -115,7 +115,7 @@ export class RedisApprovals implements ApprovalStore {
         Math.round(decision.decidedAt),
         this.time.source,
         this.time.source === 'engine' ? this.time.toleranceMs : 0,
-        SCHEMA_VERSION,
+        RECORD_VERSIONS.decision,
       ],
     );
     await confirmReplicated(this.redis, key, 'an approval decision');

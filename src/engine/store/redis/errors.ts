@@ -16,10 +16,12 @@ export class SchemaVersionError extends FerryError {
   constructor(
     readonly what: string,
     readonly found: number,
+    /** The newest version of it this ferry reads (version.ts). */
+    readonly understands: number = SCHEMA_VERSION,
   ) {
     super(
       'UNSUPPORTED',
-      `${what} in Redis has schema version ${found}, newer than this ferry understands (${SCHEMA_VERSION}); it was written by a newer ferry: run that version (or newer) here too`,
+      `${what} in Redis has schema version ${found}, newer than this ferry understands (${understands}); it was written by a newer ferry: run that version (or newer) here too`,
     );
   }
 }

@@ -1,10 +1,9 @@
-import { z } from 'zod';
 import { DriverUnreachableError, toFerryError } from '../../errors.js';
 import type { Log } from '../../log.js';
 import type { Fleet } from '../../model.js';
 import type { RedisClient } from './config.js';
-import { StoredStateError } from './errors.js';
 import { Keys } from './keys.js';
+import { decode, encode } from './schemas.js';
 
 /**
  * The fleet as the workers see it, published in Redis, so that a bot mounted with
@@ -29,43 +28,6 @@ export interface FleetSnapshot {
   at: number;
 }
 
-const num = z.number().finite();
-const text = z.string();
-
-/** Checked on read: a planner fed a garbled fleet would plan garbage. Loose, like the other stored shapes. */
-const snapshotSchema = z.looseObject({
-  fleet: z.looseObject({
-    hosts: z.array(
-      z.looseObject({
-        name: text,
-        vcpus: num,
-        memoryBytes: num,
-        nicBytesPerS: num,
-        labels: z.array(text),
-        schedulable: z.boolean(),
-      }),
-    ),
-    instances: z.array(
-      z.looseObject({
-        name: text,
-        host: text,
-        vcpus: num,
-        memoryBytes: num,
-        migratable: z.boolean(),
-        dirtyBytesPerS: num,
-      }),
-    ),
-    unreachable: z
-      .array(z.looseObject({ kind: z.enum(['host', 'instance']), name: text, reason: text }))
-      .optional(),
-  }),
-  driver: text,
-  by: text,
-  at: num,
-});
-
-const failureSchema = z.looseObject({ message: text, by: text, at: num });
-
 /** The published fleet in Redis: written by workers, read by bots. */
 export class RedisFleet {
   private readonly keys: Keys;
@@ -78,12 +40,12 @@ export class RedisFleet {
   }
 
   async publish(snapshot: FleetSnapshot, ttlMs: number): Promise<void> {
-    await this.redis.set(this.keys.fleet(), JSON.stringify(snapshot), 'PX', ttlMs);
+    await this.redis.set(this.keys.fleet(), encode('fleet', snapshot), 'PX', ttlMs);
   }
 
   /** A worker whose inventory failed says why, so a bot can tell "no worker" from "the back end is down". */
   async publishFailure(failure: { message: string; by: string; at: number }, ttlMs: number): Promise<void> {
-    await this.redis.set(this.keys.fleetFailure(), JSON.stringify(failure), 'PX', ttlMs);
+    await this.redis.set(this.keys.fleetFailure(), encode('fleetFailure', failure), 'PX', ttlMs);
   }
 
   async latest(): Promise<{ snapshot?: FleetSnapshot; failure?: { message: string; by: string } }> {
@@ -92,29 +54,10 @@ export class RedisFleet {
       this.redis.get(this.keys.fleetFailure()),
     ]);
     return {
-      snapshot:
-        snapshot === null ? undefined : (read(snapshotSchema, snapshot, this.keys.fleet()) as FleetSnapshot),
-      failure: failure === null ? undefined : read(failureSchema, failure, this.keys.fleetFailure()),
+      snapshot: snapshot === null ? undefined : decode('fleet', snapshot, this.keys.fleet()),
+      failure: failure === null ? undefined : decode('fleetFailure', failure, this.keys.fleetFailure()),
     };
   }
-}
-
-function read<T>(schema: z.ZodType<T>, raw: string, key: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    throw new StoredStateError(`the published fleet at ${key}`, 'not JSON');
-  }
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new StoredStateError(
-      `the published fleet at ${key}`,
-      `${issue.path.join('.') || '(top)'}: ${issue.message}`,
-    );
-  }
-  return result.data;
 }
 
 /**

@@ -9,7 +9,8 @@ import type {
 } from '../../model.js';
 import type { AuditEntry, ControlCommand, IssuedPlan, MigrationRecord, PlanUse } from '../../ports.js';
 import { SchemaVersionError, StoredStateError } from './errors.js';
-import { SCHEMA_VERSION } from './version.js';
+import type { FleetSnapshot } from './fleet.js';
+import { RECORD_VERSIONS, type RecordKind } from './version.js';
 
 /**
  * Shapes of what ferry stores in Redis, checked on every read: a value someone else wrote (or
@@ -244,8 +245,42 @@ export const auditEntrySchema = z.looseObject({
   refused: text.optional(),
 });
 
+/** Checked on read: a planner fed a garbled fleet would plan garbage. Loose, like the other stored shapes. */
+const fleetSnapshotSchema = z.looseObject({
+  fleet: z.looseObject({
+    hosts: z.array(
+      z.looseObject({
+        name: text,
+        vcpus: num,
+        memoryBytes: num,
+        nicBytesPerS: num,
+        labels: z.array(text),
+        schedulable: z.boolean(),
+      }),
+    ),
+    instances: z.array(
+      z.looseObject({
+        name: text,
+        host: text,
+        vcpus: num,
+        memoryBytes: num,
+        migratable: z.boolean(),
+        dirtyBytesPerS: num,
+      }),
+    ),
+    unreachable: z
+      .array(z.looseObject({ kind: z.enum(['host', 'instance']), name: text, reason: text }))
+      .optional(),
+  }),
+  driver: text,
+  by: text,
+  at: num,
+});
+
+const fleetFailureSchema = z.looseObject({ message: text, by: text, at: num });
+
 /** What each schema's value is in the engine's own types. */
-interface Stored {
+interface Stored extends Record<RecordKind, unknown> {
   evacuation: Evacuation;
   migration: MigrationRecord;
   event: FerryEvent;
@@ -257,6 +292,8 @@ interface Stored {
   maintenanceAnswer: { answer: 'done' | 'retry'; by: string };
   plan: IssuedPlan;
   planUse: { use: PlanUse; by: string; at: number };
+  fleet: FleetSnapshot;
+  fleetFailure: { message: string; by: string; at: number };
 }
 
 const schemas: Record<keyof Stored, z.ZodType> = {
@@ -271,11 +308,14 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   maintenanceAnswer: maintenanceAnswerSchema,
   plan: issuedPlanSchema,
   planUse: planUseSchema,
+  fleet: fleetSnapshotSchema,
+  fleetFailure: fleetFailureSchema,
 };
 
 /**
- * How a record of version n becomes one of version n + 1, per kind. 1 → 2 changed no record's
- * shape (only the keyspace, upgraded by layout.ts), so every kind passes through unchanged.
+ * How a record of version n becomes one of version n + 1, for the kinds whose version passed n.
+ * 1 → 2 changed no record's shape (only the keyspace: the open index, expiries), so every kind
+ * passes through unchanged.
  */
 const UPGRADES: Record<
   number,
@@ -284,15 +324,10 @@ const UPGRADES: Record<
   1: (_kind, value) => value,
 };
 
-/**
- * Kinds a version-1 ferry reads with strict schemas: a `v` would make it refuse them while old
- * and new processes run side by side during a rolling upgrade. Their version is the keyspace's.
- */
-const UNSTAMPED: ReadonlySet<keyof Stored> = new Set(['control', 'maintenanceAnswer', 'planUse']);
-
-/** `value` as JSON, stamped with this ferry's schema version (`v`). */
+/** `value` as JSON, stamped with its kind's version (`v`; none for version 1, the form before versions). */
 export function encode<K extends keyof Stored>(kind: K, value: Stored[K]): string {
-  return JSON.stringify(UNSTAMPED.has(kind) ? value : { ...value, v: SCHEMA_VERSION });
+  const v = RECORD_VERSIONS[kind];
+  return JSON.stringify(v === 1 ? value : { ...(value as object), v });
 }
 
 /**
@@ -314,14 +349,15 @@ export function decode<K extends keyof Stored>(kind: K, raw: string, where: stri
   return result.data as Stored[K];
 }
 
-/** The stored value in the current version's shape, without its `v`. */
+/** The stored value in its kind's current shape, without its `v`. */
 function upgrade(kind: keyof Stored, value: unknown, where: string): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const { v = 1, ...record } = value as Record<string, unknown>;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
     throw new StoredStateError(`${kind} at ${where}`, `v: ${JSON.stringify(v)} is not a schema version`);
-  if (v > SCHEMA_VERSION) throw new SchemaVersionError(`${kind} at ${where}`, v);
+  const known = RECORD_VERSIONS[kind];
+  if (v > known) throw new SchemaVersionError(`${kind} at ${where}`, v, known);
   let current = record;
-  for (let from = v; from < SCHEMA_VERSION; from++) current = UPGRADES[from]!(kind, current);
+  for (let from = v; from < known; from++) current = UPGRADES[from]!(kind, current);
   return current;
 }
