@@ -26,14 +26,21 @@ import { SCHEMA_VERSION } from './version.js';
  * carries an id so that the same commit re-sent after a dropped connection is applied once.
  */
 
-/** Lua: `ended(raw)` is true when a stored evacuation's JSON is unreadable or in a final state. */
+/**
+ * Lua: `ended(raw)` is true when a stored evacuation's JSON is unreadable or in a final state;
+ * `finished(raw)` only when it is readable and in a final state.
+ */
 const ENDED = `
-local function ended(raw)
+local function finished(raw)
   local ok, evacuation = pcall(cjson.decode, raw)
-  if not ok or type(evacuation) ~= 'table' then return true end
+  if not ok or type(evacuation) ~= 'table' then return false end
   local state = evacuation.state
   return state == 'completed' or state == 'partial' or state == 'failed'
     or state == 'aborted' or state == 'cancelled'
+end
+local function ended(raw)
+  local ok, evacuation = pcall(cjson.decode, raw)
+  return not ok or type(evacuation) ~= 'table' or finished(raw)
 end
 `;
 
@@ -162,19 +169,40 @@ return {'ok'}
  * The open index, caught up: evacuations created since it last looked (by the order number in
  * KEYS[1], above the mark in KEYS[3]) that are open join it (KEYS[2]). That takes in whatever an
  * older ferry without the index created, and on the first call after an upgrade builds the index
- * from every evacuation once; afterwards each call reads only the few created since. ARGV[1]: the
- * record key prefix. Returns the index's ids.
+ * from every evacuation once; afterwards each call reads only the few created since. Those of
+ * them that have ended and do not expire (an older ferry ended them) are returned too, for their
+ * retention. ARGV[1]: the record key prefix. Returns {the index's ids, ended ids without expiry}.
  */
 const OPEN = new LuaScript(`${ENDED}
 local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
 local tail = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. mark, '+inf', 'WITHSCORES')
+local unexpired = {}
 for i = 1, #tail, 2 do
-  local raw = redis.call('GET', ARGV[1] .. tail[i])
-  if raw and not ended(raw) then redis.call('SADD', KEYS[2], tail[i]) end
+  local key = ARGV[1] .. tail[i]
+  local raw = redis.call('GET', key)
+  if raw and not ended(raw) then redis.call('SADD', KEYS[2], tail[i])
+  elseif raw and finished(raw) and redis.call('PTTL', key) == -1 then table.insert(unexpired, tail[i]) end
   mark = math.max(mark, tonumber(tail[i + 1]))
 end
 if #tail > 0 then redis.call('SET', KEYS[3], mark) end
-return redis.call('SMEMBERS', KEYS[2])
+return {redis.call('SMEMBERS', KEYS[2]), unexpired}
+`);
+
+/**
+ * Gives an evacuation an older ferry ended (without setting its retention) the expiry the commit
+ * of its end would have set: KEYS[1] the expiry index, KEYS[2] the open index, KEYS[3] its record,
+ * KEYS[4..] what else it left; ARGV[1] its id, ARGV[2] the retention in ms. Only a record that
+ * still reads as ended and does not expire yet is touched (an unreadable one is left for a
+ * person). Returns 1 when it set the expiry.
+ */
+const EXPIRE_ENDED = new LuaScript(`${ENDED}
+local raw = redis.call('GET', KEYS[3])
+if not raw or redis.call('PTTL', KEYS[3]) ~= -1 or not finished(raw) then return 0 end
+for i = 3, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2]), ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
 `);
 
 /**
@@ -438,14 +466,18 @@ export class RedisStore implements EngineStore {
     );
   }
 
-  /** Open evacuations, newest first, from the open index (caught up first: see OPEN). */
+  /**
+   * Open evacuations, newest first, from the open index (caught up first: see OPEN). Ended ones
+   * it finds without an expiry (an older ferry ended them) get their retention on the way.
+   */
   async openEvacuations(): Promise<Evacuation[]> {
     const index = this.keys.openEvacuations();
-    const ids = (await OPEN.run(
+    const [ids, unexpired] = (await OPEN.run(
       this.redis,
       [this.keys.evacuationIndex(), index, this.keys.openIndexed()],
       [this.keys.evacuation('')],
-    )) as string[];
+    )) as [string[], string[]];
+    if (unexpired.length > 0) await this.expireEnded(unexpired);
     if (ids.length === 0) return [];
     const order = await this.redis.zmscore(this.keys.evacuationIndex(), ...ids);
     const byAge = ids.map((id, i) => ({ id, at: Number(order[i] ?? 0) })).sort((a, b) => b.at - a.at);
@@ -454,10 +486,38 @@ export class RedisStore implements EngineStore {
       byAge.map((e) => this.keys.evacuation(e.id)),
     );
     const open = records.filter((e) => !FINAL_EVACUATION_STATES.includes(e.state));
-    // Ended by an older ferry (which does not keep the index) or expired: out of the index.
+    // Ended by an older ferry (which does not keep the index, nor set expiries) or expired: out of
+    // the index, and the ended ones given their retention.
+    const ended = records.filter((e) => FINAL_EVACUATION_STATES.includes(e.state));
+    if (ended.length > 0) await this.expireEnded(ended.map((e) => e.request.id));
     const gone = byAge.map((e) => e.id).filter((id) => !open.some((e) => e.request.id === id));
     if (gone.length > 0) await this.redis.srem(index, ...gone);
     return open;
+  }
+
+  /**
+   * Sets the retention of ended evacuations that have none (EXPIRE_ENDED): kept `finishedS` from
+   * now, everything they left with them. Those that expire already are left as they are.
+   */
+  private async expireEnded(ids: readonly string[]): Promise<void> {
+    const ms = Math.round(this.retention.finishedS * 1000);
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = ids.slice(i, i + 100);
+      const ttls = await Promise.all(batch.map((id) => this.redis.pttl(this.keys.evacuation(id))));
+      const records = await this.loadMany(
+        'evacuation',
+        batch.filter((_, n) => ttls[n] === -1).map((id) => this.keys.evacuation(id)),
+      );
+      for (const evacuation of records) {
+        if (!FINAL_EVACUATION_STATES.includes(evacuation.state)) continue;
+        const [record, ...rest] = await this.leftBehind(evacuation, []);
+        await EXPIRE_ENDED.run(
+          this.redis,
+          [this.keys.evacuationExpiry(), this.keys.openEvacuations(), record!, ...rest],
+          [evacuation.request.id, ms],
+        );
+      }
+    }
   }
 
   /** Every evacuation still kept (open, or ended within its retention), newest first. */

@@ -179,6 +179,71 @@ describe('retention', () => {
     expect(await redis.zrange(keys.evacuationIndex(), '0', '-1')).toEqual(['open']);
   });
 
+  it('gives the retention to evacuations an older ferry ended, found at start in the open index and in the rest', async () => {
+    const prefix = freshPrefix();
+    const keys = new Keys(prefix);
+    const store = new RedisStore(redis, prefix, undefined, undefined, { finishedS: 2 });
+    // Created by this version (so in the open index), then ended by a version-1 worker: its
+    // record written again without `v` and without an expiry, still in the index.
+    const draining = {
+      ...sampleEvacuation('new-then-old'),
+      migrations: [sampleRecord('new-then-old', 'vm1').migration],
+    };
+    await store.create(sampleEvacuation('new-then-old', 'planned'), []);
+    await store.commit({
+      evacuation: draining,
+      migrations: [sampleRecord('new-then-old', 'vm1')],
+      events: [{ evacuationId: 'new-then-old', at: 1, type: 'evacuation.started' } as never],
+    });
+    await redis.set(
+      keys.evacuation('new-then-old'),
+      JSON.stringify({ ...draining, state: 'completed', endedAt: 2 }),
+    );
+    // Created and ended by version 1 after the index last looked: in no index but P:evacs.
+    await redis.set(
+      keys.evacuation('old-only'),
+      JSON.stringify({ ...sampleEvacuation('old-only'), state: 'aborted' }),
+    );
+    await redis.zadd(keys.evacuationIndex(), 1000, 'old-only');
+    await redis.xadd(keys.events('old-only'), '1-0', 'type', 'evacuation.started', 'event', '{}');
+    // An open one, and one whose record is unreadable: neither is given an expiry.
+    await store.create(
+      {
+        ...sampleEvacuation('open', 'planned'),
+        request: { ...sampleEvacuation('open').request, source: 'hv9' },
+      },
+      [],
+    );
+    await redis.set(keys.evacuation('garbage'), 'not json');
+    await redis.zadd(keys.evacuationIndex(), 1001, 'garbage');
+
+    // A worker starts.
+    await store.prepare();
+    const left = [
+      keys.evacuation('new-then-old'),
+      keys.events('new-then-old'),
+      keys.migration('new-then-old:vm1'),
+      keys.evacuation('old-only'),
+      keys.events('old-only'),
+    ];
+    for (const key of left) {
+      const ttl = await redis.pttl(key);
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(2000);
+    }
+    expect((await redis.zrange(keys.evacuationExpiry(), '0', '-1')).sort()).toEqual(['new-then-old', 'old-only']);
+    expect(await redis.smembers(keys.openEvacuations())).toEqual(['open']);
+    expect(await redis.pttl(keys.evacuation('open'))).toBe(-1);
+    expect(await redis.pttl(keys.evacuation('garbage'))).toBe(-1);
+
+    await until(
+      async () => (await redis.exists(...left)) === 0,
+      'the ended evacuations to expire',
+      10_000,
+      100,
+    );
+  });
+
   it('expires an ended campaign, never a running one', async () => {
     const prefix = freshPrefix();
     const campaigns = new RedisCampaigns(redis, prefix, { finishedS: 1 });
