@@ -5,7 +5,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // against real processes, so these run one file at a time, after the light files, instead of
 // starving each other on a 2-core machine. A new file that starts such processes belongs here.
 const HEAVY = [
-  'test/engine/drivers/qemu/{engine,driver,guest,postcopy-recovery}.test.ts',
+  'test/engine/drivers/qemu/{engine,driver,guest,multifd,postcopy-recovery}.test.ts',
   'test/engine/drivers/libvirt/{engine,topology}.test.ts',
   'test/engine/drivers/sim/server.test.ts',
   'test/engine/store/redis/{crash,durable,processes,ports,upgrade}.test.ts',

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/engine/compose.js';
-import { defaultPolicy, fleetFromConfig } from '../src/engine/config.js';
+import { defaultPolicy, fleetFromConfig, policySchema } from '../src/engine/config.js';
 import { toFerryError } from '../src/engine/errors.js';
 import { compareModes, formatComparison } from './compare.js';
 import { formatScenario, SCENARIOS, type ScenarioName, type ScenarioResult, toJson } from './figures.js';
@@ -17,7 +17,7 @@ import { selectStrategies } from './strategies.js';
 
 const USAGE = `usage: npm run bench -- [--json] [--seed N] [--config FILE --host HOST]
                        [--scenario ${SCENARIOS.join(',')}] [--strategy ferry,nova,kubevirt,all-at-once]
-                       [--stepper | --compare]
+                       [--stepper | --compare] [--multifd N]
        npm run bench -- fidelity [--json]
        npm run bench -- overhead [--json] [--sources N] [--window S]
 
@@ -28,6 +28,7 @@ const USAGE = `usage: npm run bench -- [--json] [--seed N] [--config FILE --host
   --stepper       wake the engine every sample interval instead of skipping the polls that find
                   nothing to act on (the event-driven simulator, the default)
   --compare       drain the drain-mixed host both ways and print the two side by side
+  --multifd N     at most N multifd channels per migration (policy.multifdChannels; 1 = one stream)
 Use \`npm run -s bench -- --json\` so npm's own banner stays off stdout.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       compare: { type: 'boolean', default: false },
       sources: { type: 'string' },
       window: { type: 'string' },
+      multifd: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -79,6 +81,12 @@ async function main(argv: string[]): Promise<number> {
     fleetNote = `${values.host} of ${values.config}`;
   }
   if (values.stepper && values.compare) throw new UsageError('--compare runs the stepper itself');
+  if (values.multifd !== undefined) {
+    const channels = policySchema.shape.multifdChannels.safeParse(Number(values.multifd));
+    if (!channels.success)
+      throw new UsageError(`--multifd wants ${channels.error.issues[0]?.message} (got ${values.multifd})`);
+    basePolicy = { ...basePolicy, multifdChannels: channels.data };
+  }
   const ctx: ScenarioContext = {
     seed,
     strategies: selectStrategies(values.strategy?.split(',')),

@@ -1,7 +1,12 @@
 import { type QuietHorizon, VirtualClock } from '../src/engine/clock.js';
 import { createLocalEngine } from '../src/engine/compose.js';
 import type { PolicyConfig } from '../src/engine/config.js';
-import { DEFAULT_MAINTENANCE_MS, JITTER_FRACTION, SimDriver } from '../src/engine/drivers/sim/index.js';
+import {
+  DEFAULT_MAINTENANCE_MS,
+  JITTER_FRACTION,
+  SimDriver,
+  simMultifd,
+} from '../src/engine/drivers/sim/index.js';
 import { FINAL_CAMPAIGN_STATES, type Fleet, GBPS } from '../src/engine/model.js';
 import { predictMove } from '../src/engine/planning/convergence.js';
 import { type PostMortem, postMortem } from '../src/engine/report.js';
@@ -46,6 +51,8 @@ function engine(fleet: Fleet, policy: PolicyConfig, physicalCapGbps: number, see
     clock,
     // The stream cap is physics (QEMU's thread, the NICs' offload), the same whatever the strategy.
     streamCapBytesPerS: physicalCapGbps * GBPS,
+    // So are multifd's channel cap and CPU cost (no strategy overrides them).
+    multifd: simMultifd(policy),
     seed,
   });
   const config = { policy, windows: [], timezone: 'UTC', maintenance: { reenable: true, timeoutS: 1800 } };

@@ -49,6 +49,8 @@ const NOVA: Partial<PolicyConfig> = {
   allowAutoConverge: false,
   allowPostCopy: false,
   allowPause: false,
+  // One stream per migration, as Nova's libvirt driver sends by default.
+  multifdChannels: 1,
 };
 
 export const STRATEGIES: readonly Strategy[] = [
@@ -83,6 +85,7 @@ export const STRATEGIES: readonly Strategy[] = [
       allowAutoConverge: false,
       allowPostCopy: false,
       allowPause: false,
+      multifdChannels: 1,
     },
     campaign: 'naive',
   },

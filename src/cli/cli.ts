@@ -299,6 +299,8 @@ function planJson(p: Plan) {
       converges: m.prediction.converges,
       predictedDurationS: seconds(m.prediction.durationMs),
       predictedDowntimeMs: Math.round(m.prediction.downtimeMs),
+      channels: m.channels ?? 1,
+      ...(m.channelsWhy !== undefined && { channelsWhy: m.channelsWhy }),
       note: m.prediction.note,
     })),
   };

@@ -46,6 +46,8 @@ export const LIMITS = {
   attempts: { min: 1, max: 1_000, int: true, unit: 'attempts', why: 'more would retry for days' },
   port: { min: 1, max: 65_535, int: true, unit: '', why: 'a TCP port' },
   delayMs: { min: 0, max: 3_600_000, int: true, unit: 'ms', why: 'an hour' },
+  channels: { min: 1, max: 255, int: true, unit: 'channels', why: "QEMU's largest multifd-channels" },
+  coresPerChannel: { min: 0, max: 64, unit: 'cores', why: 'more than one sending thread can use' },
 } as const satisfies Record<string, Limit>;
 
 export interface Limit {
@@ -137,6 +139,32 @@ export const policySchema = z.strictObject({
   maxGlobal: bounded(LIMITS.concurrency).default(20),
   /** One migration stream's throughput cap (QEMU's migration thread, encryption), Gb/s. */
   streamCapGbps: bounded(LIMITS.nicGbps).default(8),
+  /**
+   * Multifd: the most channels one migration may use (QEMU `multifd-channels`, libvirt
+   * `--parallel-connections`); 1 = one stream, multifd off. The planner gives more than one only
+   * to large or fast-dirtying moves whose links have room beyond one stream's cap, never to a
+   * move that may need post-copy (QEMU 10 refuses multifd with postcopy-ram).
+   */
+  multifdChannels: bounded(LIMITS.channels).default(1),
+  /** One multifd channel's throughput cap (its sending thread), Gb/s. */
+  multifdChannelCapGbps: bounded(LIMITS.nicGbps).default(8),
+  /**
+   * CPU cores one multifd channel keeps busy on each side (a sending and a receiving thread):
+   * a move gets only as many channels as its hosts' cores not given to guests can run.
+   */
+  multifdChannelCpuCores: bounded(LIMITS.coresPerChannel).default(1),
+  /**
+   * A move given multifd channels is admitted only while it keeps this share of what its
+   * channels carry alone, percent: a multifd move split with three others gains nothing.
+   */
+  multifdSharePct: bounded({
+    min: 0,
+    max: 100,
+    unit: '%',
+    why: 'a share of what the channels carry alone',
+  }).default(60),
+  /** Moves at least this large may use multifd; smaller ones only when one stream cannot converge them by plain pre-copy. */
+  multifdMinMemoryGiB: bounded(LIMITS.memoryGiB).default(16),
   /** A migration is admitted only if its bandwidth share exceeds its dirty rate by this factor. */
   convergenceMargin: bounded(LIMITS.margin).default(1.25),
   /**

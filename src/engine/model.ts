@@ -96,6 +96,13 @@ export interface Move {
   /** From the instance: no risky switchover may be asked for, and why. */
   switchoverRefused?: string;
   prediction: Prediction;
+  /**
+   * Multifd channels (QEMU multifd, libvirt --parallel): absent or 1 is one migration stream.
+   * Never above 1 for a move that may switch to post-copy (QEMU 10 refuses the two together).
+   */
+  channels?: number;
+  /** Why the planner chose these channels (or kept one stream), when multifd is enabled. */
+  channelsWhy?: string;
   /** Set when the move would not finish inside the maintenance window. */
   outsideWindow?: boolean;
 }
@@ -189,6 +196,11 @@ export interface Tuning {
   autoConverge: boolean;
   /** Whether post-copy may be switched to later (QEMU needs the capability set before start). */
   postcopyCapable: boolean;
+  /**
+   * Multifd channels, set at start only (QEMU's `multifd` capability and `multifd-channels`,
+   * libvirt's `--parallel-connections`); absent or 1 is one stream. Never with postcopyCapable.
+   */
+  multifdChannels?: number;
 }
 
 // ---------------------------------------------------------------------------------------------

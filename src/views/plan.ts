@@ -55,6 +55,7 @@ export function moveLine(move: Move, askedEarly = false): string {
     `~${duration(p.durationMs)}`,
     `downtime ~${duration(p.downtimeMs)} (SLO ${duration(move.downtimeSloMs)})`,
   ];
+  if ((move.channels ?? 1) > 1) facts.push(`${move.channels} multifd channels`);
   if (move.outsideWindow) facts.push('outside the window');
   const needs = askedEarly ? ' — *put to approvers when you confirm*' : risky ? ' — *needs approval*' : '';
   const note = p.note ? `\n      _${escapeMrkdwn(p.note)}_` : '';

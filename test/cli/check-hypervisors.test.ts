@@ -70,6 +70,8 @@ describe('ferry check on the qemu driver', { timeout: 120_000 }, () => {
       },
       ssh: lab.ssh,
       qemu: { ...lab.qemu, migrationAddresses: lab.qemu.migrationAddresses },
+      // Multifd allowed: its capability is asked for too.
+      policy: { multifdChannels: 4 },
     });
     expect(on(results, 'ssh', 'reachable').map((r) => r.verdict)).toEqual(['ok', 'ok', 'ok']);
     const [version] = on(results, 'qemu', 'version').filter((r) => r.target === 'hv1/web-1');
@@ -79,7 +81,7 @@ describe('ferry check on the qemu driver', { timeout: 120_000 }, () => {
       expect.objectContaining({
         target: 'hv1/web-1',
         verdict: 'ok',
-        detail: 'offers events, auto-converge, postcopy-ram',
+        detail: 'offers events, auto-converge, postcopy-ram, multifd',
       }),
     ]);
     expect(on(results, 'qemu', 'incoming command').map((r) => r.verdict)).toEqual(['ok', 'ok', 'ok']);
@@ -104,6 +106,10 @@ describe('ferry check on the libvirt driver', { timeout: 180_000 }, () => {
       expect(r.detail).toMatch(
         /^libvirt 11\.\d+\.\d+, QEMU 10\.\d+\.\d+: live peer-to-peer migration, auto-converge with its throttle settings, post-copy$/,
       );
+    // With multifd allowed, --parallel's versions are checked too.
+    const multifd = await check({ ...libvirtConfig(), policy: { multifdChannels: 4 } });
+    for (const r of on(multifd, 'libvirt', 'version'))
+      expect(r.detail).toMatch(/, post-copy, multifd \(--parallel\)$/);
     expect(on(results, 'libvirt', 'capabilities').map((r) => r.verdict)).toEqual(['ok', 'ok', 'ok']);
     expect(
       on(results, 'libvirt', 'peer reachable')

@@ -15,6 +15,10 @@ export function libvirtRequirements(
     // -increment) were added in June 2016, after 2.0.0.
     needed.push({ what: 'auto-converge with its throttle settings', libvirt: '2.1.0', qemu: '2.7.0' });
   if (policy.allowPostCopy) needed.push({ what: 'post-copy', libvirt: '1.3.3', qemu: '2.6.0' });
+  // --parallel and --parallel-connections came with libvirt 5.2.0; QEMU named the capability
+  // `multifd` (no longer `x-multifd`) in 4.0.
+  if (policy.multifdChannels > 1)
+    needed.push({ what: 'multifd (--parallel)', libvirt: '5.2.0', qemu: '4.0.0' });
   return needed;
 }
 

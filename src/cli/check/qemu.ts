@@ -24,14 +24,15 @@ export function neededCapabilities(
   if (config.armAutoConverge ?? policy.allowAutoConverge)
     needed.push({ name: 'auto-converge', why: 'policy.allowAutoConverge' });
   if (policy.allowPostCopy) needed.push({ name: 'postcopy-ram', why: 'policy.allowPostCopy' });
+  if (policy.multifdChannels > 1) needed.push({ name: 'multifd', why: 'policy.multifdChannels' });
   return needed;
 }
 
 /**
  * Each configured instance's QEMU through its QMP socket over SSH: the version and the migration
  * capabilities ferry will set (read with query-migrate-capabilities, nothing set); and on each
- * host the program of `qemu.incomingCommand` (not run: it would start a QEMU). ferry does not
- * use multifd, so it is not asked for. A QMP socket takes one client at a time: while a ferry
+ * host the program of `qemu.incomingCommand` (not run: it would start a QEMU). `multifd` is
+ * asked for only where policy.multifdChannels allows more than one channel. A QMP socket takes one client at a time: while a ferry
  * worker follows a migration on it, this check waits up to qemu.qmpTimeoutS.
  */
 export async function checkQemu(

@@ -9,6 +9,8 @@ export type DriverKind = string;
 /** What a back end cannot do; absent means it can do everything the interface offers. */
 export interface DriverLacks {
   autoConverge?: boolean;
+  /** No multifd channels per migration: every move is planned as one stream. */
+  multifd?: boolean;
 }
 
 /** Config sections a driver reads, by top-level key; each is optional in the file. */

@@ -16,6 +16,7 @@ import type {
   Tuning,
 } from '../model.js';
 import { GiB, POSTCOPY_DOWNTIME_MS } from '../model.js';
+import { multifdPolicy } from '../planning/multifd.js';
 import type { WatchState } from '../ports.js';
 import { formatBytes, formatRate } from '../words.js';
 import { coverage, type PreApproval } from './early.js';
@@ -32,6 +33,8 @@ export interface WatchedMigration {
   plannedStrategy?: Strategy;
   /** The back end takes no risky switchover for it (why): never ask anyone for one. */
   switchoverRefused?: string;
+  /** Multifd channels it runs with (absent: one stream); with more than one, no post-copy. */
+  channels?: number;
 }
 
 export type PolicyAction =
@@ -88,7 +91,10 @@ export function downtimeRamp(policy: PolicyConfig, sloMs: number): number[] {
  * claimed (Nova cannot switch auto-converge on for one migration).
  */
 export function policyForDriver(policy: PolicyConfig, driver: Pick<Driver, 'lacks'>): PolicyConfig {
-  return driver.lacks?.autoConverge ? { ...policy, allowAutoConverge: false } : policy;
+  let fit = policy;
+  if (driver.lacks?.autoConverge) fit = { ...fit, allowAutoConverge: false };
+  if (driver.lacks?.multifd && fit.multifdChannels > 1) fit = { ...fit, multifdChannels: 1 };
+  return fit;
 }
 
 /** The watcher's state when a migration starts. */
@@ -108,19 +114,22 @@ export function initialWatch(policy: PolicyConfig, m: WatchedMigration, now: num
 
 /**
  * The knobs a migration starts with: the ramp's first downtime limit, auto-converge off (the
- * policy turns it on when needed), and the post-copy capability exactly when the policy may
- * propose post-copy (QEMU needs it set before the start).
+ * policy turns it on when needed), the post-copy capability exactly when the policy may
+ * propose post-copy (QEMU needs it set before the start), and the move's multifd channels
+ * (never together with post-copy, which QEMU 10 refuses).
  */
 export function initialTuning(
   policy: PolicyConfig,
   m: WatchedMigration,
   maxBandwidthBytesPerS?: number,
 ): Tuning {
+  const multifd = (m.channels ?? 1) > 1;
   return {
     downtimeLimitMs: downtimeRamp(policy, m.downtimeSloMs)[0]!,
     maxBandwidthBytesPerS,
     autoConverge: false,
-    postcopyCapable: policy.allowPostCopy,
+    postcopyCapable: policy.allowPostCopy && !multifd,
+    ...(multifd && { multifdChannels: m.channels }),
   };
 }
 
@@ -135,7 +144,9 @@ export function decide(input: {
   /** The migration's pre-approval, if it was asked early and not yet spent (see early.ts). */
   preApproval?: PreApproval;
 }): PolicyStep {
-  const { policy, migration: m, sample, now, decision } = input;
+  const { migration: m, sample, now, decision } = input;
+  // A multifd migration started without post-copy's capability: propose a pause instead.
+  const policy = multifdPolicy(input.policy, m.channels);
   const watch: WatchState = { ...input.watch };
   const stay: PolicyStep = { watch: input.watch, actions: [] };
 

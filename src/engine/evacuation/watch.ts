@@ -1,3 +1,4 @@
+import { migrationStream, streamCapsOf } from '../bandwidth.js';
 import type { PolicyConfig } from '../config.js';
 import type { Driver, MigrationHandle, Whereabouts } from '../drivers/driver.js';
 import { FerryError, MigrationLostError, toFerryError } from '../errors.js';
@@ -57,6 +58,7 @@ export function watched(record: MigrationRecord): WatchedMigration {
     downtimeSloMs: move.downtimeSloMs,
     plannedStrategy: move.prediction.strategy,
     switchoverRefused: move.switchoverRefused,
+    ...(move.channels !== undefined && { channels: move.channels }),
   };
 }
 
@@ -98,7 +100,8 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
       }
       return fail(next, `precheck failed: ${check.reasons.join('; ')}`, ctx.now);
     }
-    const cap = (ctx.policy.streamCapGbps * 1e9) / 8;
+    // QEMU's max-bandwidth counts every multifd channel: the cap is the move's, not one stream's.
+    const cap = migrationStream(next.move.channels, streamCapsOf(ctx.policy)).capBytesPerS;
     const handle = await ctx.driver.start(request, initialTuning(ctx.policy, watched(next), cap));
     next.handleRef = JSON.stringify(handle);
   } catch (err) {

@@ -3,8 +3,9 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Blocker, Fleet, Host, Instance, MaintenanceWindow, Move, Plan, Prediction } from '../model.js';
 import { formatBytes, formatClock } from '../words.js';
 import { predictMove } from './convergence.js';
+import { chooseChannels, multifdPolicy } from './multifd.js';
 import { type Placement, placeInstances, placeOnPool } from './placement.js';
-import { admit, aloneRate, type HostsByName, sharesOf } from './schedule.js';
+import { admit, type HostsByName, sharesOf } from './schedule.js';
 
 /**
  * Evacuation plans: placement, a prediction per move, and an offline run of the admission rule
@@ -59,7 +60,17 @@ export function planEvacuation(
   for (const name of [source, ...placements.map((p) => p.to)])
     hosts.set(name, pool.hosts[pool.hostIndex.get(name)!]!);
   const sourceHost = hosts.get(source)!;
-  let moves = placements.map((p) => moveFor(p, instances.get(p.instance)!, hosts, policy));
+  // Cores not given to guests, for multifd's threads: the source's before any VM leaves, each
+  // destination's once every VM has landed (the fewest either has during the drain).
+  const spare = new Map<string, number>();
+  for (const name of hosts.keys()) spare.set(name, pool.freeCpu[pool.hostIndex.get(name)!]!);
+  const placed = new Set(placements.map((p) => p.instance));
+  for (const i of leaving) {
+    const inst = pool.instances[i]!;
+    if (placed.has(inst.name)) spare.set(source, spare.get(source)! - inst.vcpus);
+  }
+  const spareOf = (p: Placement) => Math.min(spare.get(p.from)!, spare.get(p.to)!);
+  let moves = placements.map((p) => moveFor(p, instances.get(p.instance)!, hosts, policy, spareOf(p)));
 
   const startAt = window ? Math.max(options.now, window.start) : options.now;
   const deferred: Move[] = [];
@@ -153,7 +164,9 @@ export function planMigration(
     placement = placed.placements[0];
     blockers.push(...placed.blockers);
   }
-  const moves = placement ? [moveFor(placement, inst, hosts, policy)] : [];
+  const moves = placement
+    ? [moveFor(placement, inst, hosts, policy, spareCores(fleet, placement, inst))]
+    : [];
   return {
     source: inst.host,
     moves,
@@ -203,8 +216,17 @@ export function checkDestination(
     );
 }
 
-/** A move with its prediction at the best bandwidth it can get (its stream alone on its links). */
-function moveFor(p: Placement, inst: Instance, hosts: HostsByName, policy: PolicyConfig): Move {
+/**
+ * A move with its channels (multifd.ts) and its prediction at the best bandwidth it can get (alone
+ * on its links). `spareCores`: the fewest cores not given to guests on either host.
+ */
+function moveFor(
+  p: Placement,
+  inst: Instance,
+  hosts: HostsByName,
+  policy: PolicyConfig,
+  spareCores: number,
+): Move {
   const move: Move = {
     instance: p.instance,
     from: p.from,
@@ -215,10 +237,25 @@ function moveFor(p: Placement, inst: Instance, hosts: HostsByName, policy: Polic
     ...(inst.switchoverRefused !== undefined && { switchoverRefused: inst.switchoverRefused }),
     prediction: undefined as unknown as Prediction,
   };
-  move.prediction = predictAt(move, aloneRate(move, hosts, policy), policy);
+  const choice = chooseChannels(move, hosts, policy, spareCores);
+  move.prediction = choice.prediction;
+  if (choice.channels > 1) move.channels = choice.channels;
+  if (choice.why !== undefined) move.channelsWhy = choice.why;
   return move;
 }
 
+/**
+ * Cores not given to guests on the busier of a single move's two hosts, the destination counted
+ * with the VM landed (a scan: one VM's plan).
+ */
+function spareCores(fleet: Fleet, p: Placement, inst: Instance): number {
+  const spare = new Map<string, number>();
+  for (const h of fleet.hosts) if (h.name === p.from || h.name === p.to) spare.set(h.name, h.vcpus);
+  for (const i of fleet.instances) if (spare.has(i.host)) spare.set(i.host, spare.get(i.host)! - i.vcpus);
+  return Math.min(spare.get(p.from) ?? 0, (spare.get(p.to) ?? 0) - inst.vcpus);
+}
+
+/** A move's prediction at a share; a multifd move cannot switch to post-copy. */
 function predictAt(move: Move, bandwidthBytesPerS: number, policy: PolicyConfig): Prediction {
   return predictMove(
     {
@@ -227,7 +264,7 @@ function predictAt(move: Move, bandwidthBytesPerS: number, policy: PolicyConfig)
       downtimeSloMs: move.downtimeSloMs,
       bandwidthBytesPerS,
     },
-    policy,
+    multifdPolicy(policy, move.channels),
   );
 }
 

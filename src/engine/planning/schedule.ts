@@ -1,6 +1,6 @@
-import { fairShares, type Stream } from '../bandwidth.js';
+import { fairShares, migrationStream, type Stream, streamCapsOf } from '../bandwidth.js';
 import type { PolicyConfig } from '../config.js';
-import { GBPS, type Host, type Move, type Strategy } from '../model.js';
+import type { Host, Move, Strategy } from '../model.js';
 import { bandwidthToConverge } from './convergence.js';
 
 /**
@@ -34,7 +34,15 @@ export type HostsByName = ReadonlyMap<string, Host> | Readonly<Record<string, Ho
 
 export type AdmissionPolicy = Pick<
   PolicyConfig,
-  'admission' | 'maxPerSource' | 'maxPerDestination' | 'maxGlobal' | 'streamCapGbps' | 'convergenceMargin'
+  | 'admission'
+  | 'maxPerSource'
+  | 'maxPerDestination'
+  | 'maxGlobal'
+  | 'streamCapGbps'
+  | 'multifdChannelCapGbps'
+  | 'multifdChannelCpuCores'
+  | 'multifdSharePct'
+  | 'convergenceMargin'
 >;
 
 export interface AdmissionInput {
@@ -56,34 +64,50 @@ export function admit(input: AdmissionInput): Move[] {
   return input.policy.admission === 'fixed' ? admitFixed(input) : admitByBandwidth(input);
 }
 
-/** Max-min fair share of each move (by instance name), bytes/s, with host NICs and the stream cap. */
+/**
+ * Max-min fair share of each move (by instance name), bytes/s, with host NICs and each move's
+ * cap: one stream's, or its multifd channels' (which also weigh as that many connections).
+ */
 export function sharesOf(
   moves: readonly Move[],
   hosts: HostsByName,
   policy: AdmissionPolicy,
 ): Map<string, number> {
-  const cap = policy.streamCapGbps * GBPS;
+  const caps = streamCapsOf(policy);
   const links = new Map<string, number>();
   const streams: Stream[] = moves.map((m) => {
     for (const name of [m.from, m.to]) {
       const host = hostOf(hosts, name);
       if (host) links.set(name, host.nicBytesPerS);
     }
-    return { id: m.instance, from: m.from, to: m.to, capBytesPerS: cap };
+    return { id: m.instance, from: m.from, to: m.to, ...migrationStream(m.channels, caps) };
   });
   return fairShares(streams, links);
 }
 
-/** What a stream can get with nothing else on its links, bytes/s. */
-export function aloneRate(move: Move, hosts: HostsByName, policy: AdmissionPolicy): number {
+/** What a move can get with nothing else on its links (at `channels`, default its own), bytes/s. */
+export function aloneRate(
+  move: Pick<Move, 'from' | 'to' | 'channels'>,
+  hosts: HostsByName,
+  policy: AdmissionPolicy,
+  channels = move.channels,
+): number {
   const from = hostOf(hosts, move.from)?.nicBytesPerS ?? Number.POSITIVE_INFINITY;
   const to = hostOf(hosts, move.to)?.nicBytesPerS ?? Number.POSITIVE_INFINITY;
-  return Math.min(policy.streamCapGbps * GBPS, from, to);
+  return Math.min(migrationStream(channels, streamCapsOf(policy)).capBytesPerS, from, to);
 }
 
-/** The share a move must keep to be admitted (see the module comment), bytes/s. */
+/**
+ * The share a move must keep to be admitted (see the module comment), bytes/s. A move given
+ * multifd channels also needs `multifdSharePct` of what they carry alone: split four ways on a
+ * full link, its channels would buy nothing, and its pages would be dirtied and sent again as on
+ * one stream.
+ */
 export function bandwidthNeed(move: Move, hosts: HostsByName, policy: AdmissionPolicy): number {
-  const need = Math.min(bandwidthToConverge(move, policy.convergenceMargin), aloneRate(move, hosts, policy));
+  const alone = aloneRate(move, hosts, policy);
+  const converge = bandwidthToConverge(move, policy.convergenceMargin);
+  const multifd = (move.channels ?? 1) > 1 ? (alone * policy.multifdSharePct) / 100 : 0;
+  const need = Math.min(Math.max(converge, multifd), alone);
   return RELAXED.includes(move.prediction.strategy) ? need * RELAXED_SHARE : need;
 }
 
@@ -174,7 +198,7 @@ function admitByBandwidth({ running, pending, hosts, policy }: AdmissionInput): 
   return started;
 }
 
-function hostOf(hosts: HostsByName, name: string): Host | undefined {
+export function hostOf(hosts: HostsByName, name: string): Host | undefined {
   if (hosts instanceof Map) return hosts.get(name);
   return Object.hasOwn(hosts, name) ? (hosts as Readonly<Record<string, Host>>)[name] : undefined;
 }

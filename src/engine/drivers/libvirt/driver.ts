@@ -130,6 +130,9 @@ export class LibvirtDriver implements Driver {
         String(this.options.config.cpuThrottleIncrement),
       );
     if (tuning.postcopyCapable) args.push('--postcopy');
+    // Multifd: libvirt sets QEMU's capability and channels on both sides itself.
+    const channels = tuning.multifdChannels ?? 1;
+    if (channels > 1) args.push('--parallel', '--parallel-connections', String(channels));
     if (tuning.maxBandwidthBytesPerS !== undefined)
       args.push('--bandwidth', mibPerS(tuning.maxBandwidthBytesPerS));
     args.push(...this.options.config.migrateFlags, instance, this.destinationUri(to));

@@ -55,7 +55,8 @@ const MAX_REASON = 255;
  * - runMaintenance throws UNSUPPORTED: Nova runs nothing on a compute host.
  */
 /** Nova has no per-migration auto-converge: the computes' nova.conf decides it. */
-export const NOVA_LACKS: DriverLacks = { autoConverge: true };
+/** Neither auto-converge nor multifd can be set per migration: both are nova.conf's (`[libvirt]`). */
+export const NOVA_LACKS: DriverLacks = { autoConverge: true, multifd: true };
 
 export class NovaDriver implements Driver {
   readonly kind = 'nova' as const;

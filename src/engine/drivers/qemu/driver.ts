@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import {
   ConflictError,
   DriverRefusedError,
+  DriverReplyError,
   DriverUnreachableError,
   FerryError,
   MigrationLostError,
@@ -131,9 +132,11 @@ export class QemuDriver implements Driver {
           { capability: 'events', state: true },
           { capability: 'auto-converge', state: armed },
           { capability: 'postcopy-ram', state: tuning.postcopyCapable },
+          ...multifdCapability(tuning),
         ],
       });
       await src.execute('migrate-set-parameters', {
+        ...multifdParameters(tuning),
         'downtime-limit': Math.round(tuning.downtimeLimitMs),
         'max-bandwidth': Math.round(tuning.maxBandwidthBytesPerS ?? UNCAPPED_BYTES_PER_S),
         ...(armed
@@ -144,6 +147,7 @@ export class QemuDriver implements Driver {
             }
           : {}),
       });
+      await checkMultifd(src, handle.from, tuning);
       await src.execute('migrate', { uri: `tcp:${this.options.migrationAddress(handle.to)}:${port}` });
       this.active.set(handle.migrationId, {
         handle,
@@ -453,8 +457,12 @@ export class QemuDriver implements Driver {
         capabilities: [
           { capability: 'events', state: true },
           { capability: 'postcopy-ram', state: tuning.postcopyCapable },
+          ...multifdCapability(tuning),
         ],
       });
+      // The incoming side opens as many channels as the source sends: it must know them first.
+      if (multifdOf(tuning) > 1) await dst.execute('migrate-set-parameters', multifdParameters(tuning));
+      await checkMultifd(dst, to, tuning);
       await dst.execute('migrate-incoming', { uri: `tcp:${this.options.migrationAddress(to)}:0` });
       const port = incomingPort(await dst.query('query-migrate', migrationInfoSchema));
       if (port === undefined)
@@ -605,4 +613,37 @@ export class QemuDriver implements Driver {
         : new DriverUnreachableError(`QMP at ${host}:${socket}`, { cause: err });
     });
   }
+}
+
+/** A migration's multifd channels (1: one stream, multifd left as QEMU has it). */
+function multifdOf(tuning: Tuning): number {
+  return tuning.multifdChannels ?? 1;
+}
+
+/** QEMU's `multifd` capability, set only for a multifd migration (both sides need it). */
+function multifdCapability(tuning: Tuning): { capability: string; state: boolean }[] {
+  return multifdOf(tuning) > 1 ? [{ capability: 'multifd', state: true }] : [];
+}
+
+function multifdParameters(tuning: Tuning): Record<string, number> {
+  return multifdOf(tuning) > 1 ? { 'multifd-channels': multifdOf(tuning) } : {};
+}
+
+const multifdStateSchema = z.array(z.looseObject({ capability: z.string(), state: z.boolean() }));
+const multifdParamsSchema = z.looseObject({ 'multifd-channels': z.number().int().optional() });
+
+/**
+ * Reads back what a multifd migration was set to: QEMU answers `migrate-set-*` with `{}`, so
+ * only its own `query-migrate-capabilities` and `-parameters` show the channels took.
+ */
+async function checkMultifd(client: QmpClient, host: string, tuning: Tuning): Promise<void> {
+  const channels = multifdOf(tuning);
+  if (channels <= 1) return;
+  const caps = await client.query('query-migrate-capabilities', multifdStateSchema);
+  const params = await client.query('query-migrate-parameters', multifdParamsSchema);
+  const on = caps.find((c) => c.capability === 'multifd')?.state === true;
+  if (!on || params['multifd-channels'] !== channels)
+    throw new DriverReplyError(
+      `QEMU on ${host} reports multifd ${on ? 'on' : 'off'} with ${params['multifd-channels'] ?? 'no'} channels after ferry set ${channels}`,
+    );
 }

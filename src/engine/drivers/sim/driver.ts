@@ -14,6 +14,8 @@ export interface SimOptions {
   clock: Clock;
   /** One migration stream's cap (policy.streamCapGbps × GBPS), bytes/s. */
   streamCapBytesPerS: number;
+  /** Multifd's physics (policy.multifdChannelCapGbps, multifdChannelCpuCores); default one stream's cap, no CPU cost. */
+  multifd?: { channelCapBytesPerS: number; coresPerChannel: number };
   /** Seed of the deterministic ±5 % jitter of dirty rates; default 1, 0 = none. */
   seed?: number;
   faults?: SimFault[];
@@ -35,6 +37,7 @@ export class SimDriver implements Driver {
     this.sim = new FleetSim({
       fleet: options.fleet,
       streamCapBytesPerS: options.streamCapBytesPerS,
+      ...(options.multifd && { multifd: options.multifd }),
       seed: options.seed ?? 1,
       faults: options.faults ?? [],
       start: options.clock.now(),

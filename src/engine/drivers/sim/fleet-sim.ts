@@ -1,4 +1,4 @@
-import { fairShares } from '../../bandwidth.js';
+import { channelsWithinCpu, fairShares, migrationStream, type StreamCaps } from '../../bandwidth.js';
 import { DriverRefusedError, FerryError, MigrationLostError, NotFoundError } from '../../errors.js';
 import type { Fleet, Host, Instance, Tuning } from '../../model.js';
 import { formatBytes } from '../../words.js';
@@ -19,6 +19,11 @@ export interface FleetSimOptions {
   fleet: Fleet;
   /** One stream's throughput cap, bytes/s. */
   streamCapBytesPerS: number;
+  /**
+   * Multifd's physics: one channel's cap (default one stream's) and the cores a channel keeps
+   * busy on each side (default 0: free). A host short of spare cores runs fewer channels.
+   */
+  multifd?: { channelCapBytesPerS: number; coresPerChannel: number };
   /** Seed of the dirty-rate jitter; 0 = none. */
   seed: number;
   faults: readonly SimFault[];
@@ -340,16 +345,48 @@ export class FleetSim {
   }
 
   private recomputeShares(): void {
-    const cap = this.options.streamCapBytesPerS;
-    const streams = this.moving.map((m) => ({
-      id: m.id,
-      from: m.from,
-      to: m.to,
-      capBytesPerS: m.capBytesPerS(cap),
-    }));
+    const caps: StreamCaps = {
+      streamCapBytesPerS: this.options.streamCapBytesPerS,
+      channelCapBytesPerS: this.options.multifd?.channelCapBytesPerS ?? this.options.streamCapBytesPerS,
+      coresPerChannel: this.options.multifd?.coresPerChannel ?? 0,
+    };
+    const channels = this.runnableChannels(caps);
+    const streams = this.moving.map((m) => {
+      const stream = migrationStream(channels.get(m.id), caps);
+      return {
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        capBytesPerS: m.capBytesPerS(stream.capBytesPerS),
+        weight: stream.weight,
+      };
+    });
     const rates = fairShares(streams, this.links);
     for (const m of this.moving) m.rateBytesPerS = rates.get(m.id) ?? 0;
     this.sharesStale = false;
+  }
+
+  /**
+   * The multifd channels each migration can run now: what it asked for, fewer where its hosts'
+   * cores not given to guests cannot run every channel there (shared in proportion).
+   */
+  private runnableChannels(caps: StreamCaps): Map<string, number> {
+    const runnable = new Map<string, number>();
+    const multifd = this.moving.filter((m) => (m.tuning.multifdChannels ?? 1) > 1);
+    if (multifd.length === 0) return runnable;
+    const demand = new Map<string, number>();
+    for (const m of multifd)
+      for (const h of [m.from, m.to]) demand.set(h, (demand.get(h) ?? 0) + m.tuning.multifdChannels!);
+    for (const m of multifd) {
+      let n = m.tuning.multifdChannels!;
+      for (const h of [m.from, m.to]) {
+        const spare = (this.hosts.get(h)?.vcpus ?? 0) - this.usage(h).vcpus;
+        // Its part of the host's spare cores, in proportion to the channels it asked for.
+        n = Math.min(n, channelsWithinCpu(n, caps, (spare * m.tuning.multifdChannels!) / demand.get(h)!));
+      }
+      runnable.set(m.id, n);
+    }
+    return runnable;
   }
 
   /** Drops finished migrations from the streams and applies their outcome to the fleet. */

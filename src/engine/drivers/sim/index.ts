@@ -1,3 +1,4 @@
+import { streamCapsOf } from '../../bandwidth.js';
 import type { Clock } from '../../clock.js';
 import { type CoreConfig, fleetFromConfig } from '../../config.js';
 import { GBPS } from '../../model.js';
@@ -23,8 +24,15 @@ export function createSimDriver(
     fleet: fleetFromConfig(config),
     clock,
     streamCapBytesPerS: config.policy.streamCapGbps * GBPS,
+    multifd: simMultifd(config.policy),
     ...extra,
   });
+}
+
+/** Multifd's physics for the simulator, from the policy. */
+export function simMultifd(policy: CoreConfig['policy']): NonNullable<SimOptions['multifd']> {
+  const caps = streamCapsOf(policy);
+  return { channelCapBytesPerS: caps.channelCapBytesPerS, coresPerChannel: caps.coresPerChannel };
 }
 
 /** The simulated fleet, on the engine's clock. */

@@ -36,6 +36,7 @@ export const tuningSchema = z.strictObject({
   maxBandwidthBytesPerS: z.number().positive().optional(),
   autoConverge: z.boolean(),
   postcopyCapable: z.boolean(),
+  multifdChannels: z.number().int().min(1).max(255).optional(),
 }) satisfies z.ZodType<Tuning>;
 
 const hostSchema = z.object({

@@ -224,8 +224,8 @@ function pick(request: MigrationRequest): MigrationRequest {
 }
 
 function pickTuning(tuning: Tuning): Tuning {
-  const { downtimeLimitMs, maxBandwidthBytesPerS, autoConverge, postcopyCapable } = tuning;
-  return { downtimeLimitMs, maxBandwidthBytesPerS, autoConverge, postcopyCapable };
+  const { downtimeLimitMs, maxBandwidthBytesPerS, autoConverge, postcopyCapable, multifdChannels } = tuning;
+  return { downtimeLimitMs, maxBandwidthBytesPerS, autoConverge, postcopyCapable, multifdChannels };
 }
 
 function describe(err: unknown): string {

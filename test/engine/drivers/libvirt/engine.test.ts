@@ -228,6 +228,46 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
     expect(await host('hv2').virsh('dominfo', 'lv-calm')).toMatch(/Persistent:\s+yes/);
   }, 150_000);
 
+  it('evacuates over multifd channels the planner chose: libvirt --parallel carries them, and the guest arrives intact', async () => {
+    await startGuestDomain(topology, host('hv1'), 'lv-mfd', QUIET);
+    // Slow enough to watch the connections while it runs.
+    await host('hv1').shape(16 * MiB);
+    // One stream's cap is 64 MiB/s on a 1 Gb/s link: room for a second channel, and no more.
+    const engine = engineFor(
+      configFor('lv-mfd', QUIET, {
+        policy: {
+          multifdChannels: 4,
+          multifdChannelCapGbps: capGbps(64 * MiB),
+          multifdMinMemoryGiB: 0.01,
+          multifdChannelCpuCores: 0.5,
+        },
+      }),
+    );
+    const plan = await engine.service.plan('hv1');
+    expect(plan.moves[0]).toMatchObject({ instance: 'lv-mfd', channels: 2 });
+    const { id, finished } = await engine.evacuate('hv1');
+    // QEMU's migration connections from hv1 to hv2 (not SSH): the main channel and one per multifd channel.
+    let most = 0;
+    let ended = false;
+    void finished.finally(() => {
+      ended = true;
+    });
+    while (!ended) {
+      const r = await host('hv1').exec(['ss', '-tnH', 'state', 'established', 'dst', host('hv2').address]);
+      const ports = r.stdout
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/).at(-1)?.split(':').at(-1))
+        .filter((port) => port !== undefined && port !== '' && port !== '22');
+      most = Math.max(most, ports.length);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await finished).state).toBe('completed');
+    expect(most).toBe(3);
+    const events = await engine.service.events(id);
+    expectOneOfEach(events, 'lv-mfd', 'migration.completed');
+    await expectArrivedIntact(serial('hv1', 'lv-mfd'), serial('hv2', 'lv-mfd'));
+  }, 150_000);
+
   it('switches a guest that cannot converge to post-copy once a second person approves: it arrives intact', async () => {
     const { engine, id, finished, approval } = await escalated('lv-post', 'postcopy');
     // Still migrating while the approver thinks: the incoming domain waits on hv2.
