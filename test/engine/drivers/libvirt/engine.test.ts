@@ -16,6 +16,7 @@ import {
 } from '../../../support/engine-scenario.js';
 import { readGuestLog, waitForRate } from '../../../support/guest.js';
 import { expectArrivedIntact, expectRunningIntact } from '../../../support/guest-checks.js';
+import { mostMigrationConnections } from '../../../support/netns/connections.js';
 import { removeGuestDomains, serialOf, startGuestDomain } from '../../../support/netns/domain.js';
 import { fastestRate, meterLink } from '../../../support/netns/meter.js';
 import { sharedTopology } from '../../../support/netns/shared.js';
@@ -247,20 +248,7 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
     expect(plan.moves[0]).toMatchObject({ instance: 'lv-mfd', channels: 2 });
     const { id, finished } = await engine.evacuate('hv1');
     // QEMU's migration connections from hv1 to hv2 (not SSH): the main channel and one per multifd channel.
-    let most = 0;
-    let ended = false;
-    void finished.finally(() => {
-      ended = true;
-    });
-    while (!ended) {
-      const r = await host('hv1').exec(['ss', '-tnH', 'state', 'established', 'dst', host('hv2').address]);
-      const ports = r.stdout
-        .split('\n')
-        .map((line) => line.trim().split(/\s+/).at(-1)?.split(':').at(-1))
-        .filter((port) => port !== undefined && port !== '' && port !== '22');
-      most = Math.max(most, ports.length);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const most = await mostMigrationConnections(host('hv1'), host('hv2'), finished);
     expect((await finished).state).toBe('completed');
     expect(most).toBe(3);
     const events = await engine.service.events(id);

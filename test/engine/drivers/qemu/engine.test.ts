@@ -16,6 +16,7 @@ import {
 } from '../../../support/engine-scenario.js';
 import { readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
 import { expectArrivedIntact, expectRunningIntact } from '../../../support/guest-checks.js';
+import { mostMigrationConnections } from '../../../support/netns/connections.js';
 import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
 
 /**
@@ -134,6 +135,35 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
   /** Waits until the guest on hv1 dirties at least `times` the stream cap (a starved one dirties less). */
   const outrunning = (instance: string, times = 2) =>
     waitForRate(lab.serialOf('hv1', instance), (times * STUCK_CAP) / 1024);
+
+  it('evacuates over the multifd channels the planner chose: hv1 holds one connection per channel, the guest arrives intact', async () => {
+    await lab.startGuest('hv1', 'eng-mfd', CALM);
+    const [hv1, hv2] = [lab.topology.host('hv1'), lab.topology.host('hv2')];
+    await hv1.shape(16 * MiB); // slow enough to watch the connections while it runs
+    try {
+      // One stream's cap is 64 MiB/s on a 1 Gb/s link: room for a second channel, and no more.
+      const engine = engineFor(
+        configFor('eng-mfd', CALM, {
+          policy: {
+            multifdChannels: 4,
+            multifdChannelCapGbps: capGbps(64 * MiB),
+            multifdMinMemoryGiB: 0.01,
+            multifdChannelCpuCores: 0.5,
+          },
+        }),
+      );
+      const plan = await engine.service.plan('hv1');
+      expect(plan.moves[0]).toMatchObject({ instance: 'eng-mfd', channels: 2 });
+      const { id, finished } = await engine.evacuate('hv1');
+      const most = await mostMigrationConnections(hv1, hv2, finished);
+      expect((await finished).state).toBe('completed');
+      expect(most).toBe(3);
+      expectOneOfEach(await engine.service.events(id), 'eng-mfd', 'migration.completed');
+      await arrivedIntact('eng-mfd', 'hv1', 'hv2');
+    } finally {
+      await hv1.shape(undefined);
+    }
+  }, 150_000);
 
   it('evacuates a converging guest by pre-copy: it runs on hv2, intact', async () => {
     const source = await lab.startGuest('hv1', 'eng-calm', CALM);

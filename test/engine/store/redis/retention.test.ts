@@ -231,7 +231,10 @@ describe('retention', () => {
       expect(ttl, key).toBeGreaterThan(0);
       expect(ttl, key).toBeLessThanOrEqual(2000);
     }
-    expect((await redis.zrange(keys.evacuationExpiry(), '0', '-1')).sort()).toEqual(['new-then-old', 'old-only']);
+    expect((await redis.zrange(keys.evacuationExpiry(), '0', '-1')).sort()).toEqual([
+      'new-then-old',
+      'old-only',
+    ]);
     expect(await redis.smembers(keys.openEvacuations())).toEqual(['open']);
     expect(await redis.pttl(keys.evacuation('open'))).toBe(-1);
     expect(await redis.pttl(keys.evacuation('garbage'))).toBe(-1);
