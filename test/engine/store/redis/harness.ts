@@ -15,6 +15,7 @@ import { type Child, freshPrefix, ofType, spawnTs, until } from './support.js';
  */
 
 const WORKER = 'test/processes/worker.ts';
+const EVACUATE = 'test/processes/evacuate.ts';
 const SIM = 'test/processes/sim-server.ts';
 
 export interface Fixture {
@@ -25,8 +26,13 @@ export interface Fixture {
   simUrl: string;
   sim: RemoteSimDriver;
   engine: DurableEngine;
-  /** Starts a worker process named `name`; resolves once it takes jobs. */
-  worker(name: string): Promise<Child>;
+  /**
+   * Starts a worker process named `name` (of the release whose tree is at `release`, else of
+   * this one); resolves once it takes jobs.
+   */
+  worker(name: string, release?: string): Promise<Child>;
+  /** Asks for an evacuation of `host` from a process (of `release`, else this one); resolves with its id. */
+  evacuate(host: string, release?: string): Promise<string>;
 }
 
 /** Where the harness's Redis is: a single redis-server, or an HA set and its `redis:` config lines. */
@@ -81,10 +87,19 @@ ${this.redis.yaml ?? ''}
       simUrl,
       sim,
       engine,
-      worker: async (name) => {
-        const child = this.spawn(WORKER, [...args, '--name', name]);
+      worker: async (name, release) => {
+        const child = this.spawn(release ? join(release, WORKER) : WORKER, [...args, '--name', name]);
         await child.waitFor(/^ready /);
         return child;
+      },
+      evacuate: async (host, release) => {
+        const child = this.spawn(EVACUATE, [
+          ...args,
+          '--host',
+          host,
+          ...(release ? ['--release', release] : []),
+        ]);
+        return (await child.waitFor(/^evacuation /)).split(' ')[1]!;
       },
     };
   }

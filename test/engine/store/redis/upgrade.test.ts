@@ -1,63 +1,98 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_EVACUATION_STATES } from '../../../../src/engine/model.js';
 import { Keys, SCHEMA_VERSION } from '../../../../src/engine/store/redis/index.js';
-import { loadSchemaV1, schemaV1 } from './fixtures/schema-v1.js';
-import { expectMovedOnce, finished, Harness, hosts } from './harness.js';
+import { RECORD_VERSIONS } from '../../../../src/engine/store/redis/version.js';
+import { checkoutRelease, type Release } from '../../../support/release.js';
+import { expectMovedOnce, finished, Harness, hosts, vms } from './harness.js';
 import { client, expectCompleteStream, ofType, until } from './support.js';
 
 /**
- * A rolling upgrade mid-evacuation. The fixture is what a worker of the previous schema (records
- * without a version, no open index) left in Redis when it was stopped: an evacuation of hv1 paused
- * after two of six VMs had moved. Its job is queued again, as BullMQ does with a stopped worker's
- * job; a worker of this version takes it over, the operator resumes, that worker is stopped
- * (SIGTERM) with a migration running, and another one finishes: every VM moved once, the old
- * events kept first.
+ * A rolling upgrade mid-evacuation, with the previous release's own code: its worker (and its
+ * engine, asking for the evacuations) run from this repository's history, the last commit before
+ * records carried schema versions. It drains hv1 and finishes a small drain of hv4; stopped
+ * mid-evacuation as that release must be stopped to hand over (SIGKILL: on SIGTERM it runs its
+ * evacuations to their end), a worker of this version takes over, marks the keyspace, indexes
+ * the evacuation and gives the one the old worker ended its retention; stopped with SIGTERM in
+ * turn mid-migration, it hands over to another, which finishes: every VM moved once, the old
+ * release's events kept first.
  */
 
+/** The previous release: the parent of 4a862fa, which added schema versions. */
+const PREVIOUS = 'b72a3ed5a55d6e15b4b8836dbda8567c88d0d752';
+
 let harness: Harness;
+let release: Release;
 
 beforeAll(async () => {
+  release = checkoutRelease(PREVIOUS);
   harness = await Harness.start();
 });
 
 afterAll(async () => {
   await harness?.stop();
+  release?.remove();
 });
 
-// The fleet as the previous worker left it: the two VMs it moved are on their destinations.
 const FLEET = `
 timezone: UTC
 fleet:
   driver: sim
   hosts:
-${hosts(['hv1', 'hv2', 'hv3'])}
+${hosts(['hv1', 'hv2', 'hv3', 'hv4'])}
   instances:
-${Object.entries(schemaV1.placement)
-  .map(([vm, host]) => `    - { name: ${vm}, host: ${host}, vcpus: 2, memoryGiB: 2, dirtyMiBps: 10 }`)
-  .join('\n')}
+${vms('hv1', 6, 2)}
+${vms('hv4', 1, 1)}
 policy:
   maxPerSource: 2
   streamCapGbps: 4
 `;
 
 describe('a rolling upgrade', () => {
-  it('continues an evacuation a previous-schema worker left, across a worker restart', async () => {
+  it('continues an evacuation the previous release’s worker was running, across a worker restart', async () => {
     const f = await harness.fixture(FLEET, 1);
-    const { prefix } = f.engine.store.keys;
+    const keys = new Keys(f.engine.store.keys.prefix);
     const redis = client(harness.redis.url);
     try {
-      await loadSchemaV1(redis, prefix);
-      const id = schemaV1.evacuationId;
+      const old = await f.worker('old', release.root);
+      const id = await f.evacuate('hv1', release.root);
+      const small = await f.evacuate('hv4', release.root);
+
+      // The old worker ends the small drain and is mid-way through hv1.
+      await until(
+        async () => FINAL_EVACUATION_STATES.includes((await f.engine.service.status(small)).state),
+        'the previous release to end the drain of hv4',
+        60_000,
+        100,
+      );
+      await until(
+        async () => {
+          const events = await f.engine.store.events(id);
+          const done = ofType(events, 'migration.completed').length;
+          return done >= 2 && ofType(events, 'migration.started').length > done;
+        },
+        'the previous release to move two VMs of hv1 and run a third',
+        60_000,
+        50,
+      );
+      // What the previous release wrote: records without a version, no keyspace mark, no open
+      // index, an ended evacuation that never expires.
+      expect(JSON.parse((await redis.get(keys.evacuation(id)))!).v).toBeUndefined();
+      expect(await redis.get(keys.schema())).toBeNull();
+      expect(await redis.exists(keys.openEvacuations())).toBe(0);
+      expect(await redis.pttl(keys.evacuation(small))).toBe(-1);
+
+      await old.kill('SIGKILL');
+      expect(FINAL_EVACUATION_STATES).not.toContain((await f.engine.service.status(id)).state);
       const before = await f.engine.store.events(id);
-      await f.engine.launcher.launch(id, Date.now());
 
       const a = await f.worker('new-a');
-      // The new worker marked the keyspace and indexed the evacuation the old one did not.
-      expect(await redis.get(new Keys(prefix).schema())).toBe(String(SCHEMA_VERSION));
-      expect((await f.engine.service.list()).map((e) => e.request.id)).toEqual([id]);
-      expect((await f.engine.service.status(id)).state).toBe('paused');
+      // The new worker marked the keyspace, indexed the open evacuation and gave the ended one
+      // its retention (with everything it left).
+      expect(await redis.get(keys.schema())).toBe(String(SCHEMA_VERSION));
+      expect(await redis.smembers(keys.openEvacuations())).toEqual([id]);
+      for (const key of [keys.evacuation(small), keys.events(small), keys.migration(`${small}:hv4-vm01`)])
+        expect(await redis.pttl(key), key).toBeGreaterThan(0);
 
-      await f.engine.service.control(id, 'resume', 'U0ALICE');
       await until(
         async () => ofType(await f.engine.store.events(id, before.length), 'migration.started').length > 0,
         'a migration started by the new worker',
@@ -78,25 +113,20 @@ describe('a rolling upgrade', () => {
       const events = await f.engine.store.events(id);
       expect(events.slice(0, before.length)).toEqual(before);
       expectCompleteStream(events);
-      const after = events.slice(before.length);
+      // Each VM of hv1 started once, whichever release started it.
       expect(
-        ofType(after, 'migration.started')
+        ofType(events, 'migration.started')
           .map((e) => e.instance)
           .sort(),
-      ).toEqual(
-        Object.entries(schemaV1.placement)
-          .filter(([, host]) => host === 'hv1')
-          .map(([vm]) => vm),
-      );
-      await expectMovedOnce(f.sim, after);
+      ).toEqual(Array.from({ length: 6 }, (_, i) => `hv1-vm0${i + 1}`));
+      await expectMovedOnce(f.sim, events);
       // Written by this version from now on; the host freed and the evacuation out of the open index.
-      const stored = JSON.parse((await redis.get(new Keys(prefix).evacuation(id)))!);
-      expect(stored.v).toBe(SCHEMA_VERSION);
-      expect(await redis.get(new Keys(prefix).hostLock('hv1'))).toBeNull();
+      expect(JSON.parse((await redis.get(keys.evacuation(id)))!).v).toBe(RECORD_VERSIONS.evacuation);
+      expect(await redis.get(keys.hostLock('hv1'))).toBeNull();
       expect(await f.engine.service.list()).toEqual([]);
     } finally {
       redis.disconnect();
       await harness.cleanup();
     }
-  }, 180_000);
+  }, 240_000);
 });
