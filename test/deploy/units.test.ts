@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { maintenanceSchema } from '../../src/engine/config.js';
 import { qemuConfigSchema } from '../../src/engine/drivers/qemu/config.js';
 import { commandLine, deployUnit, directive, single } from '../support/systemd-unit.js';
 
@@ -43,6 +44,21 @@ describe('the systemd units in examples/deploy', () => {
       expect(single(text, 'Service', 'RestartPreventExitStatus')).toBe('2');
       expect(directive(text, 'Service', 'EnvironmentFile')).toEqual(['/etc/ferry/ferry.env']);
       expect(single(text, 'Service', 'NoNewPrivileges')).toBe('yes');
+    }
+  });
+
+  it('stop with SIGTERM, a handover, given long enough for a running maintenance to report', () => {
+    // systemd's time spans as these units write them: "90", "90s", "31min".
+    const seconds = (span: string) => {
+      const match = /^(\d+)(s|min)?$/.exec(span);
+      if (!match) throw new Error(`a time span this test does not read: ${span}`);
+      return Number(match[1]) * (match[2] === 'min' ? 60 : 1);
+    };
+    const maintenance = maintenanceSchema.parse({}).timeoutS;
+    for (const unit of ['ferry-bot.service', 'ferry-worker@.service']) {
+      const text = deployUnit(unit);
+      expect(single(text, 'Service', 'KillSignal'), unit).toBe('SIGTERM');
+      expect(seconds(single(text, 'Service', 'TimeoutStopSec')), unit).toBeGreaterThan(maintenance);
     }
   });
 
