@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, USERS } from '../support/fake-slack.js';
 import { botConfig, SplitDeployment, workerConfig } from '../support/ferry-worker.js';
 import { waitUntil } from '../support/redis-ha.js';
-import { evacuationId, progressMessages, textOf } from './story.js';
+import { completedProgress, evacuationId, textOf } from './story.js';
 
 /**
  * What the people who run ferry see: a real ferry-worker process (sim driver) and a bot without a
@@ -93,15 +93,7 @@ describe('metrics and logs of a real worker and bot', () => {
     expect(sample(during, 'ferry_migrations_total', { state: 'started' })).toBe(1);
     expect(sample(during, 'ferry_migrations_total', { state: 'completed' })).toBeNaN();
 
-    const progress = await standin.waitFor(
-      'the progress message',
-      () => progressMessages(standin, 'cmp-001')[0],
-    );
-    await standin.waitFor(
-      'the evacuation to complete',
-      () => textOf(progress).includes('Evacuation of cmp-001: completed'),
-      30_000,
-    );
+    const progress = await completedProgress(standin, 'cmp-001');
     const id = evacuationId(textOf(progress));
 
     // After: the worker's counters and histograms moved; nothing runs any more.

@@ -27,6 +27,21 @@ export function progressMessages(slack: SlackStandin, host: string): StoredMessa
     .filter((m) => !m.threadTs && !m.visibleTo && headerOf(m)?.startsWith(`Evacuation of ${host}`));
 }
 
+/** Waits for `host`'s progress message, then for it to say the evacuation completed; resolves with it. */
+export async function completedProgress(
+  slack: SlackStandin,
+  host: string,
+  timeoutMs = 30_000,
+): Promise<StoredMessage> {
+  const progress = await slack.waitFor('the progress message', () => progressMessages(slack, host)[0]);
+  await slack.waitFor(
+    'the evacuation to complete',
+    () => textOf(progress).includes(`Evacuation of ${host}: completed`),
+    timeoutMs,
+  );
+  return progress;
+}
+
 /** The evacuation id mentioned in a text. */
 export function evacuationId(text: string): string {
   const id = /\b(evac-[A-Za-z0-9._:-]+[A-Za-z0-9])/.exec(text)?.[1];

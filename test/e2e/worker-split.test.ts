@@ -5,7 +5,7 @@ import { FerryError } from '../../src/engine/errors.js';
 import { CHANNELS, SlackStandin, TOKENS, USERS } from '../support/fake-slack.js';
 import { botConfig, SplitDeployment, workerConfig } from '../support/ferry-worker.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
-import { progressMessages, textOf } from './story.js';
+import { completedProgress, textOf } from './story.js';
 
 /**
  * The bot and the engine apart: a standalone bot started with `--no-worker`, whose config has
@@ -57,15 +57,7 @@ describe('a bot without a worker, beside a ferry-worker process', () => {
     // The worker runs the evacuation the bot was asked for.
     const preview = await answer('evacuate cmp-001 now');
     await standin.click(alice, preview, 'Confirm');
-    const progress = await standin.waitFor(
-      'the progress message',
-      () => progressMessages(standin, 'cmp-001')[0],
-    );
-    await standin.waitFor(
-      'the evacuation to complete',
-      () => textOf(progress).includes('Evacuation of cmp-001: completed'),
-      30_000,
-    );
+    await completedProgress(standin, 'cmp-001');
     const hosts = textOf(await answer('hosts'));
     expect(hosts).toMatch(/cmp-002[^\n]*2 VMs/);
 

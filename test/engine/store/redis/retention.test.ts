@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApprovalRequest, Campaign } from '../../../../src/engine/model.js';
+import type { ApprovalRequest } from '../../../../src/engine/model.js';
 import {
   Keys,
   RedisApprovals,
@@ -13,7 +13,7 @@ import {
   SchemaVersionError,
 } from '../../../../src/engine/store/redis/index.js';
 import { type RedisServer, startRedis } from '../../../support/redis.js';
-import { sampleEvacuation, sampleRecord } from './fixtures/sample.js';
+import { sampleCampaign, sampleEvacuation, sampleRecord } from './fixtures/sample.js';
 import { loadSchemaV1, schemaV1 } from './fixtures/schema-v1.js';
 import { client, freshPrefix, until } from './support.js';
 
@@ -52,6 +52,15 @@ const approval = (evacuationId: string, instance: string): ApprovalRequest => ({
   bandwidthBytesPerS: 1,
   risk: 'a link failure during post-copy loses the guest',
 });
+
+/** Each of `keys` expires, within `withinMs`. */
+async function expectExpiring(keys: string[], withinMs: number): Promise<void> {
+  for (const key of keys) {
+    const ttl = await redis.pttl(key);
+    expect(ttl, key).toBeGreaterThan(0);
+    expect(ttl, key).toBeLessThanOrEqual(withinMs);
+  }
+}
 
 describe('schema versions', () => {
   it('reads the records a schema-1 ferry left, and builds the open index it did not keep', async () => {
@@ -157,11 +166,7 @@ describe('retention', () => {
       keys.decision('old:vm1:approval-1'),
       keys.control('old'),
     ];
-    for (const key of left) {
-      const ttl = await redis.pttl(key);
-      expect(ttl, key).toBeGreaterThan(0);
-      expect(ttl, key).toBeLessThanOrEqual(1000);
-    }
+    await expectExpiring(left, 1000);
     expect((await store.openEvacuations()).map((e) => e.request.id)).toEqual(['open']);
     expect(await redis.smembers(keys.openEvacuations())).toEqual(['open']);
     // The open one expires never.
@@ -226,11 +231,7 @@ describe('retention', () => {
       keys.evacuation('old-only'),
       keys.events('old-only'),
     ];
-    for (const key of left) {
-      const ttl = await redis.pttl(key);
-      expect(ttl, key).toBeGreaterThan(0);
-      expect(ttl, key).toBeLessThanOrEqual(2000);
-    }
+    await expectExpiring(left, 2000);
     expect((await redis.zrange(keys.evacuationExpiry(), '0', '-1')).sort()).toEqual([
       'new-then-old',
       'old-only',
@@ -250,20 +251,7 @@ describe('retention', () => {
   it('expires an ended campaign, never a running one', async () => {
     const prefix = freshPrefix();
     const campaigns = new RedisCampaigns(redis, prefix, { finishedS: 1 });
-    const running: Campaign = {
-      id: 'camp-1',
-      requestedBy: 'U0ALICE',
-      maintenance: true,
-      parallel: 1,
-      continueOnPartial: false,
-      avoidLater: true,
-      state: 'running',
-      steps: [{ hosts: [{ host: 'hv1' }] }],
-      current: 0,
-      startsAt: 1,
-      createdAt: 1,
-      version: 1,
-    };
+    const running = sampleCampaign('camp-1');
     expect(await campaigns.save(running)).toBe(true);
     expect(await redis.pttl(new Keys(prefix).campaign('camp-1'))).toBe(-1);
     expect(await campaigns.save({ ...running, state: 'completed', endedAt: 2, version: 2 })).toBe(true);

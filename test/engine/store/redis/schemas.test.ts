@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SchemaVersionError, StoredStateError } from '../../../../src/engine/store/redis/errors.js';
 import { decode, encode } from '../../../../src/engine/store/redis/schemas.js';
 import { RECORD_VERSIONS, type RecordKind } from '../../../../src/engine/store/redis/version.js';
-import { progress, sampleEvacuation, sampleRecord } from './fixtures/sample.js';
+import { progress, sampleCampaign, sampleEvacuation, sampleRecord } from './fixtures/sample.js';
 
 /**
  * Every kind of record ferry stores has a version (version.ts): written as `v` (none for
@@ -27,20 +27,7 @@ const SAMPLES: { [K in RecordKind]: Record<string, unknown> } = {
   },
   decision: { approvalId: 'evac-1:vm-1:approval-1', outcome: 'approved', decidedBy: 'U0BOB', decidedAt: at },
   audit: { at, who: 'U0ALICE', action: 'pause', target: 'evac-1', via: 'slack' },
-  campaign: {
-    id: 'camp-1',
-    requestedBy: 'U0ALICE',
-    maintenance: true,
-    parallel: 1,
-    continueOnPartial: false,
-    avoidLater: true,
-    state: 'running',
-    steps: [{ hosts: [{ host: 'hv1' }] }],
-    current: 0,
-    startsAt: at,
-    createdAt: at,
-    version: 1,
-  },
+  campaign: sampleCampaign('camp-1', at) as unknown as Record<string, unknown>,
   plan: {
     id: 'plan-1',
     nonce: 'n0nce',
