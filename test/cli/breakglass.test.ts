@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finished, Harness, hosts, vms } from '../engine/store/redis/harness.js';
+import { finished, Harness, simFleet, vms } from '../engine/store/redis/harness.js';
 import { ofType, until } from '../engine/store/redis/support.js';
 
 /**
@@ -28,13 +28,7 @@ const OS_USER = userInfo().username;
 // asks for post-copy, which someone must approve.
 const FLEET = `
 timezone: UTC
-fleet:
-  driver: sim
-  hosts:
-${hosts(['hv1', 'hv2', 'hv3'])}
-  instances:
-${vms('hv1', 4, 2)}
-    - { name: hot-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 400 }
+${simFleet(['hv1', 'hv2', 'hv3'], vms('hv1', 4, 2), '    - { name: hot-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 400 }')}
 policy:
   streamCapGbps: 2
   maxPerSource: 2

@@ -128,6 +128,14 @@ ${this.redis.yaml ?? ''}
   }
 }
 
+/** The `fleet:` section of a sim fleet: `names` as hosts(), then the instances' lines (vms(), or YAML lines). */
+export const simFleet = (names: string[], ...instances: string[]) => `fleet:
+  driver: sim
+  hosts:
+${hosts(names)}
+  instances:
+${instances.join('\n')}`;
+
 export const hosts = (names: string[]) =>
   names.map((n) => `    - { name: ${n}, vcpus: 128, memoryGiB: 1024, nicGbps: 10 }`).join('\n');
 

@@ -10,7 +10,7 @@ import type { ApprovalDecision } from '../../../../src/engine/model.js';
 import { redisConfigSchema } from '../../../../src/engine/store/redis/config.js';
 import { RedisApprovals, RedisStore } from '../../../../src/engine/store/redis/index.js';
 import { type RedisServer, startRedis } from '../../../support/redis.js';
-import { hosts, vms } from './harness.js';
+import { simFleet, vms } from './harness.js';
 import { type Child, client, freshPrefix, spawnTs } from './support.js';
 
 /**
@@ -36,12 +36,7 @@ afterAll(async () => {
 });
 
 const FLEET = `
-fleet:
-  driver: sim
-  hosts:
-${hosts(['hv1', 'hv2', 'hv3'])}
-  instances:
-${vms('hv1', 4, 2)}
+${simFleet(['hv1', 'hv2', 'hv3'], vms('hv1', 4, 2))}
 `;
 
 interface Race {

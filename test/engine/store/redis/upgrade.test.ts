@@ -3,7 +3,7 @@ import { FINAL_EVACUATION_STATES } from '../../../../src/engine/model.js';
 import { Keys, SCHEMA_VERSION } from '../../../../src/engine/store/redis/index.js';
 import { RECORD_VERSIONS } from '../../../../src/engine/store/redis/version.js';
 import { checkoutRelease, type Release } from '../../../support/release.js';
-import { expectMovedOnce, finished, Harness, hosts, vms } from './harness.js';
+import { expectMovedOnce, finished, Harness, simFleet, vms } from './harness.js';
 import { client, expectCompleteStream, ofType, until } from './support.js';
 
 /**
@@ -35,13 +35,7 @@ afterAll(async () => {
 
 const FLEET = `
 timezone: UTC
-fleet:
-  driver: sim
-  hosts:
-${hosts(['hv1', 'hv2', 'hv3', 'hv4'])}
-  instances:
-${vms('hv1', 6, 2)}
-${vms('hv4', 1, 1)}
+${simFleet(['hv1', 'hv2', 'hv3', 'hv4'], vms('hv1', 6, 2), vms('hv4', 1, 1))}
 policy:
   maxPerSource: 2
   streamCapGbps: 4
