@@ -6,7 +6,7 @@ import { systemClock } from '../engine/clock.js';
 import { createDurableEngine, type DurableEngine, type FerryConfig } from '../engine/compose.js';
 import { parseSection } from '../engine/config.js';
 import { ConfigError, ForbiddenError, InputError, NotFoundError, toFerryError } from '../engine/errors.js';
-import { FINAL_EVACUATION_STATES } from '../engine/model.js';
+import { evacuationIdOf, FINAL_EVACUATION_STATES } from '../engine/model.js';
 import type { AuditEntry, ControlCommand, MaintenanceAnswer } from '../engine/ports.js';
 import { postMortem } from '../engine/report.js';
 import { redisConfigSchema } from '../engine/store/redis/index.js';
@@ -19,7 +19,7 @@ import { messageToText } from '../views/text.js';
 /**
  * The break-glass commands: the durable engine the bot runs on (the same config and Redis),
  * driven from a terminal when Slack is down. Reading (`status`, `report`) needs no identity;
- * acting (`pause`, `resume`, `abort`, `maintenance done|retry`) and `audit` need an operator: the OS user's entry in
+ * acting (`pause`, `resume`, `abort`, `recover`, `maintenance done|retry`) and `audit` need an operator: the OS user's entry in
  * `breakGlass.users`, or `--as USER_ID` when that id is listed in `slack.operators`. Every action
  * is audited with that identity and the OS user. A risky switchover is never approved here unless
  * `breakGlass.approvers` names the approver (`ferry approve ID --as APPROVER`): the person at the
@@ -31,6 +31,7 @@ export const BREAK_GLASS_COMMANDS = [
   'pause',
   'resume',
   'abort',
+  'recover',
   'report',
   'audit',
   'approve',
@@ -49,6 +50,7 @@ const idSchema = z
 
 export const BREAK_GLASS_USAGE = `  ferry status [ID] [--all] --config FILE [--redis URL] [--json]
   ferry pause|resume|abort ID --config FILE [--as USER_ID]
+  ferry recover MIGRATION_ID --config FILE [--as USER_ID]   (a stalled post-copy, by its worker)
   ferry report ID --config FILE [--json]
   ferry audit [ID] --config FILE [--as USER_ID] [--export FILE.jsonl] [--json]
   ferry maintenance done|retry ID --config FILE [--as USER_ID]
@@ -114,6 +116,15 @@ export async function runBreakGlass(
               : `${id} was already ${decision.outcome} by ${decision.decidedBy}`,
           );
         out(`${id} approved by ${approver} (entered by ${people.mapped} as OS user ${people.osUser})`);
+        return 0;
+      }
+      case 'recover': {
+        // This process drives no host: the request goes to the worker that runs the migration.
+        const who = await allowed(engine, command, id!, people.operator, people.claimed);
+        await engine.service.recoverPostcopy(id!, who);
+        out(
+          `post-copy of ${id} recovering (${who}): the worker that runs it pauses it and resumes it over a new channel at its next step; ferry status ${evacuationIdOf(id!)} shows it move`,
+        );
         return 0;
       }
       case 'maintenance': {

@@ -1,6 +1,6 @@
 import { FerryError, ForbiddenError, PlanRefusedError, toFerryError } from '../engine/errors.js';
 import type { ApprovalDecision, ApprovalRequest, FerryEvent } from '../engine/model.js';
-import { FINAL_EVACUATION_STATES } from '../engine/model.js';
+import { evacuationIdOf, FINAL_EVACUATION_STATES } from '../engine/model.js';
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import {
   ACTION,
@@ -11,6 +11,7 @@ import {
   type ConfirmPayload,
   confirmPayloadSchema,
   controlPayloadSchema,
+  recoverPayloadSchema,
 } from '../views/actions.js';
 import { auditMessage } from '../views/audit.js';
 import { code, type Message } from '../views/blocks.js';
@@ -219,7 +220,7 @@ async function execute(command: Command, user: string, deps: SurfaceDeps): Promi
       await service.recoverPostcopy(command.id, user);
       return {
         message: noteMessage(
-          `Post-copy of ${code(command.id)} recovering (${who(user)}): paused and resumed over a new channel; it moves again once the link carries it`,
+          `Post-copy of ${code(command.id)} recovering (${who(user)}): the worker that runs it pauses it and resumes it over a new channel, which moves once the link carries it; the thread says when it has run`,
         ),
         inChannel: true,
       };
@@ -303,6 +304,10 @@ export async function runAction(
         const command = CONTROL_OF[input.actionId];
         return control(id, command, input.user, deps, respond);
       }
+      case ACTION.recover: {
+        const { migrationId } = await parse(recoverPayloadSchema);
+        return recover(migrationId, input.user, deps, respond);
+      }
       default:
         return refused(
           deps,
@@ -345,6 +350,24 @@ async function control(
   const words = CONTROL_WORDS[command];
   await deps.tellThread(id, words.thread.replace('%s', who(user)));
   await respond({ message: noteMessage(`You ${words.done} ${code(id)}.`) });
+}
+
+/** Recover on a stalled post-copy's notice: the same role and engine checks as `/ferry recover`. */
+async function recover(
+  migrationId: string,
+  user: string,
+  deps: SurfaceDeps,
+  respond: Respond,
+): Promise<void> {
+  await authorise(deps, user, COMMAND_ROLE.recover!, 'recover a post-copy', 'recover', migrationId);
+  await deps.service.recoverPostcopy(migrationId, user);
+  await deps.tellThread(
+    evacuationIdOf(migrationId),
+    `🛟 ${who(user)} pressed *Recover* for ${code(migrationId)}: the post-copy is paused and resumed over a new channel by the worker that runs it`,
+  );
+  await respond({
+    message: noteMessage(`You asked to recover ${code(migrationId)}; the thread says when it has run.`),
+  });
 }
 
 export async function parsePayload<T>(

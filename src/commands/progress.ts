@@ -3,7 +3,7 @@ import { type Evacuation, type FerryEvent, FINAL_CAMPAIGN_STATES, isEarlyApprova
 import type { AuditEntry, FerryService } from '../engine/ports.js';
 import { section } from '../views/blocks.js';
 import { campaignEndedText } from '../views/campaign.js';
-import { noticeFor } from '../views/notices.js';
+import { noticeBlocks, noticeFor } from '../views/notices.js';
 import type { PostMortemView } from '../views/postmortem.js';
 import { progressMessage } from '../views/progress.js';
 import type { ApprovalNotifier } from './approvals.js';
@@ -194,9 +194,14 @@ export class ProgressPublisher {
     if (event.type === 'approval.decided') await approvals.refresh(event.evacuationId);
     const notice = noticeFor(event, timezone, { approvers: this.deps.approvers, command: this.deps.command });
     if (notice)
-      await outbox.post(followed.channel, { text: notice, blocks: [section(notice)] }, followed.ts, {
-        broadcast: broadcast(event),
-      });
+      await outbox.post(
+        followed.channel,
+        { text: notice, blocks: noticeBlocks(event, notice) },
+        followed.ts,
+        {
+          broadcast: broadcast(event),
+        },
+      );
     if (event.type === 'evacuation.finished') {
       const all = await service.events(event.evacuationId);
       const report = this.deps.report(all, await service.audit(event.evacuationId));

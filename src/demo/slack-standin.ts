@@ -112,13 +112,13 @@ export interface ViewCall {
 const TEAM = 'T0FERRY';
 
 /** What every interactive payload (a modal's submission, a button press) says of where it came from and who sent it. */
-function interactionEnvelope(user: string) {
+function interactionEnvelope(user: string, triggerId = randomUUID()) {
   return {
     team: { id: TEAM, domain: 'ferry' },
     user: { id: user, username: user.toLowerCase(), team_id: TEAM },
     api_app_id: 'A0FERRY',
     token: 'legacy-verification-token',
-    trigger_id: randomUUID(),
+    trigger_id: triggerId,
   };
 }
 export const BOT_USER = 'U0FERRYBOT';
@@ -319,16 +319,20 @@ export class SlackStandin extends EventEmitter {
     throw new Error(`no button "${label}" on message ${message.ts}`);
   }
 
-  /** A block_actions payload with any action id and value: what a forger would send. */
+  /**
+   * A block_actions payload with any action id and value: what a forger would send. The same
+   * `triggerId` twice is what a replayed request looks like.
+   */
   sendAction(
     user: string,
     message: Pick<StoredMessage, 'channel' | 'ts' | 'text' | 'blocks'>,
     action: { block_id: string; action_id: string; value: string },
+    options: { triggerId?: string } = {},
   ): Promise<Delivery> {
     const responseUrl = this.newResponseUrl({ channel: message.channel, user, messageTs: message.ts });
     const payload = {
       type: 'block_actions',
-      ...interactionEnvelope(user),
+      ...interactionEnvelope(user, options.triggerId),
       container: {
         type: 'message',
         message_ts: message.ts,

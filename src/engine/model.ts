@@ -540,6 +540,18 @@ export type FerryEvent = EventBase &
         /** The driver can recover it on an operator's word (FerryService.recoverPostcopy). */
         recoverable?: boolean;
       }
+    /**
+     * An operator's recovery of a stalled post-copy, carried out by the runner that owns the
+     * migration (the one process with its driver): it ran (`ok`), or the driver refused and why.
+     */
+    | {
+        type: 'migration.postcopy-recovery';
+        migrationId: string;
+        instance: string;
+        by: string;
+        ok: boolean;
+        cause?: string;
+      }
     | {
         type: 'migration.completed';
         migrationId: string;
@@ -584,3 +596,8 @@ export const AUTO_CONVERGE = { initialPct: 20, incrementPct: 10, maxPct: 99 } as
 
 /** Names of hosts, instances and domains (letters, digits, ".", "_", "-"; at most 63): what ferry lets near a shell. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** The evacuation a migration id (`EVACUATION:VM`) belongs to: VM names hold no colon, ids may. */
+export function evacuationIdOf(migrationId: string): string {
+  return migrationId.slice(0, migrationId.lastIndexOf(':'));
+}

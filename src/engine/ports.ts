@@ -44,6 +44,8 @@ export interface WatchState {
   preApprovalSpent?: boolean;
   /** Post-copy's progress: its lowest remaining bytes and when, and when a stall was raised. */
   postcopy?: { bestRemainingBytes: number; bestAt: number; alertedAt?: number };
+  /** Post-copy recoveries the runner has carried out (or found refused): the next request is number n + 1. */
+  postcopyRecoveries?: number;
 }
 
 /** A migration as stored: its public record plus the watcher's state. */
@@ -229,6 +231,13 @@ export interface ControlChannel {
     answer: MaintenanceAnswer,
     by: string,
   ): Promise<void>;
+  /** The operator's request for recovery number `attempt` of a post-copy, if any. */
+  recoveryRequest(migrationId: string, attempt: number): Promise<{ by: string } | undefined>;
+  /**
+   * Asks the runner that owns the migration to recover its post-copy (attempt n of it): the
+   * first request of an attempt stands; returns who made the one that stands.
+   */
+  requestRecovery(migrationId: string, attempt: number, by: string): Promise<{ by: string }>;
 }
 
 /**
@@ -319,8 +328,10 @@ export interface FerryService {
   control(id: string, command: ControlCommand, by: string): Promise<void>;
   /**
    * Recovers a post-copy (by its migration id) that stopped making progress, where the driver
-   * can (QEMU: migrate-pause, migrate-recover, migrate resume); audited, refused with why
-   * otherwise. The runner keeps watching it: moving again clears the stall.
+   * can (QEMU: migrate-pause, migrate-recover, migrate resume; the simulator);
+   * audited, refused with why otherwise. The request goes through the control channel to the
+   * runner that owns the migration, which carries it out at its next step and writes a
+   * `migration.postcopy-recovery` event; moving again clears the stall.
    */
   recoverPostcopy(migrationId: string, by: string): Promise<void>;
   /**

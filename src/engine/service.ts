@@ -4,7 +4,7 @@ import { format } from 'date-fns';
 import { Campaigns, type StepRequest } from './campaign/campaigns.js';
 import type { Clock } from './clock.js';
 import type { CoreConfig } from './config.js';
-import type { Driver, MigrationHandle } from './drivers/driver.js';
+import type { Driver } from './drivers/driver.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -14,6 +14,7 @@ import {
   toFerryError,
 } from './errors.js';
 import { askedEarly, earlyRequests } from './evacuation/early.js';
+import { noRecovery } from './evacuation/watch.js';
 import {
   type ApprovalDecision,
   type ApprovalOutcome,
@@ -328,18 +329,32 @@ export class EngineService implements FerryService {
         !record.handleRef
       )
         throw new ConflictError(`${migrationId} is ${migration.state}, not in post-copy: nothing to recover`);
-      const { driver } = this.deps;
-      if (!driver.kind)
+      const refusal = await this.recoveryRefusal(migration.evacuationId, migrationId);
+      if (refusal) throw new ConflictError(refusal);
+      // The runner that owns the migration carries it out at its next step, wherever it runs.
+      const attempt = (record.watch.postcopyRecoveries ?? 0) + 1;
+      const stands = await this.deps.control.requestRecovery(migrationId, attempt, by);
+      if (stands.by !== by)
         throw new ConflictError(
-          'this bot reaches no hypervisor itself (its evacuations run in ferry-worker processes): run the recovery from a bot with a worker, or by hand',
+          `${stands.by} asked to recover ${migrationId} already; the runner carries it out at its next step`,
         );
-      if (!driver.recoverPostcopy)
-        throw new ConflictError(
-          `the ${driver.kind} driver cannot recover a post-copy itself${driver.postcopyRecovery ? `: ${driver.postcopyRecovery}` : '; restore the migration network and keep the source host up'}`,
-        );
-      await driver.recoverPostcopy(JSON.parse(record.handleRef) as MigrationHandle);
       return `${migration.instance} ${migration.from} → ${migration.to}`;
     });
+  }
+
+  /**
+   * Why a post-copy recovery cannot be run, or undefined. A bot without a driver does not know
+   * the workers' back end: the stall notice, written by the runner with the driver in hand, says.
+   */
+  private async recoveryRefusal(evacuationId: string, migrationId: string): Promise<string | undefined> {
+    const { driver } = this.deps;
+    if (driver.kind) return driver.recoverPostcopy ? undefined : noRecovery(driver);
+    const stall = (await this.events(evacuationId))
+      .filter((e) => e.type === 'migration.postcopy-stalled' && e.migrationId === migrationId)
+      .at(-1);
+    if (stall?.type === 'migration.postcopy-stalled' && !stall.recoverable)
+      return noRecovery({ postcopyRecovery: stall.recovery });
+    return undefined;
   }
 
   async maintenance(id: string, answer: MaintenanceAnswer, by: string): Promise<void> {

@@ -16,6 +16,7 @@ export const ACTION = {
   pause: 'ferry.evacuation.pause',
   resume: 'ferry.evacuation.resume',
   abort: 'ferry.evacuation.abort',
+  recover: 'ferry.postcopy.recover',
 } as const;
 
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
@@ -51,9 +52,16 @@ export const approvalAllPayloadSchema = z.strictObject({
 });
 export type ApprovalAllPayload = z.infer<typeof approvalAllPayloadSchema>;
 
+/** Recover on a stalled post-copy's notice names only the migration (EVACUATION:VM); the engine checks the rest. */
+export const recoverPayloadSchema = z.strictObject({
+  v: z.literal(1),
+  migrationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}:[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/),
+});
+export type RecoverPayload = z.infer<typeof recoverPayloadSchema>;
+
 /** Button values are compact JSON. */
 export function encodePayload(
-  payload: ConfirmPayload | ApprovalPayload | ControlPayload | ApprovalAllPayload,
+  payload: ConfirmPayload | ApprovalPayload | ControlPayload | ApprovalAllPayload | RecoverPayload,
 ): string {
   return JSON.stringify(payload);
 }

@@ -1,6 +1,7 @@
 import type { FerryEvent } from '../engine/model.js';
+import { ACTION, encodePayload } from './actions.js';
 import { decisionLine } from './approval.js';
-import { code, escapeMrkdwn } from './blocks.js';
+import { actions, type Block, button, code, confirmDialog, escapeMrkdwn, section } from './blocks.js';
 import { bytes, clockTime, duration, mentions, plural, time, who } from './format.js';
 import { DEFAULT_COMMAND } from './usage.js';
 
@@ -53,6 +54,10 @@ export function noticeFor(
       const mention = mentions(options.approvers);
       return `${at} 🚨 ${code(event.instance)}: post-copy has made no progress for ${duration(event.stalledForMs)}, ${bytes(event.remainingBytes)} still on the source. It cannot be aborted: ${escapeMrkdwn(event.recovery)}.${recover}${mention ? ` ${mention}` : ''}`;
     }
+    case 'migration.postcopy-recovery':
+      return event.ok
+        ? `${at} 🛟 ${code(event.instance)}: post-copy recovery started (asked by ${who(event.by)}): the dead channel is closed and a new one opens once the link carries it`
+        : `${at} 🛟 ${code(event.instance)}: post-copy recovery asked by ${who(event.by)} could not run: ${escapeMrkdwn(event.cause ?? 'no reason given')}`;
     case 'migration.failed':
       return `${at} ❌ ${code(event.instance)} failed: ${escapeMrkdwn(event.cause)}`;
     case 'migration.aborted':
@@ -68,4 +73,24 @@ export function noticeFor(
     default:
       return undefined;
   }
+}
+
+/**
+ * The blocks of a thread notice: its line, and under a stalled post-copy the driver can recover
+ * a Recover button (behind a confirm dialog saying what it does); the clicker's role is checked.
+ */
+export function noticeBlocks(event: FerryEvent, notice: string): Block[] {
+  if (event.type !== 'migration.postcopy-stalled' || !event.recoverable) return [section(notice)];
+  const recover = button(
+    'Recover',
+    ACTION.recover,
+    encodePayload({ v: 1, migrationId: event.migrationId }),
+    'primary',
+    confirmDialog(
+      'Recover this post-copy?',
+      `ferry pauses the stalled post-copy of ${code(event.instance)} and resumes it over a new channel, which moves once the migration link is back. The guest keeps running on the destination; keep the source host up.`,
+      'Recover',
+    ),
+  );
+  return [section(notice), actions(`ferry.recover.${event.migrationId}`.slice(0, 255), recover)];
 }

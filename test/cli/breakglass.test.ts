@@ -183,6 +183,66 @@ describe('ferry break-glass commands', () => {
     expect(approvals).toHaveLength(1);
   }, 240_000);
 
+  it('recovers a stalled post-copy: the request reaches the worker that runs it, audited with who', async () => {
+    // stuck-1's stream stops moving: its pre-copy asks for post-copy, and the post-copy stalls too.
+    const f = await harness.fixture(
+      FLEET.replace(
+        / {2}instances:\n[\s\S]*?policy:/,
+        `  instances:
+    - { name: stuck-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 10 }
+policy:
+  allowPause: false`,
+      ),
+      1,
+    );
+    const run = (...args: string[]) => ferry([...args, '--config', f.file], harness.redis.url);
+    await f.sim.injectFault({ kind: 'stall', instance: 'stuck-1', afterMs: 1000 });
+    await f.worker('w1');
+    const { id } = await f.engine.service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U0ALICE',
+      maintenance: false,
+    });
+    const migrationId = `${id}:stuck-1`;
+    const requested = await until(
+      async () => ofType(await f.engine.service.events(id), 'approval.requested')[0],
+      'stuck-1 to ask for post-copy',
+      60_000,
+      200,
+    );
+    // Not in post-copy yet: the engine's refusal, audited.
+    const early = await run('recover', migrationId);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('not in post-copy: nothing to recover');
+    await f.engine.service.decide(requested.approval.id, 'approved', 'U0BOB');
+    const stalled = await until(
+      async () => ofType(await f.engine.service.events(id), 'migration.postcopy-stalled')[0],
+      'the post-copy to stall',
+      60_000,
+      200,
+    );
+    expect(stalled.recoverable).toBe(true);
+
+    const recovered = await run('recover', migrationId);
+    expect(recovered.code, recovered.stderr).toBe(0);
+    expect(recovered.stdout).toContain(`post-copy of ${migrationId} recovering (U0OPER)`);
+    const ran = await until(
+      async () => ofType(await f.engine.service.events(id), 'migration.postcopy-recovery')[0],
+      'the worker to recover it',
+      30_000,
+      200,
+    );
+    expect(ran).toMatchObject({ migrationId, by: 'U0OPER', ok: true });
+    expect((await finished(f.engine, id, 60_000)).state).toBe('completed');
+    const audit = await f.engine.service.audit(id);
+    expect(
+      audit.filter((e) => e.action === 'recover').map((e) => [e.who, e.via, e.refused !== undefined]),
+    ).toEqual([
+      ['U0OPER', `cli:${OS_USER}`, true],
+      ['U0OPER', `cli:${OS_USER}`, false],
+    ]);
+  }, 180_000);
+
   it('refuses an OS user it cannot name, bad ids and an unknown evacuation, saying what was expected', async () => {
     const f = await harness.fixture(FLEET.replace(`${OS_USER}: U0OPER`, 'someoneelse: U0OPER'), 1);
     const run = (...args: string[]) => ferry([...args, '--config', f.file], harness.redis.url);

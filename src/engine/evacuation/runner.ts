@@ -199,6 +199,7 @@ async function step(
     requestedBy: request.requestedBy,
     log,
     replace: (record) => replaceMove(record, deps),
+    recoveryRequest: (migrationId, attempt) => deps.control.recoveryRequest(migrationId, attempt),
   };
   const base = { evacuationId: request.id, at: now };
   const events: FerryEvent[] = [];

@@ -1,7 +1,7 @@
 import { migrationStream, streamCapsOf } from '../bandwidth.js';
 import type { PolicyConfig } from '../config.js';
 import type { Driver, MigrationHandle, Whereabouts } from '../drivers/driver.js';
-import { FerryError, MigrationLostError, toFerryError } from '../errors.js';
+import { ConflictError, FerryError, MigrationLostError, toFerryError } from '../errors.js';
 import type { Log } from '../log.js';
 import {
   type ApprovalDecision,
@@ -42,6 +42,8 @@ export interface StepContext {
    * destination after this plan was made); undefined when there is none and the move fails.
    */
   replace?: (record: MigrationRecord) => Promise<MigrationRecord | undefined>;
+  /** An operator's request for post-copy recovery number `attempt` (ControlChannel.recoveryRequest). */
+  recoveryRequest?: (migrationId: string, attempt: number) => Promise<{ by: string } | undefined>;
 }
 
 export interface StepResult {
@@ -290,7 +292,44 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
   if (decision && step.watch.escalation?.approvalId === decision.approvalId)
     next.watch.escalation = undefined;
   for (const action of step.actions) events.push(...(await act(next, action, handle, sample, ctx)));
+  events.push(...(await recoverIfAsked(next, handle, ctx)));
   return { record: next, events };
+}
+
+/**
+ * Carries out an operator's post-copy recovery, once per request: asked from any bot or the
+ * CLI, run here, by the runner that owns the migration and so holds its driver. A refusal is
+ * an event too (the request is spent): the thread says why and the operator may ask again.
+ */
+async function recoverIfAsked(
+  record: MigrationRecord,
+  handle: MigrationHandle,
+  ctx: StepContext,
+): Promise<FerryEvent[]> {
+  const { migration, watch } = record;
+  if (watch?.switchedOver !== 'postcopy' || migration.state !== 'switching-over') return [];
+  const attempt = (watch.postcopyRecoveries ?? 0) + 1;
+  const request = await ctx.recoveryRequest?.(migration.id, attempt);
+  if (!request) return [];
+  watch.postcopyRecoveries = attempt;
+  const event = {
+    evacuationId: migration.evacuationId,
+    at: ctx.now,
+    type: 'migration.postcopy-recovery' as const,
+    migrationId: migration.id,
+    instance: migration.instance,
+    by: request.by,
+  };
+  try {
+    if (!ctx.driver.recoverPostcopy) throw new ConflictError(noRecovery(ctx.driver));
+    await ctx.driver.recoverPostcopy(handle);
+  } catch (err) {
+    return [{ ...event, ok: false, cause: toFerryError(err).userMessage }];
+  }
+  // The recovered stream gets a stall clock of its own: a new stall is raised anew.
+  if (watch.postcopy)
+    watch.postcopy = { bestRemainingBytes: watch.postcopy.bestRemainingBytes, bestAt: ctx.now };
+  return [{ ...event, ok: true }];
 }
 
 /**
@@ -367,6 +406,11 @@ function strategyUsed(record: MigrationRecord): Strategy {
 /** What an operator can do for a stalled post-copy when the driver offers no recovery of its own. */
 const POSTCOPY_OPERATOR_RECOVERY =
   'restore the migration network between source and destination and keep the source host up (it holds the pages the guest still needs); if the source is lost, so is the guest';
+
+/** Why a driver without a recovery of its own refuses one, and what the operator can do instead. */
+export function noRecovery(driver: Partial<Pick<Driver, 'kind' | 'postcopyRecovery'>>): string {
+  return `the ${driver.kind ?? 'workers’'} driver cannot recover a post-copy itself: ${driver.postcopyRecovery ?? POSTCOPY_OPERATOR_RECOVERY}`;
+}
 
 async function act(
   record: MigrationRecord,

@@ -55,8 +55,14 @@ type Whereabouts =
  */
 export class LibvirtDriver implements Driver {
   readonly kind = 'libvirt' as const;
+  /**
+   * No `recoverPostcopy`: libvirt's own recovery, `--postcopy-resume`, crashed the destination's
+   * libvirtd 11.3.0 (Debian bookworm-backports) every time ferry's tests tried it (a segfault in
+   * qemuProcessIncomingDefNew under virDomainMigratePrepare3Params, p2p or not, with or without
+   * --migrateuri), so ferry does not run it; the notice says what is known instead.
+   */
   readonly postcopyRecovery =
-    'libvirt can resume a broken post-copy: once the migration link is back, run `virsh migrate --live --p2p --postcopy --postcopy-resume DOMAIN DEST_URI` on the source; keep the source host up meanwhile';
+    'libvirt marks the post-copy failed about 30 s after its link drops (`virsh domstate --reason`: "paused (post-copy failed)" on the source, "running (post-copy failed)" on the destination once the link is back). Restore the migration network and keep the source host up: it holds the pages the guest still needs. libvirt\'s resume (`virsh migrate --live --p2p --persistent --undefinesource --postcopy --postcopy-resume DOMAIN DEST_URI` on the source, once both hosts say post-copy failed) crashed the destination libvirtd 11.3.0 in ferry\'s tests: use it only on a libvirt known to recover';
   private readonly active = new Map<string, Active>();
   private readonly fleet: ConfiguredFleet;
 

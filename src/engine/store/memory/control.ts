@@ -1,6 +1,6 @@
 import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../ports.js';
 
-/** Operator commands in process: the latest one per evacuation. */
+/** Operator commands in process: the latest one per evacuation, maintenance answers and recovery requests. */
 export class MemoryControl implements ControlChannel {
   private readonly commands = new Map<string, { command: ControlCommand; by: string }>();
 
@@ -22,5 +22,18 @@ export class MemoryControl implements ControlChannel {
     const key = `${evacuationId}#${attempt}`;
     // The first answer stands: two operators answering at once do not get a retry and a done.
     if (!this.answers.has(key)) this.answers.set(key, { answer, by });
+  }
+
+  private readonly recoveries = new Map<string, { by: string }>();
+
+  async recoveryRequest(migrationId: string, attempt: number) {
+    return this.recoveries.get(`${migrationId}#${attempt}`);
+  }
+
+  async requestRecovery(migrationId: string, attempt: number, by: string) {
+    const key = `${migrationId}#${attempt}`;
+    // The first request of an attempt stands: two clicks at once recover once.
+    if (!this.recoveries.has(key)) this.recoveries.set(key, { by });
+    return this.recoveries.get(key)!;
   }
 }

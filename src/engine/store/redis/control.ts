@@ -6,7 +6,8 @@ import { decode, encode } from './schemas.js';
 
 /**
  * Pause / resume / abort for a running evacuation, from any replica: the latest command is one
- * key the runner reads at every step, wherever it runs.
+ * key the runner reads at every step, wherever it runs. Maintenance answers and post-copy
+ * recovery requests are one key per attempt, read by the runner the same way.
  */
 export class RedisControl implements ControlChannel {
   private readonly keys: Keys;
@@ -43,5 +44,21 @@ export class RedisControl implements ControlChannel {
       encode('maintenanceAnswer', { answer, by }),
       'NX',
     );
+  }
+
+  async recoveryRequest(migrationId: string, attempt: number) {
+    const key = this.keys.recoveryRequest(migrationId, attempt);
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : decode('recoveryRequest', raw, key);
+  }
+
+  /** SET NX then GET: the first request of an attempt stands, whichever replica records it. */
+  async requestRecovery(migrationId: string, attempt: number, by: string) {
+    const key = this.keys.recoveryRequest(migrationId, attempt);
+    await this.redis.set(key, encode('recoveryRequest', { by }), 'NX');
+    await confirmReplicated(this.redis, key, 'a recovery request');
+    const stands = await this.recoveryRequest(migrationId, attempt);
+    if (!stands) throw new Error(`${key} vanished right after it was written`);
+    return stands;
   }
 }

@@ -20,6 +20,7 @@
  * | P:approvals:<evacuationId>          | set    | ids of the evacuation's approval requests     |
  * | P:control:<evacuationId>            | string | latest {command, by}                          |
  * | P:maintenance:<evacuationId>:<n>    | string | operator's answer to attempt n (first wins)   |
+ * | P:recover:<migrationId>:<n>         | string | {by}: post-copy recovery n asked (first wins) |
  * | P:hostlock:<host>                   | string | id of the open evacuation holding the host    |
  * | P:campaign:<id>                     | string | Campaign JSON (compare-and-set by version)    |
  * | P:campaigns                         | zset   | campaign ids, score = creation order          |
@@ -116,6 +117,11 @@ export class Keys {
 
   maintenanceAnswer(evacuationId: string, attempt: number): string {
     return `${this.prefix}:maintenance:${evacuationId}:${attempt}`;
+  }
+
+  /** Keyed by migration id (EVACUATION:VM), which holds the evacuation's id and so its hash tag. */
+  recoveryRequest(migrationId: string, attempt: number): string {
+    return `${this.prefix}:recover:${migrationId}:${attempt}`;
   }
 
   hostLock(host: string): string {

@@ -131,29 +131,33 @@ export const migrationRecordSchema = z.looseObject({
   early: z.looseObject({ request: z.looseObject({ id: text, expiresAt: num }) }).optional(),
 });
 
-const EVENT_TYPES = [
-  'evacuation.planned',
-  'evacuation.scheduled',
-  'plan.revised',
-  'evacuation.started',
-  'evacuation.paused',
-  'evacuation.resumed',
-  'host.disabled',
-  'host.enabled',
-  'maintenance.started',
-  'maintenance.finished',
-  'maintenance.unknown',
-  'migration.started',
-  'migration.progress',
-  'migration.tuned',
-  'approval.requested',
-  'approval.decided',
-  'migration.switchover',
-  'migration.completed',
-  'migration.failed',
-  'migration.aborted',
-  'evacuation.finished',
-] as const satisfies readonly FerryEventType[];
+/** Every event type, as keys: a type added to the model and not here fails to compile (it would be unreadable once stored). */
+const EVENT_TYPE_KEYS: Record<FerryEventType, true> = {
+  'evacuation.planned': true,
+  'evacuation.scheduled': true,
+  'plan.revised': true,
+  'evacuation.started': true,
+  'evacuation.paused': true,
+  'evacuation.resumed': true,
+  'host.disabled': true,
+  'host.enabled': true,
+  'maintenance.started': true,
+  'maintenance.finished': true,
+  'maintenance.unknown': true,
+  'migration.started': true,
+  'migration.progress': true,
+  'migration.tuned': true,
+  'approval.requested': true,
+  'approval.decided': true,
+  'migration.switchover': true,
+  'migration.postcopy-stalled': true,
+  'migration.postcopy-recovery': true,
+  'migration.completed': true,
+  'migration.failed': true,
+  'migration.aborted': true,
+  'evacuation.finished': true,
+};
+const EVENT_TYPES = Object.keys(EVENT_TYPE_KEYS) as [FerryEventType, ...FerryEventType[]];
 
 export const eventSchema = z.looseObject({ evacuationId: text, at: num, type: z.enum(EVENT_TYPES) });
 
@@ -212,6 +216,7 @@ export const controlSchema = z.strictObject({
 });
 
 export const maintenanceAnswerSchema = z.strictObject({ answer: z.enum(['done', 'retry']), by: text });
+export const recoveryRequestSchema = z.strictObject({ by: text });
 
 export const issuedPlanSchema = z.looseObject({
   id: text,
@@ -290,6 +295,7 @@ interface Stored extends Record<RecordKind, unknown> {
   audit: AuditEntry;
   campaign: Campaign;
   maintenanceAnswer: { answer: 'done' | 'retry'; by: string };
+  recoveryRequest: { by: string };
   plan: IssuedPlan;
   planUse: { use: PlanUse; by: string; at: number };
   fleet: FleetSnapshot;
@@ -306,6 +312,7 @@ const schemas: Record<keyof Stored, z.ZodType> = {
   audit: auditEntrySchema,
   campaign: campaignSchema,
   maintenanceAnswer: maintenanceAnswerSchema,
+  recoveryRequest: recoveryRequestSchema,
   plan: issuedPlanSchema,
   planUse: planUseSchema,
   fleet: fleetSnapshotSchema,
