@@ -112,7 +112,7 @@ export interface ViewCall {
 const TEAM = 'T0FERRY';
 
 /** What every interactive payload (a modal's submission, a button press) says of where it came from and who sent it. */
-function interactionEnvelope(user: string, triggerId = randomUUID()) {
+function interactionEnvelope(user: string, triggerId: string = randomUUID()) {
   return {
     team: { id: TEAM, domain: 'ferry' },
     user: { id: user, username: user.toLowerCase(), team_id: TEAM },

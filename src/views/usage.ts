@@ -38,7 +38,8 @@ export const SUMMARY: Record<Verb, string> = {
   pause: 'stop admitting new migrations (running ones finish)',
   resume: 'continue a paused evacuation',
   abort: 'abort running migrations (VMs stay on their source) and stop',
-  recover: 'resume a stalled post-copy over a new channel, where the driver can (QEMU, the simulator); the worker that runs it does it',
+  recover:
+    'resume a stalled post-copy over a new channel, where the driver can (QEMU, the simulator); the worker that runs it does it',
   report: 'the post-mortem of a finished evacuation',
   audit: 'who did what, and every refused attempt (who, what, why); of one evacuation with its ID',
   maintenance: 'answer a maintenance whose outcome is unknown: it was done, or run it again',

@@ -364,7 +364,8 @@ export class RedisStore implements EngineStore {
 
   /**
    * Every key an ended evacuation leaves: its record and event stream, its migrations' records,
-   * their approval requests and decisions, the operator's command and maintenance answers.
+   * their approval requests and decisions, the operator's command, maintenance answers and
+   * post-copy recovery requests.
    */
   private async leftBehind(evacuation: Evacuation, changed: readonly MigrationRecord[]): Promise<string[]> {
     const { id } = evacuation.request;
@@ -380,6 +381,14 @@ export class RedisStore implements EngineStore {
       .filter(needsSwitchover)
       .map((m) => earlyApprovalId(`${id}:${m.instance}`));
     const attempts = evacuation.maintenanceRun?.attempt ?? 0;
+    // Post-copy recovery requests: each one the runner took, and the next, asked and not yet taken.
+    const recoveries = records
+      .filter((r) => r.watch?.switchedOver === 'postcopy')
+      .flatMap((r) =>
+        Array.from({ length: (r.watch?.postcopyRecoveries ?? 0) + 1 }, (_, n) =>
+          this.keys.recoveryRequest(r.migration.id, n + 1),
+        ),
+      );
     return [
       this.keys.evacuation(id),
       this.keys.events(id),
@@ -388,6 +397,7 @@ export class RedisStore implements EngineStore {
       ...evacuation.migrations.map((m) => this.keys.migration(m.id)),
       ...[...approvals, ...early].flatMap((a) => [this.keys.approval(a), this.keys.decision(a)]),
       ...Array.from({ length: attempts }, (_, n) => this.keys.maintenanceAnswer(id, n + 1)),
+      ...recoveries,
     ];
   }
 

@@ -27,6 +27,8 @@ export const RECORD_VERSIONS = {
   plan: 2,
   fleet: 2,
   fleetFailure: 2,
+  // New with versions: no older ferry reads it, so it is stamped from its first shape.
+  recoveryRequest: 2,
   // Still version 1, the form without `v`: a version-1 ferry reads these three with strict
   // schemas and would refuse a `v` on them (its runner then fails the evacuation's job) while old
   // and new processes run side by side. Their next change of shape stamps them (v: 2 or later),

@@ -42,6 +42,7 @@ const SAMPLES: { [K in RecordKind]: Record<string, unknown> } = {
   fleetFailure: { message: 'nova is down', by: 'w1', at },
   control: { command: 'pause', by: 'U0ALICE' },
   maintenanceAnswer: { answer: 'done', by: 'U0ALICE' },
+  recoveryRequest: { by: 'U0ALICE' },
   planUse: { use: 'confirmed', by: 'U0ALICE', at },
 };
 
