@@ -26,9 +26,10 @@ const OS_USER = userInfo().username;
 
 // hv1-vm* converge on their own; hot-1 dirties memory faster than its stream carries, stalls and
 // asks for post-copy, which someone must approve.
+const HOT = '    - { name: hot-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 400 }';
 const FLEET = `
 timezone: UTC
-${simFleet(['hv1', 'hv2', 'hv3'], vms('hv1', 4, 2), '    - { name: hot-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 400 }')}
+${simFleet(['hv1', 'hv2', 'hv3'], vms('hv1', 4, 2), HOT)}
 policy:
   streamCapGbps: 2
   maxPerSource: 2
@@ -185,14 +186,13 @@ describe('ferry break-glass commands', () => {
 
   it('recovers a stalled post-copy: the request reaches the worker that runs it, audited with who', async () => {
     // stuck-1's stream stops moving: its pre-copy asks for post-copy, and the post-copy stalls too.
+    const fleet = simFleet(['hv1', 'hv2', 'hv3'], vms('hv1', 4, 2), HOT);
+    const stuck = simFleet(
+      ['hv1', 'hv2', 'hv3'],
+      '    - { name: stuck-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 10 }',
+    );
     const f = await harness.fixture(
-      FLEET.replace(
-        / {2}instances:\n[\s\S]*?policy:/,
-        `  instances:
-    - { name: stuck-1, host: hv1, vcpus: 4, memoryGiB: 2, dirtyMiBps: 10 }
-policy:
-  allowPause: false`,
-      ),
+      FLEET.replace(fleet, stuck).replace('policy:\n', 'policy:\n  allowPause: false\n'),
       1,
     );
     const run = (...args: string[]) => ferry([...args, '--config', f.file], harness.redis.url);
