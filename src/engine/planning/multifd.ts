@@ -88,6 +88,10 @@ export function chooseChannels(
         ? 'one stream: one channel already fills the link'
         : `one stream: the hosts have no spare cores for ${wanted} channels`,
     );
+  // A move predicted to need post-copy on one stream keeps it: post-copy sends each page once
+  // (channels would only resend the pages its guest dirties faster), and QEMU refuses the two together.
+  if (single.strategy === 'postcopy')
+    return one('one stream: predicted to need post-copy, and QEMU refuses multifd with post-copy');
   const multi = predict(channels);
   const risky = (p: Prediction) => p.strategy === 'postcopy' || p.strategy === 'pause' || !p.converges;
   if (risky(multi) && policy.allowPostCopy)
