@@ -45,8 +45,13 @@ export interface RunnerDeps {
   log?: Log;
   /** Makes admission exclusive across evacuations (and processes), so the fleet-wide ceilings hold. */
   admission?: AdmissionGate;
-  /** Called after every committed step (the durable worker extends its job lock here). */
+  /** Called after every committed step (the durable worker hands an evacuation over here when closing). */
   onStep?: (evacuation: Evacuation) => Promise<void>;
+  /**
+   * Waits between two steps; by default sleeps `sampleIntervalS` on the clock. A worker's runners
+   * share one Ticker (tick.ts), so their steps and their calls to Redis and the driver go together.
+   */
+  pace?: () => Promise<void>;
   /**
    * Called once an evacuation has ended (again on a re-run after a crash, so it must be
    * idempotent): the campaign it belongs to goes on from here.
@@ -91,15 +96,20 @@ export async function runEvacuation(id: string, deps: RunnerDeps): Promise<Evacu
     hostFacts ??= new Map((await deps.driver.inventory()).hosts.map((h) => [h.name, h]));
     return hostFacts;
   };
+  const pace = deps.pace ?? (() => deps.clock.sleep(deps.policy.sampleIntervalS * 1000));
+  // The migration records as last committed: read once per run, since only this runner (holding
+  // the evacuation's job) writes them; a run after a crash reads them again.
+  let records: MigrationRecord[] | undefined;
   while (!FINAL_EVACUATION_STATES.includes(evacuation.state)) {
     if (evacuation.state === 'maintenance' || evacuation.state === 'restoring') {
       evacuation = await maintain(evacuation, deps);
       continue;
     }
-    evacuation = await step(evacuation, deps, hosts, log);
+    records ??= await loadRecords(evacuation, deps.store);
+    ({ evacuation, records } = await step(evacuation, records, deps, hosts, log));
     await deps.onStep?.(evacuation);
     if (!FINAL_EVACUATION_STATES.includes(evacuation.state) && evacuation.state !== 'maintenance')
-      await deps.clock.sleep(deps.policy.sampleIntervalS * 1000);
+      await pace();
   }
   await deps.onEnded?.(evacuation);
   return evacuation;
@@ -184,10 +194,11 @@ const isFinal = (m: Migration) => FINAL_MIGRATION_STATES.includes(m.state);
 
 async function step(
   current: Evacuation,
+  stored: readonly MigrationRecord[],
   deps: RunnerDeps,
   hosts: () => Promise<Map<string, Host>>,
   log: Log,
-): Promise<Evacuation> {
+): Promise<{ evacuation: Evacuation; records: MigrationRecord[] }> {
   const evacuation = structuredClone(current);
   const { request } = evacuation;
   const now = deps.clock.now();
@@ -204,7 +215,7 @@ async function step(
   const base = { evacuationId: request.id, at: now };
   const events: FerryEvent[] = [];
   const changed = new Map<string, MigrationRecord>();
-  let records = await loadRecords(evacuation, deps.store);
+  let records = [...stored];
   const update = (result: { record: MigrationRecord; events: FerryEvent[] }) => {
     changed.set(result.record.migration.id, result.record);
     events.push(...result.events);
@@ -254,7 +265,7 @@ async function step(
   const pending = records.filter((r) => r.migration.state === 'pending');
   if (evacuation.state !== 'draining' || aborting || pending.length === 0) {
     await finish();
-    return evacuation;
+    return { evacuation, records };
   }
   // Other evacuations' streams share the links and count against the fleet-wide ceiling: reading
   // them, starting moves and committing happen while no other evacuation admits anywhere.
@@ -276,7 +287,7 @@ async function step(
     }
     await finish();
   });
-  return evacuation;
+  return { evacuation, records };
 }
 
 /**

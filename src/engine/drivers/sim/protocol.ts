@@ -110,6 +110,8 @@ export const requestSchemas = {
   precheck: z.strictObject({ request: migrationRequestSchema }),
   start: z.strictObject({ request: migrationRequestSchema, tuning: tuningSchema }),
   sample: z.strictObject({ handle: handleSchema }),
+  /** Many samples in one request (a worker's tick): each answered, or failed, on its own. */
+  'sample-many': z.strictObject({ handles: z.array(handleSchema).max(10_000) }),
   tune: z.strictObject({ handle: handleSchema, tuning: tuningSchema.partial() }),
   'switch-to-postcopy': z.strictObject({ handle: handleSchema }),
   'recover-postcopy': z.strictObject({ handle: handleSchema }),
@@ -127,6 +129,11 @@ export const errorReplySchema = z.object({
 });
 
 export type ErrorReply = { error: { code: ErrorCode; message: string; retryable: boolean } };
+
+/** `sample-many`'s reply: per handle, in order, its sample or its error. */
+export const sampleManyReplySchema = z.object({
+  results: z.array(z.union([z.object({ sample: sampleReplySchema }), errorReplySchema])),
+});
 
 const migrationViewSchema = z.object({
   id: name,

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { Batcher } from '../../batch.js';
 import {
   ConflictError,
   DriverRefusedError,
@@ -23,7 +24,7 @@ import {
   type Operation,
   type OperationBody,
   precheckReplySchema,
-  sampleReplySchema,
+  sampleManyReplySchema,
   snapshotReplySchema,
 } from './protocol.js';
 
@@ -63,6 +64,15 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
 export class RemoteSimDriver implements Driver {
   readonly kind = 'sim' as const;
   private closed = false;
+  /** The samples asked for together (a worker's tick): one request, not one per migration. */
+  private readonly samples = new Batcher<MigrationHandle, ProgressSample>(async (handles) => {
+    const { results } = await this.call('sample-many', { handles }, sampleManyReplySchema);
+    if (results.length !== handles.length)
+      throw new DriverReplyError(
+        `the sim server answered ${results.length} of ${handles.length} samples asked for together`,
+      );
+    return results.map((r) => ('sample' in r ? r.sample : errorFromReply(r, 200, '/op/sample-many')));
+  });
 
   constructor(private readonly options: RemoteSimOptions) {}
 
@@ -83,7 +93,7 @@ export class RemoteSimDriver implements Driver {
   }
 
   async sample(handle: MigrationHandle): Promise<ProgressSample> {
-    return this.call('sample', { handle }, sampleReplySchema);
+    return this.samples.call(handle);
   }
 
   async tune(handle: MigrationHandle, tuning: Partial<Tuning>): Promise<void> {

@@ -46,6 +46,16 @@ const handlers: { [O in Operation]: Handler<O> } = {
   precheck: (d, b) => d.precheck(b.request),
   start: (d, b) => d.start(b.request, b.tuning),
   sample: (d, b) => d.sample(b.handle),
+  'sample-many': async (d, b) => ({
+    results: await Promise.all(
+      b.handles.map((h) =>
+        d.sample(h).then(
+          (sample) => ({ sample }),
+          (err: unknown) => errorBody(toFerryError(err)),
+        ),
+      ),
+    ),
+  }),
   tune: async (d, b) => {
     await d.tune(b.handle, b.tuning);
     return {};

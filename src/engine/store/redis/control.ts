@@ -1,3 +1,4 @@
+import { Batcher } from '../../batch.js';
 import type { ControlChannel, ControlCommand, MaintenanceAnswer } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { Keys } from './keys.js';
@@ -11,17 +12,20 @@ import { decode, encode } from './schemas.js';
  */
 export class RedisControl implements ControlChannel {
   private readonly keys: Keys;
+  /** The reads of the runners that step together (a worker's tick): one MGET. */
+  private readonly reads: Batcher<string, string | null>;
 
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
+    this.reads = new Batcher((keys) => this.redis.mget(...keys));
   }
 
   async current(evacuationId: string): Promise<{ command: ControlCommand; by: string } | undefined> {
     const key = this.keys.control(evacuationId);
-    const raw = await this.redis.get(key);
+    const raw = await this.reads.call(key);
     return raw === null ? undefined : decode('control', raw, key);
   }
 

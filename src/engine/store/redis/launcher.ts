@@ -3,6 +3,7 @@ import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullm
 import type { Clock } from '../../clock.js';
 import { ConflictError, FerryError, toFerryError } from '../../errors.js';
 import { abandonEvacuation, type RunnerDeps, runEvacuation } from '../../evacuation/runner.js';
+import { Ticker } from '../../evacuation/tick.js';
 import type { Log, LogFields } from '../../log.js';
 import { type Evacuation, FINAL_EVACUATION_STATES } from '../../model.js';
 import type { Launcher } from '../../ports.js';
@@ -115,9 +116,11 @@ export class BullLauncher implements Launcher {
   /** Starts a worker processing evacuations in this process; close it with `worker.close()`. */
   startWorker(deps: WorkerDeps): Worker<EvacuationJobData> {
     const { tuning } = this;
+    // One watch loop per worker: every evacuation it runs steps on this ticker's ticks.
+    const ticker = new Ticker(deps.clock, deps.policy.sampleIntervalS * 1000);
     const worker = new Worker<EvacuationJobData>(
       EVACUATION_QUEUE,
-      (job, token) => this.process(job, token, deps),
+      (job, token) => this.process(job, token, deps, ticker),
       {
         connection: this.options.redis,
         prefix: this.options.prefix,
@@ -151,7 +154,12 @@ export class BullLauncher implements Launcher {
     await this.queue.close();
   }
 
-  private async process(job: Job<EvacuationJobData>, token: string | undefined, deps: WorkerDeps) {
+  private async process(
+    job: Job<EvacuationJobData>,
+    token: string | undefined,
+    deps: WorkerDeps,
+    ticker: Ticker,
+  ) {
     const { evacuationId, startsAt } = job.data;
     if (!token) throw new FerryError('INTERNAL', `job ${job.id} came without a lock token`);
     const evacuation = await deps.store.loadEvacuation(evacuationId);
@@ -164,17 +172,17 @@ export class BullLauncher implements Launcher {
       token,
       evacuationId,
     });
+    // The job's lock is the heartbeat. BullMQ renews the locks of all of a worker's jobs in one
+    // call every lockDurationMs / 2; a worker that lost one finds out at its next step, whose
+    // commit the fenced store refuses (LockLostError), and stops: another one runs the evacuation.
     const onStep = async () => {
-      // The job's lock is the heartbeat: a worker that lost it must stop, another one runs the evacuation.
-      if ((await job.extendLock(token, this.tuning.lockDurationMs)) !== 1)
-        throw new LockLostError(evacuationId);
       if (this.closing) throw new HandOver();
     };
     const run = deps.run ?? runEvacuation;
     let final: Evacuation;
     this.log(`${evacuationId}: running here (attempt ${job.attemptsMade + 1})`, { evacuationId });
     try {
-      final = await run(evacuationId, { ...deps, store, onStep });
+      final = await run(evacuationId, { ...deps, store, onStep, pace: ticker.pace() });
     } catch (err) {
       if (err instanceof HandOver) {
         // Waiting again at once, its attempts untouched; the runner resumes it from the store.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Batcher } from '../../batch.js';
 import {
   type Evacuation,
   earlyApprovalId,
@@ -45,87 +46,132 @@ end
 `;
 
 /**
- * One commit, atomically. KEYS[1] is the evacuation index, KEYS[2] its counter, KEYS[3] the set of
- * active migrations, KEYS[4] the open-evacuations index, KEYS[5] the expiry index; ARGV[1] is a
- * JSON plan naming the other keys by index. A fenced commit first checks that the BullMQ job
- * lock still holds this worker's token: a worker that lost its job writes nothing. The commit
- * that records an evacuation's end sets the expiry of everything it leaves behind (its retention).
+ * A batch of commits (those that arrive together: every evacuation a worker steps on one tick),
+ * each atomically, in one script. KEYS[1] is the evacuation index, KEYS[2] its counter, KEYS[3]
+ * the set of active migrations, KEYS[4] the open-evacuations index, KEYS[5] the expiry index,
+ * KEYS[6] the batch's id; ARGV[1] is `{plans, sweep}`, each plan naming its own keys by index
+ * from its `base`. Every plan is checked before the first write (Redis does not roll back a
+ * script that fails half-way): one whose event stream is not a stream, or whose fence (the
+ * BullMQ job lock) no longer holds its worker's token, writes nothing, and the others go on.
+ * Returns the plans' outcomes as JSON: 'OK', 'FERRY_FENCED…', or 'WRONGTYPE <key>'.
+ *
+ * The records of all plans go in one MSET and the active index in one SADD and one SREM: a tick
+ * of 250 evacuations watching 1,000 migrations costs a handful of commands, not a few per
+ * evacuation. The commit that records an evacuation's end sets the expiry of everything it
+ * leaves behind (its retention).
  */
 const COMMIT = new LuaScript(`
-local plan = cjson.decode(ARGV[1])
--- Every check before the first write: Redis does not roll back a script that fails half-way.
-for _, s in ipairs(plan.streams) do
-  local t = redis.call('TYPE', KEYS[s.key]).ok
-  if t ~= 'stream' and t ~= 'none' then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[s.key] .. ' is a ' .. t .. ', not an event stream')
-  end
-end
-if plan.fence then
-  if redis.call('GET', KEYS[plan.fence.key]) ~= plan.fence.token then
-    return redis.error_reply('FERRY_FENCED job lock lost')
-  end
-end
--- A commit re-sent after a lost reply (the client resends unanswered commands on reconnect) is
--- applied once: its id is remembered for an hour.
-if not redis.call('SET', KEYS[plan.commit.key], '1', 'NX', 'PX', 3600000) then
-  return 'DUPLICATE'
-end
--- Every record in one MSET, the active index in one SADD and one SREM: a step of an evacuation
--- watching 4 migrations costs a handful of commands, not two per migration.
-local records = {}
-if plan.evacuation then
-  table.insert(records, KEYS[plan.evacuation.key])
-  table.insert(records, plan.evacuation.json)
-end
-local active, inactive = {}, {}
-for _, m in ipairs(plan.migrations) do
-  table.insert(records, KEYS[m.key])
-  table.insert(records, m.json)
-  table.insert(m.active and active or inactive, m.id)
-end
+-- A batch re-sent after a lost reply (the client resends unanswered commands on reconnect) is
+-- applied once: its outcomes are remembered for an hour under its id.
+local seen = redis.call('GET', KEYS[6])
+if seen then return seen end
+local batch = cjson.decode(ARGV[1])
+local plans = batch.plans
+local function K(p, i) return KEYS[p.base + i] end
 -- In slices: unpack has a limit of a few thousand values.
 local function batched(command, key, values)
+  local out = {}
   for i = 1, #values, 1000 do
     local slice = { unpack(values, i, math.min(i + 999, #values)) }
-    if key then redis.call(command, key, unpack(slice)) else redis.call(command, unpack(slice)) end
+    local reply
+    if key then reply = redis.call(command, key, unpack(slice)) else reply = redis.call(command, unpack(slice)) end
+    if type(reply) == 'table' then for _, v in ipairs(reply) do table.insert(out, v) end end
+  end
+  return out
+end
+local results, lengths = {}, {}
+local fences = {}
+for _, p in ipairs(plans) do
+  if p.fence then table.insert(fences, K(p, p.fence.key)) end
+end
+local held = batched('MGET', nil, fences)
+local f = 0
+for i, p in ipairs(plans) do
+  local result = 'OK'
+  for _, s in ipairs(p.streams) do
+    local key = K(p, s.key)
+    if lengths[key] == nil then
+      local n = redis.pcall('XLEN', key)
+      if type(n) == 'table' and n.err then
+        result = 'WRONGTYPE ' .. key
+        break
+      end
+      lengths[key] = n
+    end
+  end
+  if p.fence then
+    f = f + 1
+    if result == 'OK' and held[f] ~= p.fence.token then result = 'FERRY_FENCED job lock lost' end
+  end
+  results[i] = result
+end
+local records, active = {}, {}
+for i, p in ipairs(plans) do
+  if results[i] == 'OK' then
+    if p.evacuation then
+      table.insert(records, K(p, p.evacuation.key))
+      table.insert(records, p.evacuation.json)
+    end
+    for _, m in ipairs(p.migrations) do
+      table.insert(records, K(p, m.key))
+      table.insert(records, m.json)
+      active[m.id] = m.active
+    end
   end
 end
 batched('MSET', nil, records)
-batched('SADD', KEYS[3], active)
-batched('SREM', KEYS[3], inactive)
--- An evacuation this store already indexed (and that has not ended) is in both indexes.
-if plan.evacuation and not plan.evacuation.indexed then
-  if not redis.call('ZSCORE', KEYS[1], plan.evacuation.id) then
-    redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), plan.evacuation.id)
+local add, remove = {}, {}
+for id, on in pairs(active) do table.insert(on and add or remove, id) end
+batched('SADD', KEYS[3], add)
+batched('SREM', KEYS[3], remove)
+local now
+local function time()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  -- Also indexes an evacuation an older ferry (without the index) created.
-  if plan.expire then redis.call('SREM', KEYS[4], plan.evacuation.id)
-  else redis.call('SADD', KEYS[4], plan.evacuation.id) end
+  return now
 end
-if plan.evacuation and plan.evacuation.release then
-  -- The evacuation has ended: its host is free, in the step that records the end.
-  local release = plan.evacuation.release
-  if redis.call('GET', KEYS[release]) == plan.evacuation.id then redis.call('DEL', KEYS[release]) end
-end
-for _, s in ipairs(plan.streams) do
-  local n = redis.call('XLEN', KEYS[s.key])
-  for i, e in ipairs(s.events) do
-    redis.call('XADD', KEYS[s.key], string.format('%d-0', n + i), 'type', e.type, 'event', e.json)
+for i, p in ipairs(plans) do
+  if results[i] == 'OK' then
+    -- An evacuation this store already indexed (and that has not ended) is in both indexes.
+    if p.evacuation and not p.evacuation.indexed then
+      if not redis.call('ZSCORE', KEYS[1], p.evacuation.id) then
+        redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), p.evacuation.id)
+      end
+      -- Also indexes an evacuation an older ferry (without the index) created.
+      if p.expire then redis.call('SREM', KEYS[4], p.evacuation.id)
+      else redis.call('SADD', KEYS[4], p.evacuation.id) end
+    end
+    if p.evacuation and p.evacuation.release then
+      -- The evacuation has ended: its host is free, in the step that records the end.
+      local release = K(p, p.evacuation.release)
+      if redis.call('GET', release) == p.evacuation.id then redis.call('DEL', release) end
+    end
+    for _, s in ipairs(p.streams) do
+      local key = K(p, s.key)
+      local n = lengths[key]
+      for j, e in ipairs(s.events) do
+        redis.call('XADD', key, string.format('%d-0', n + j), 'type', e.type, 'event', e.json)
+      end
+      lengths[key] = n + #s.events
+    end
+    if p.expire then
+      for _, k in ipairs(p.expire.keys) do redis.call('PEXPIRE', K(p, k), p.expire.ms) end
+      redis.call('ZADD', KEYS[5], time() + p.expire.ms, p.evacuation.id)
+    end
   end
 end
-if not (plan.expire or plan.sweep) then return 'OK' end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if plan.expire then
-  for _, k in ipairs(plan.expire.keys) do redis.call('PEXPIRE', KEYS[k], plan.expire.ms) end
-  redis.call('ZADD', KEYS[5], now + plan.expire.ms, plan.evacuation.id)
+if batch.sweep then
+  -- Evacuations whose records have expired leave the index, a few at a time.
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', time(), 'LIMIT', 0, 100)) do
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[5], id)
+  end
 end
--- Evacuations whose records have expired leave the index, a few at a time.
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[5], id)
-end
-return 'OK'
+local outcome = cjson.encode(results)
+redis.call('SET', KEYS[6], outcome, 'PX', 3600000)
+return outcome
 `);
 
 /** Where a fenced store checks that its worker still owns the job. */
@@ -217,16 +263,22 @@ if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return {'o
 return {'ok', tostring(found)}
 `);
 
+/** One commit of a batch; key numbers count from its own `base` in the batch's KEYS. */
 interface CommitPlan {
-  commit: { key: number };
+  base?: number;
   fence?: { key: number; token: string };
   evacuation?: { key: number; id: string; json: string; release?: number; indexed?: boolean };
-  /** Look for expired evacuations to drop from the index (at most every SWEEP_MS per process). */
-  sweep?: boolean;
   /** The evacuation ended: these keys expire in `ms` (its retention). */
   expire?: { keys: number[]; ms: number };
   migrations: { key: number; id: string; json: string; active: boolean }[];
   streams: { key: number; events: { type: string; json: string }[] }[];
+}
+
+/** A commit waiting for its batch: its plan, the keys it names, whether it asks for a sweep. */
+interface Pending {
+  plan: CommitPlan;
+  keys: string[];
+  sweep: boolean;
 }
 
 /** How often one process's commits look for expired evacuations to drop from the index, by default. */
@@ -236,6 +288,7 @@ export class RedisStore implements EngineStore {
   readonly keys: Keys;
   /** Evacuations this store's commits have indexed, open (the index need not be touched again). */
   private readonly indexed = new Set<string>();
+  private readonly commits: Batcher<Pending, string>;
 
   constructor(
     private readonly redis: RedisClient,
@@ -252,8 +305,11 @@ export class RedisStore implements EngineStore {
      * (shared by the fenced copies of a store): two commands a step saved on every evacuation.
      */
     private readonly swept = { atMs: Number.NEGATIVE_INFINITY, everyMs: SWEEP_MS },
+    /** The commits that arrive together, sent as one script (shared by the fenced copies). */
+    commits?: Batcher<Pending, string>,
   ) {
     this.keys = new Keys(prefix);
+    this.commits = commits ?? new Batcher((batch) => this.sendCommits(batch));
   }
 
   /** The same store, whose commits succeed only while `fence.key` holds `fence.token`. */
@@ -266,6 +322,7 @@ export class RedisStore implements EngineStore {
       this.retention,
       this.onCommitted,
       this.swept,
+      this.commits,
     );
   }
 
@@ -288,19 +345,9 @@ export class RedisStore implements EngineStore {
     migrations?: MigrationRecord[];
     events?: FerryEvent[];
   }): Promise<void> {
-    const keys = [
-      this.keys.evacuationIndex(),
-      this.keys.evacuationSeq(),
-      this.keys.activeMigrations(),
-      this.keys.openEvacuations(),
-      this.keys.evacuationExpiry(),
-    ];
+    const keys: string[] = [];
     const key = (name: string) => keys.push(name);
-    const plan: CommitPlan = {
-      commit: { key: key(this.keys.commit(this.newCommitId())) },
-      migrations: [],
-      streams: [],
-    };
+    const plan: CommitPlan = { migrations: [], streams: [] };
     if (this.fence) plan.fence = { key: key(this.fence.key), token: this.fence.token };
     if (change.evacuation) {
       const evacuation = change.evacuation;
@@ -338,28 +385,47 @@ export class RedisStore implements EngineStore {
       stream.events.push({ type: event.type, json: encode('event', event) });
     }
     const nowMs = Date.now();
-    if (nowMs - this.swept.atMs >= this.swept.everyMs) {
-      plan.sweep = true;
-      this.swept.atMs = nowMs;
-    }
-    try {
-      await COMMIT.run(this.redis, keys, [JSON.stringify(plan)]);
-    } catch (err) {
-      if (this.fence && err instanceof Error && err.message.startsWith('FERRY_FENCED'))
-        throw new LockLostError(this.fence.evacuationId);
-      throw err;
-    }
+    const sweep = nowMs - this.swept.atMs >= this.swept.everyMs;
+    if (sweep) this.swept.atMs = nowMs;
+    const outcome = await this.commits.call({ plan, keys, sweep });
+    if (outcome.startsWith('FERRY_FENCED')) throw new LockLostError(this.fence!.evacuationId);
+    if (outcome.startsWith('WRONGTYPE '))
+      throw new StoredStateError(`event stream at ${outcome.slice('WRONGTYPE '.length)}`, 'not a stream');
+    if (outcome !== 'OK') throw new StoredStateError('a commit', outcome);
     const id = change.evacuation?.request.id;
     if (id !== undefined) {
       if (FINAL_EVACUATION_STATES.includes(change.evacuation!.state)) this.indexed.delete(id);
       else this.indexed.add(id);
     }
-    await confirmReplicated(this.redis, keys[0]!, 'a step commit');
     try {
       this.onCommitted?.(change.events ?? []);
     } catch {
       // What is told after a commit cannot undo it: an observer's failure is its own.
     }
+  }
+
+  /**
+   * Sends the commits that arrived together as one script (COMMIT) and waits once for the
+   * replicas (WAIT, replication.ts) before any of them is acknowledged; each gets its outcome.
+   */
+  private async sendCommits(batch: Pending[]): Promise<string[]> {
+    const keys = [
+      this.keys.evacuationIndex(),
+      this.keys.evacuationSeq(),
+      this.keys.activeMigrations(),
+      this.keys.openEvacuations(),
+      this.keys.evacuationExpiry(),
+      this.keys.commit(this.newCommitId()),
+    ];
+    const plans = batch.map(({ plan, keys: own }) => {
+      const base = keys.length;
+      keys.push(...own);
+      return { ...plan, base };
+    });
+    const sweep = batch.some((p) => p.sweep);
+    const reply = (await COMMIT.run(this.redis, keys, [JSON.stringify({ plans, sweep })])) as string;
+    await confirmReplicated(this.redis, keys[0]!, 'a step commit');
+    return JSON.parse(reply) as string[];
   }
 
   /**
