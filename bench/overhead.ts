@@ -39,6 +39,14 @@ export interface OverheadFigures {
   redisScriptsPerS: number;
   /** Calls per second of the busiest commands, Lua's inner calls included. */
   topCommands: { command: string; perS: number }[];
+  /**
+   * At the window's end, how old the stored sample of the least recently watched migration was
+   * (sim clock seconds): every migration is watched, not just some, if this stays near the
+   * sample interval.
+   */
+  oldestSampleS: number;
+  /** `migration.progress` events written per second in the window (one per migration per 10 s). */
+  progressEventsPerS: number;
 }
 
 const PER_SOURCE = 4;
@@ -145,6 +153,11 @@ redis:
       );
     });
     const pid = worker.process.pid!;
+    const events = async () =>
+      (await Promise.all(ids.map((id) => engine.store.events(id))))
+        .flat()
+        .filter((e) => e.type === 'migration.progress').length;
+    const progress0 = await events();
     const cpu0 = cpuSeconds(pid);
     const redis0 = await redisCounts(redis);
     const t0 = performance.now();
@@ -152,6 +165,17 @@ redis:
     const elapsedS = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(pid) - cpu0;
     const redis1 = await redisCounts(redis);
+    const progress1 = await events();
+    const now = (await driver.snapshot()).at;
+    const records = (
+      await Promise.all(
+        ids.map(async (id) =>
+          engine.store.loadMigrations((await engine.service.status(id)).migrations.map((m) => m.id)),
+        ),
+      )
+    ).flat();
+    const oldestSampleS =
+      Math.max(...records.map((r) => now - (r.migration.lastSample?.at ?? Number.NEGATIVE_INFINITY))) / 1000;
     const still = (await driver.snapshot()).migrations.filter((m) => m.phase === 'precopy').length;
     if (still < migrations) log(`overhead: only ${still} still running at the window's end`);
     const deltas = [...redis1.calls].map(([command, n]) => ({
@@ -171,6 +195,9 @@ redis:
       redisCommandsPerS: (redis1.total - redis0.total) / elapsedS,
       redisScriptsPerS: scripts,
       topCommands: deltas.sort((a, b) => b.perS - a.perS).slice(0, 8),
+      oldestSampleS,
+      // The event reads above are outside the Redis window (taken before and after it).
+      progressEventsPerS: (progress1 - progress0) / elapsedS,
     };
   } finally {
     await Promise.all(engines.map((e) => e.close()));
@@ -193,6 +220,8 @@ export function formatOverhead(f: OverheadFigures): string {
     `| CPU seconds per migration-hour | ${f.cpuSecondsPerMigrationHour.toFixed(2)} | – |`,
     `| Redis commands/s (total_commands_processed, scripts' inner calls included) | ${f.redisCommandsPerS.toFixed(0)} | < 2000 ${mark(f.redisCommandsPerS < 2000)} |`,
     `| scripts run/s (EVAL/EVALSHA/FCALL) | ${f.redisScriptsPerS.toFixed(0)} | – |`,
+    `| oldest stored sample at the window's end | ${f.oldestSampleS.toFixed(1)} s | about the sample interval |`,
+    `| migration.progress events/s | ${f.progressEventsPerS.toFixed(1)} | ${(f.migrations / 10).toFixed(0)} (one per migration per 10 s) |`,
     '',
     `Busiest commands (calls/s, inner calls included): ${f.topCommands.map((c) => `${c.command} ${c.perS.toFixed(0)}`).join(', ')}.`,
   ].join('\n');

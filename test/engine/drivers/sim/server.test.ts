@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../../src/engine/clock.js';
 import type { MigrationHandle } from '../../../../src/engine/drivers/driver.js';
 import { RemoteSimDriver } from '../../../../src/engine/drivers/sim/remote.js';
@@ -27,6 +27,7 @@ fleet:
   instances:
     - { name: db-1, host: hv1, vcpus: 4, memoryGiB: 8, dirtyMiBps: 5 }
     - { name: web-1, host: hv1, vcpus: 2, memoryGiB: 2, dirtyMiBps: 5 }
+    - { name: cache-1, host: hv1, vcpus: 2, memoryGiB: 128, dirtyMiBps: 5 }
 policy:
   streamCapGbps: 1
 `;
@@ -147,6 +148,27 @@ describe('sim server in its own process', { timeout: 60_000 }, () => {
       to: 'hv2',
     });
     expect(precheck).toEqual({ ok: false, reasons: ['no instance ghost in the simulated fleet'] });
+  });
+
+  it('answers the samples asked for together in one request, each with its own sample or error', async () => {
+    const driver = new RemoteSimDriver({ url });
+    const request = { migrationId: 'evac-hv1:cache-1', instance: 'cache-1', from: 'hv1', to: 'hv2' };
+    const handle = await driver.start(request, tuning);
+    const fetches = vi.spyOn(globalThis, 'fetch');
+    try {
+      const [sample, missing] = await Promise.allSettled([
+        driver.sample(handle),
+        driver.sample({ migrationId: 'nope', instance: 'db-1', from: 'hv1', to: 'hv2' }),
+      ]);
+      expect(fetches).toHaveBeenCalledTimes(1);
+      expect(String(fetches.mock.calls[0]![0])).toMatch(/\/op\/sample-many$/);
+      expect(sample.status === 'fulfilled' && sample.value.status).toMatch(/^(setup|active)$/);
+      expect(missing.status === 'rejected' && missing.reason).toBeInstanceOf(MigrationLostError);
+    } finally {
+      fetches.mockRestore();
+    }
+    await driver.abort(handle);
+    await driver.close();
   });
 
   it('validates every request body', async () => {

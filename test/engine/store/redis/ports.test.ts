@@ -175,6 +175,38 @@ describe('RedisStore', () => {
     expect(await store.loadMigration('e1:vm-1')).toBeUndefined();
   });
 
+  it('sends the commits that arrive together as one script; a fenced one writes nothing, the others stand', async () => {
+    const store = new RedisStore(redis, freshPrefix());
+    const lock = (id: string) => store.keys.jobLock('evacuations', id);
+    await redis.set(lock('e1'), 'token-1');
+    await redis.set(lock('e2'), 'taken-over');
+    const mine = (id: string) => store.fenced({ key: lock(id), token: 'token-1', evacuationId: id });
+    await redis.set(lock('e3'), 'token-1');
+    const scripts = async () => {
+      const stats = await redis.info('commandstats');
+      return (
+        Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
+        Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      );
+    };
+    const before = await scripts();
+    const results = await Promise.allSettled(
+      ['e1', 'e2', 'e3'].map((id) =>
+        mine(id).commit({ migrations: [sampleRecord(id, 'vm-1')], events: [progress(id, 'vm-1', 1)] }),
+      ),
+    );
+    expect(await scripts()).toBe(before + 1);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(LockLostError);
+    expect(await store.eventCount('e1')).toBe(1);
+    expect(await store.eventCount('e2')).toBe(0);
+    expect(await store.loadMigration('e2:vm-1')).toBeUndefined();
+    expect((await store.loadMigration('e3:vm-1'))?.migration.id).toBe('e3:vm-1');
+    // Two commits of one evacuation in one batch append in order, without a gap.
+    await Promise.all([1, 2].map((at) => mine('e1').commit({ events: [progress('e1', 'vm-1', at + 1)] })));
+    expect((await store.events('e1')).map((e) => e.at)).toEqual([1, 2, 3]);
+  });
+
   it('survives a writer SIGKILLed mid-stream: records and events always agree, no partial batch', async () => {
     const prefix = freshPrefix();
     const writer = spawnTs('test/processes/commit-loop.ts', [server.url, prefix, 'e1']);
