@@ -16,7 +16,10 @@ import { until } from '../test/support/until.js';
  *  - the worker's CPU seconds (utime + stime from /proc/PID/stat), per migration-hour watched;
  *  - Redis's own count of the commands it ran (INFO stats `total_commands_processed`, which on
  *    Redis 7 includes the commands the Lua scripts call), beside the scripts run (EVAL, EVALSHA,
- *    FCALL calls from INFO commandstats) and the busiest commands.
+ *    FCALL calls from INFO commandstats), the busiest commands, and the same window split by
+ *    Redis's MONITOR into commands clients sent and commands Lua scripts called;
+ *  - that every migration is watched: the oldest stored sample at the window's end, and the
+ *    `migration.progress` events written (one per migration every 10 s).
  * The targets (issue 17): 1,000 concurrent migrations under one CPU core and under 2,000 Redis
  * commands/s.
  */
@@ -37,6 +40,12 @@ export interface OverheadFigures {
   cpuSecondsPerMigrationHour: number;
   redisCommandsPerS: number;
   redisScriptsPerS: number;
+  /**
+   * The same window as Redis's MONITOR shows it: commands clients sent, and commands the Lua
+   * scripts called (MONITOR marks those `lua`), per second.
+   */
+  clientCommandsPerS: number;
+  luaInnerCallsPerS: number;
   /** Calls per second of the busiest commands, Lua's inner calls included. */
   topCommands: { command: string; perS: number }[];
   /**
@@ -158,13 +167,23 @@ redis:
         .flat()
         .filter((e) => e.type === 'migration.progress').length;
     const progress0 = await events();
+    const monitor = await redis.duplicate().monitor();
+    const seen = { lua: 0, clients: 0, on: false };
+    monitor.on('monitor', (_time: string, _args: string[], source: string) => {
+      if (!seen.on) return;
+      if (source === 'lua') seen.lua++;
+      else seen.clients++;
+    });
     const cpu0 = cpuSeconds(pid);
     const redis0 = await redisCounts(redis);
+    seen.on = true;
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, windowS * 1000));
     const elapsedS = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(pid) - cpu0;
+    seen.on = false;
     const redis1 = await redisCounts(redis);
+    monitor.disconnect();
     const progress1 = await events();
     const now = (await driver.snapshot()).at;
     const records = (
@@ -194,6 +213,8 @@ redis:
       // The two INFO calls of the first sample are inside the delta: negligible, but counted.
       redisCommandsPerS: (redis1.total - redis0.total) / elapsedS,
       redisScriptsPerS: scripts,
+      clientCommandsPerS: seen.clients / elapsedS,
+      luaInnerCallsPerS: seen.lua / elapsedS,
       topCommands: deltas.sort((a, b) => b.perS - a.perS).slice(0, 8),
       oldestSampleS,
       // The event reads above are outside the Redis window (taken before and after it).
@@ -219,6 +240,7 @@ export function formatOverhead(f: OverheadFigures): string {
     `| worker CPU | ${f.workerCpuS.toFixed(1)} s = ${f.workerCores.toFixed(2)} cores | < 1 core ${mark(f.workerCores < 1)} |`,
     `| CPU seconds per migration-hour | ${f.cpuSecondsPerMigrationHour.toFixed(2)} | – |`,
     `| Redis commands/s (total_commands_processed, scripts' inner calls included) | ${f.redisCommandsPerS.toFixed(0)} | < 2000 ${mark(f.redisCommandsPerS < 2000)} |`,
+    `| of which sent by clients / called inside Lua scripts (MONITOR) | ${f.clientCommandsPerS.toFixed(0)} / ${f.luaInnerCallsPerS.toFixed(0)} | – |`,
     `| scripts run/s (EVAL/EVALSHA/FCALL) | ${f.redisScriptsPerS.toFixed(0)} | – |`,
     `| oldest stored sample at the window's end | ${f.oldestSampleS.toFixed(1)} s | about the sample interval |`,
     `| migration.progress events/s | ${f.progressEventsPerS.toFixed(1)} | ${(f.migrations / 10).toFixed(0)} (one per migration per 10 s) |`,

@@ -29,8 +29,9 @@ import { abortMigration, dropPending, type StepContext, startMigration, watchMig
  * running migrations, admit pending ones as the scheduler allows, obey pause/resume/abort, and
  * finish with the source empty (then maintenance) or a precise list of what stayed and why.
  *
- * Resumable by design: every step starts from the store, so a process that dies anywhere is
- * replaced by another calling `runEvacuation` with the same id, which carries on.
+ * Resumable by design: every step commits what it did to the store and a run starts from the
+ * store, so a process that dies anywhere is replaced by another calling `runEvacuation` with
+ * the same id, which carries on.
  */
 
 export interface RunnerDeps {
