@@ -2,7 +2,7 @@ import type { QuietHorizon } from '../src/engine/clock.js';
 import type { PolicyConfig } from '../src/engine/config.js';
 import type { SimDriver, SimProgress } from '../src/engine/drivers/sim/index.js';
 import { completionTimeoutMs, downtimeRamp, STALL_MARGIN } from '../src/engine/evacuation/policy.js';
-import { FINAL_EVACUATION_STATES } from '../src/engine/model.js';
+import { FINAL_EVACUATION_STATES, prefersPostcopy } from '../src/engine/model.js';
 import type { EngineStore, MigrationRecord } from '../src/engine/ports.js';
 
 /**
@@ -72,6 +72,17 @@ export function quietHorizon(deps: {
     return policy.allowAutoConverge && !r.watch?.autoConverge;
   };
 
+  /**
+   * A post-copy that may still switch over during its first pass on its pre-approval (the
+   * policy's earlyPostcopy): every poll may be the one, until it is spent or turned down.
+   */
+  const earlyPostcopyOpen = (r: MigrationRecord): boolean => {
+    const w = r.watch;
+    if (!r.early || !w || w.preApprovalSpent || w.switchedOver || w.approvalsAsked > 0) return false;
+    if (r.early.decision && r.early.decision.outcome !== 'approved') return false;
+    return r.move.prediction.strategy === 'postcopy' || prefersPostcopy(r.move);
+  };
+
   return {
     pollMs,
     async until(now, limit) {
@@ -100,6 +111,7 @@ export function quietHorizon(deps: {
       for (const r of active) {
         const p = progress.get(r.migration.id)!;
         if (p.phase === 'precopy' && p.iteration <= 1 && stallLive(r) && !strongProgress(r, p)) return now;
+        if (p.phase === 'precopy' && p.iteration <= 1 && earlyPostcopyOpen(r)) return now;
       }
       // On to the next event while none matters; never past a sleep that is not a poll (the
       // engine calls the driver then) nor a deadline.

@@ -83,6 +83,14 @@ export interface Prediction {
   bandwidthBytesPerS: number;
   /** Human-readable explanation, e.g. "dirties 900 MiB/s, more than the 625 MiB/s it can get". */
   note?: string;
+  /**
+   * Set on a move that converges without anyone (pre-copy) but sends more than
+   * LINK_HOG_VOLUME times its memory doing so, where post-copy may be proposed: a post-copy from
+   * the first pass on sends each page once, saving about this many bytes of the source's link.
+   * Such a move is asked early (askEarly); approved, it switches over as its pages start to flow,
+   * otherwise it runs as `strategy` says.
+   */
+  postcopySavesBytes?: number;
 }
 
 /** One VM to move: where from, where to, and what the model expects. */
@@ -152,6 +160,11 @@ export interface Plan {
 /** Whether the planner predicts this move needs a risky switchover that may be asked for (post-copy or pause). */
 export function needsSwitchover(move: Move): boolean {
   return RISKY_STRATEGIES.includes(move.prediction.strategy) && move.switchoverRefused === undefined;
+}
+
+/** Whether the move would be better post-copied from its start (see Prediction.postcopySavesBytes). */
+export function prefersPostcopy(move: Move): boolean {
+  return (move.prediction.postcopySavesBytes ?? 0) > 0 && move.switchoverRefused === undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,8 +9,11 @@ import {
   type ApprovalRequest,
   type EvacuationRequest,
   earlyApprovalId,
+  type Move,
   needsSwitchover,
   type Plan,
+  POSTCOPY_DOWNTIME_MS,
+  prefersPostcopy,
   type SwitchoverKind,
 } from '../model.js';
 import { formatRate } from '../words.js';
@@ -27,12 +30,22 @@ function allowed(policy: PolicyConfig, kind: SwitchoverKind): boolean {
   return kind === 'postcopy' ? policy.allowPostCopy : policy.allowPause;
 }
 
+/**
+ * The switchover asked early for `move`: the one its plan needs, or post-copy for a move that
+ * converges alone but would send far less post-copied from its start; undefined if none.
+ */
+function earlyKind(move: Move, policy: PolicyConfig): SwitchoverKind | undefined {
+  if (needsSwitchover(move)) {
+    const kind = move.prediction.strategy as SwitchoverKind;
+    return allowed(policy, kind) ? kind : undefined;
+  }
+  return prefersPostcopy(move) && policy.allowPostCopy ? 'postcopy' : undefined;
+}
+
 /** The instances of `plan` whose switchover is asked early under `policy`, in plan order. */
 export function askedEarly(plan: Plan, policy: PolicyConfig): string[] {
   if (!policy.askEarly) return [];
-  return plan.moves
-    .filter((m) => needsSwitchover(m) && allowed(policy, m.prediction.strategy as SwitchoverKind))
-    .map((m) => m.instance);
+  return plan.moves.filter((m) => earlyKind(m, policy) !== undefined).map((m) => m.instance);
 }
 
 /**
@@ -56,8 +69,9 @@ export function earlyRequests(
   return plan.moves
     .filter((m) => early.has(m.instance))
     .map((move) => {
-      const kind = move.prediction.strategy as SwitchoverKind;
-      const downtimeMs = Math.ceil(move.prediction.downtimeMs);
+      const kind = earlyKind(move, policy)!;
+      // A preferred post-copy's downtime is post-copy's, not that of the pre-copy it replaces.
+      const downtimeMs = Math.ceil(needsSwitchover(move) ? move.prediction.downtimeMs : POSTCOPY_DOWNTIME_MS);
       return {
         id: earlyApprovalId(`${request.id}:${move.instance}`),
         evacuationId: request.id,
@@ -126,4 +140,32 @@ export function coverage(
     };
   const unmeasured = live.dirtyBytesPerS > 0 ? '' : ' (dirty rate not measured yet)';
   return { covered: true, why: `pre-approved by ${decision.decidedBy}${unmeasured}` };
+}
+
+/**
+ * Whether `pre` covers a post-copy from the start, during the first pass: `coverage` (approved,
+ * in time, this kind, the dirty rate no worse where measured) and no longer at risk than the facts
+ * approved: what is left (never more than the memory) over the live bandwidth takes at most the
+ * approved remaining over the approved bandwidth, plus the policy's margin. A post-copy sends
+ * each page once from then on, so no dirty rate makes it send more.
+ */
+export function earlyCoverage(
+  pre: PreApproval | undefined,
+  live: { remainingBytes: number; bandwidthBytesPerS: number; dirtyBytesPerS: number; memoryBytes: number },
+  marginPct: number,
+  now: number,
+): Coverage {
+  const covered = coverage(pre, { kind: 'postcopy', downtimeMs: POSTCOPY_DOWNTIME_MS }, live, now);
+  if (!covered.covered || !pre) return covered;
+  const { request } = pre;
+  if (!(live.bandwidthBytesPerS > 0) || !(request.bandwidthBytesPerS > 0))
+    return { covered: false, why: 'no bandwidth measured yet' };
+  const windowS = Math.min(live.remainingBytes, live.memoryBytes) / live.bandwidthBytesPerS;
+  const approvedS = ((request.remainingBytes / request.bandwidthBytesPerS) * (100 + marginPct)) / 100;
+  if (windowS > approvedS)
+    return {
+      covered: false,
+      why: `post-copy would take ${Math.ceil(windowS)} s at ${formatRate(live.bandwidthBytesPerS)}, longer than the ${Math.ceil(approvedS)} s pre-approved`,
+    };
+  return covered;
 }

@@ -19,7 +19,7 @@ import { GiB, POSTCOPY_DOWNTIME_MS } from '../model.js';
 import { multifdPolicy } from '../planning/multifd.js';
 import type { WatchState } from '../ports.js';
 import { formatBytes, formatRate } from '../words.js';
-import { coverage, type PreApproval } from './early.js';
+import { coverage, earlyCoverage, type PreApproval } from './early.js';
 
 /** What the policy knows about the migration it watches. */
 export interface WatchedMigration {
@@ -35,6 +35,8 @@ export interface WatchedMigration {
   switchoverRefused?: string;
   /** Multifd channels it runs with (absent: one stream); with more than one, no post-copy. */
   channels?: number;
+  /** It converges alone, but post-copied from its start it sends far less (Prediction.postcopySavesBytes). */
+  postcopyPreferred?: boolean;
 }
 
 export type PolicyAction =
@@ -247,6 +249,18 @@ export function decide(input: {
   // While a human decides, the migration keeps running (and ramping): nothing else to do.
   if (pending) return { watch, actions };
 
+  // A pre-approved post-copy is best done as soon as pages flow: post-copy sends each page once,
+  // while every second of pre-copy first sends pages the guest dirties again (a heavy writer
+  // resends up to its whole memory after one pass). The approver was shown the whole memory as
+  // what is left, so the switch is within the facts approved; without a usable pre-approval the
+  // move waits for the end of its first pass as before, and nobody is asked any earlier.
+  const early = earlyPostcopy(policy, m, input.preApproval, watch, sample, now);
+  if (early) {
+    watch.preApprovalSpent = true;
+    watch.switchedOver = 'postcopy';
+    return { watch, actions: [...actions, { kind: 'switchover', switchover: 'postcopy', why: early }] };
+  }
+
   // The planner already found that only a risky switchover moves this VM within its SLO: once
   // the first pass is done (the guest's memory is across), ask at once instead of waiting for a
   // stall, and do not slow the guest with auto-converge first.
@@ -338,6 +352,36 @@ export function decide(input: {
     why: `${trouble}; ask to ${proposal.kind === 'postcopy' ? 'switch to post-copy' : 'pause the guest'} (downtime ~${proposal.downtimeMs} ms)`,
   });
   return { watch, actions };
+}
+
+/**
+ * Why a post-copy switches over now, during its first pass: one planned (needed, or preferred to
+ * save the link), moving pages, and covered by its pre-approval (earlyCoverage). Undefined
+ * otherwise: a needed one keeps the ordinary moment after its first pass (its own coverage check
+ * and lapse), a preferred one runs on as pre-copy.
+ */
+function earlyPostcopy(
+  policy: PolicyConfig,
+  m: WatchedMigration,
+  pre: PreApproval | undefined,
+  watch: WatchState,
+  sample: ProgressSample,
+  now: number,
+): string | undefined {
+  // A multifd migration has no post-copy (multifdPolicy turned it off): nothing to switch to.
+  if (!policy.allowPostCopy) return undefined;
+  if ((m.plannedStrategy !== 'postcopy' && !m.postcopyPreferred) || m.switchoverRefused !== undefined)
+    return undefined;
+  if (!pre || watch.preApprovalSpent || watch.approvalsAsked > 0 || sample.iteration > 1) return undefined;
+  if (!(sample.transferredBytes > 0)) return undefined;
+  const live = {
+    remainingBytes: positive(sample.remainingBytes),
+    bandwidthBytesPerS: positive(sample.bandwidthBytesPerS),
+    dirtyBytesPerS: positive(sample.dirtyBytesPerS),
+    memoryBytes: m.memoryBytes,
+  };
+  const early = earlyCoverage(pre, live, policy.preApprovalMarginPct, now);
+  return early.covered ? `post-copy from the first pass (each page sent once); ${early.why}` : undefined;
 }
 
 /** policy.completionTimeoutSPerGiB per GiB of guest memory (at least one GiB's worth). */

@@ -12,6 +12,7 @@ import {
   type Migration,
   type MigrationState,
   type ProgressSample,
+  prefersPostcopy,
   type Strategy,
 } from '../model.js';
 import type { ApprovalGate, MigrationRecord, WatchState } from '../ports.js';
@@ -61,6 +62,7 @@ export function watched(record: MigrationRecord): WatchedMigration {
     plannedStrategy: move.prediction.strategy,
     switchoverRefused: move.switchoverRefused,
     ...(move.channels !== undefined && { channels: move.channels }),
+    ...(prefersPostcopy(move) && { postcopyPreferred: true }),
   };
 }
 

@@ -32,8 +32,13 @@ export interface PrecopyInput {
 /** QEMU has no pass limit; past this many passes a migration is not going to converge usefully. */
 export const DEFAULT_MAX_PASSES = 30;
 
-/** Auto-converge is chosen only while it sends at most this many times the guest's memory. */
-export const AUTO_CONVERGE_MAX_VOLUME = 2;
+/**
+ * A migration that sends more than this many times the guest's memory holds its share of the
+ * source's link for the whole drain: auto-converge is chosen only below it, and a pre-copy above
+ * it is flagged as better post-copied from the start (Prediction.postcopySavesBytes), where a
+ * human may approve that.
+ */
+export const LINK_HOG_VOLUME = 2;
 
 interface PassResult {
   converges: boolean;
@@ -203,7 +208,12 @@ export function predictMove(
 ): Prediction {
   const input: PrecopyInput = { ...facts, downtimeLimitMs: facts.downtimeSloMs };
   const precopy = predictPrecopy(input);
-  if (precopy.converges) return precopy;
+  if (precopy.converges) {
+    const saves = precopy.bytesSent - facts.memoryBytes;
+    if (!policy.allowPostCopy || precopy.bytesSent <= LINK_HOG_VOLUME * facts.memoryBytes) return precopy;
+    const note = `pre-copy sends ${(precopy.bytesSent / facts.memoryBytes).toFixed(1)}× its memory; post-copy from the start, if approved, sends it once`;
+    return { ...precopy, note, postcopySavesBytes: saves };
+  }
   const why = nonConvergenceReason(facts);
   if (policy.allowAutoConverge) {
     const throttled = predictAutoConverge(input);
@@ -211,7 +221,7 @@ export function predictMove(
     // one that sends many times the memory holds the link for the whole drain: where a human may
     // approve a switchover instead, ask them.
     const humanMayHelp = policy.allowPostCopy || policy.allowPause;
-    const volumeOk = throttled.bytesSent <= AUTO_CONVERGE_MAX_VOLUME * facts.memoryBytes || !humanMayHelp;
+    const volumeOk = throttled.bytesSent <= LINK_HOG_VOLUME * facts.memoryBytes || !humanMayHelp;
     if (throttled.converges && throttled.passes < DEFAULT_MAX_PASSES && volumeOk)
       return { ...throttled, note: [why, throttled.note].filter(Boolean).join('; ') };
   }

@@ -86,6 +86,18 @@ describe('which moves are asked when an evacuation is confirmed', () => {
     expect(db2!.risk).toContain('stopped for about 2300 ms');
   });
 
+  it('asks post-copy for a move that converges alone but is better post-copied, unless post-copy is off', () => {
+    const hog = move('cache-2', 'precopy', {});
+    hog.prediction = { ...hog.prediction, downtimeMs: 450, postcopySavesBytes: 20 * GiB };
+    const refused = { ...hog, instance: 'cache-3', switchoverRefused: 'the server is PAUSED' };
+    const withHog = { ...plan, moves: [...plan.moves, hog, refused] };
+    expect(askedEarly(withHog, policy)).toEqual(['db-1', 'db-2', 'cache-2']);
+    expect(askedEarly(withHog, { ...policy, allowPostCopy: false })).toEqual(['db-2']);
+    const asked = earlyRequests(request, withHog, policy, at(0)).find((r) => r.instance === 'cache-2');
+    // Post-copy's downtime, not that of the pre-copy it would replace.
+    expect(asked).toMatchObject({ kind: 'postcopy', predictedDowntimeMs: POSTCOPY_DOWNTIME_MS });
+  });
+
   it('never lasts past the maintenance window', () => {
     const window = { start: at(0), end: at(600) };
     expect(earlyRequests({ ...request, window }, plan, policy, at(0))[0]!.expiresAt).toBe(at(600));
@@ -196,9 +208,63 @@ describe('the policy with a pre-approval', () => {
     expect(next.watch).toMatchObject({ switchedOver: 'postcopy', approvalsAsked: 0, preApprovalSpent: true });
   });
 
-  it('does nothing before the first pass is done', () => {
-    const next = step({ request: early!, decision: approved }, { iteration: 1 });
+  // The first pass: pages flowing, what is left (never more than the memory) well within the
+  // approved 16 GiB at 1 GiB/s, the dirty rate not measured yet.
+  const firstPass = { iteration: 1, transferredBytes: 2 * GiB, remainingBytes: 15 * GiB, dirtyBytesPerS: 0 };
+
+  it('switches a pre-approved post-copy over during the first pass, as soon as pages flow', () => {
+    const next = step({ request: early!, decision: approved }, firstPass);
+    expect(next.actions.filter((a) => a.kind !== 'tune')).toEqual([
+      {
+        kind: 'switchover',
+        switchover: 'postcopy',
+        why: 'post-copy from the first pass (each page sent once); pre-approved by U_BOB (dirty rate not measured yet)',
+      },
+    ]);
+    expect(next.watch).toMatchObject({ switchedOver: 'postcopy', approvalsAsked: 0, preApprovalSpent: true });
+  });
+
+  it('waits in the first pass without a usable pre-approval, and asks nobody then', () => {
+    for (const pre of [
+      undefined,
+      { request: early! },
+      { request: early!, decision: { ...approved, outcome: 'rejected' as const } },
+    ]) {
+      const next = step(pre, firstPass);
+      expect(next.actions.filter((a) => a.kind !== 'tune')).toEqual([]);
+      expect(next.watch.preApprovalSpent).toBeUndefined();
+    }
+    // No page moved yet: nothing to switch over.
+    const none = step({ request: early!, decision: approved }, { ...firstPass, transferredBytes: 0 });
+    expect(none.actions.filter((a) => a.kind !== 'tune')).toEqual([]);
+  });
+
+  it('does not switch in the first pass when post-copy would be exposed longer than approved', () => {
+    // 16 GiB left at a third of the approved bandwidth: three times the risk window approved.
+    const slow = { ...firstPass, remainingBytes: 16 * GiB, bandwidthBytesPerS: GiB / 3 };
+    const next = step({ request: early!, decision: approved }, slow);
     expect(next.actions.filter((a) => a.kind !== 'tune')).toEqual([]);
+    expect(next.watch.preApprovalSpent).toBeUndefined();
+  });
+
+  it('switches a move that converges alone but is better post-copied, when pre-approved', () => {
+    const hog: WatchedMigration = { ...db, plannedStrategy: 'precopy', postcopyPreferred: true };
+    const pre = { request: early!, decision: approved };
+    const run = (m: WatchedMigration, p?: PreApproval) =>
+      decide({
+        policy,
+        migration: m,
+        watch: initialWatch(policy, m, at(0)),
+        sample: sample(20, firstPass),
+        now: at(20),
+        preApproval: p,
+      });
+    expect(run(hog, pre).actions.at(-1)).toMatchObject({ kind: 'switchover', switchover: 'postcopy' });
+    // Without the preference, or without a pre-approval, it is an ordinary pre-copy.
+    expect(
+      run({ ...hog, postcopyPreferred: undefined }, pre).actions.filter((a) => a.kind !== 'tune'),
+    ).toEqual([]);
+    expect(run(hog).actions.filter((a) => a.kind !== 'tune')).toEqual([]);
   });
 
   it('asks again, with the live facts, when they are worse than approved', () => {

@@ -162,4 +162,26 @@ describe('strategies', () => {
     expect(none.converges).toBe(false);
     expect(none.note).toMatch(/no allowed strategy converges/);
   });
+
+  it('flags a pre-copy that sends more than twice the memory as better post-copied from the start', () => {
+    // 600 MiB/s against 1 GiB/s: pre-copy converges, resending most of the memory pass after pass.
+    const hog = {
+      memoryBytes: 16 * GiB,
+      dirtyBytesPerS: 600 * MiB,
+      bandwidthBytesPerS: GiB,
+      downtimeSloMs: 500,
+    };
+    const p = predictMove(hog, defaultPolicy);
+    expect(p.strategy).toBe('precopy');
+    expect(p.bytesSent).toBeGreaterThan(2 * hog.memoryBytes);
+    expect(p.postcopySavesBytes).toBeCloseTo(p.bytesSent - hog.memoryBytes, 0);
+    expect(p.note).toMatch(
+      /pre-copy sends 2\.\d× its memory; post-copy from the start, if approved, sends it once/,
+    );
+    // Nobody may approve a post-copy: nothing to prefer. A quiet guest: nothing to save.
+    expect(predictMove(hog, { ...defaultPolicy, allowPostCopy: false }).postcopySavesBytes).toBeUndefined();
+    expect(
+      predictMove({ ...hog, dirtyBytesPerS: 150 * MiB }, defaultPolicy).postcopySavesBytes,
+    ).toBeUndefined();
+  });
 });
