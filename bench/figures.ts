@@ -183,10 +183,17 @@ export function formatScenario(result: ScenarioResult): string {
     columns.push({ title, value: (s) => result.extra?.rows[s.name]?.[i] ?? '–' });
 
   const lowerBound = rows.find((r) => r.lowerBoundS !== null)?.lowerBoundS ?? null;
-  const rateBound = rows.find((r) => r.rateBoundS !== null)?.rateBoundS ?? null;
+  // The rate bound depends on what the strategy may do (post-copy or not): one per value.
+  const rateBounds = new Map<string, string[]>();
+  for (const r of rows)
+    if (r.rateBoundS !== null)
+      rateBounds.set(cell(r.rateBoundS), [...(rateBounds.get(cell(r.rateBoundS)) ?? []), r.name]);
+  const rateBound = [...rateBounds].map(([s, names]) =>
+    rateBounds.size > 1 ? `${s} s (${names.join(', ')})` : `${s} s`,
+  );
   const bounds = [
     ...(lowerBound !== null ? [`lower bound ${cell(lowerBound)} s`] : []),
-    ...(rateBound !== null ? [`rate bound ${cell(rateBound)} s`] : []),
+    ...(rateBound.length > 0 ? [`rate bound ${rateBound.join(', ')}`] : []),
   ];
   const lines = [`### ${result.name}${bounds.length > 0 ? ` (${bounds.join(', ')})` : ''}`, ''];
   lines.push(`| ${columns.map((c) => c.title).join(' | ')} |`);

@@ -132,17 +132,18 @@ export function lineRateBoundMs(fleet: Fleet, sources: readonly string[], mainte
 
 /**
  * A bound that also counts each VM at the fastest rate it could get: alone on its links at the
- * stream cap (or the source's NIC, if slower), a VM sends its memory once, plus what it dirties
- * meanwhile (at the low end of the jitter; never more than its memory): any strategy sends those
- * pages again, by pre-copy, post-copy or in a pause. A drain takes at least its largest VM's
- * volume at that rate, and at least every VM's volume over the source's line rate. Summed over
- * the sources (each drained alone), ms.
+ * stream cap (or the source's NIC, if slower), a VM sends its memory once, plus, where the
+ * strategy cannot post-copy, what it dirties meanwhile (at the low end of the jitter; never more
+ * than its memory): pre-copy and pause send those pages again, while a post-copy started as
+ * pages begin to flow sends each page once. A drain takes at least its largest VM's volume at
+ * that rate, and at least every VM's volume over the source's line rate. Summed over the sources
+ * (each drained alone), ms.
  */
 export function rateBoundMs(
   fleet: Fleet,
   sources: readonly string[],
   maintenance: boolean,
-  policy: Pick<PolicyConfig, 'streamCapGbps'>,
+  policy: Pick<PolicyConfig, 'streamCapGbps' | 'allowPostCopy'>,
 ): number {
   let ms = 0;
   for (const source of sources) {
@@ -152,7 +153,9 @@ export function rateBoundMs(
     let longest = 0;
     for (const i of fleet.instances) {
       if (i.host !== source || !i.migratable) continue;
-      const dirtied = Math.min(1, (i.dirtyBytesPerS * (1 - JITTER_FRACTION)) / fastest) * i.memoryBytes;
+      const dirtied = policy.allowPostCopy
+        ? 0
+        : Math.min(1, (i.dirtyBytesPerS * (1 - JITTER_FRACTION)) / fastest) * i.memoryBytes;
       const volume = i.memoryBytes + dirtied;
       total += volume;
       longest = Math.max(longest, volume / fastest);

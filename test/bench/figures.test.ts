@@ -213,6 +213,10 @@ describe('the --json document', () => {
   it('renders as a table showing only the columns that apply, with the ratios to both bounds', () => {
     const table = formatScenario(results[0]!);
     expect(table).toContain('### drain-mixed (lower bound 161 s, rate bound 171 s)');
+    // Strategies that may post-copy have a lower rate bound than those that may not: each named.
+    const nova = { ...results[0]!.strategies[0]!, name: 'nova', rateBoundS: 180.4 };
+    const both = formatScenario({ ...results[0]!, strategies: [results[0]!.strategies[0]!, nova] });
+    expect(both).toContain('### drain-mixed (lower bound 161 s, rate bound 171 s (ferry), 180 s (nova))');
     expect(table).toContain('| ferry | 233 | 1.45× | 1.36× | 0 / 0 | 1 | 37 / 249 | 1.28 | 0 |');
     expect(table).not.toContain('plan ms');
     expect(formatScenario(results[1]!)).not.toContain('makespan');
