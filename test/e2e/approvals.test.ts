@@ -45,7 +45,8 @@ describe('approvals in Slack', () => {
   });
 
   it('asks early in one message that mentions the approvers, refuses the requester, and approves all in one click', async () => {
-    // One stream of 1 Gb/s: cache-01 and db-01 both need post-copy, so both are asked at confirm.
+    // One stream of 1 Gb/s: cache-01 and db-01 both need post-copy, and api-01's pre-copy would
+    // send twice its memory (post-copy sends it once): all three are asked at confirm.
     const engine = simEngine('demo', 120, { streamCapGbps: 1 });
     harness = await startHarness({
       mode: 'socket',
@@ -59,29 +60,30 @@ describe('approvals in Slack', () => {
     const batch = await slack.waitFor('the approval message', () =>
       byHeader(slack.channel(CHANNELS.approvers), `Approvals for ${id}`),
     );
-    await slack.waitFor('both requests in it', () => textOf(batch).includes('2 requests waiting'));
+    await slack.waitFor('the three requests in it', () => textOf(batch).includes('3 requests waiting'));
     // The approvers are mentioned, not the requester (who is one, but cannot decide her own).
     expect(batch.text).toMatch(/^<@U0BOB> <!subteam\^S0OPS> /);
     expect(textOf(batch)).toContain('requested by @U0ALICE, who cannot decide');
     expect(textOf(batch)).toMatch(/Pre-approval.*cache-01/);
     expect(textOf(batch)).toMatch(/Pre-approval.*db-01/);
-    for (const label of ['Approve all 2', 'Reject all', 'Approve', 'Reject'])
+    expect(textOf(batch)).toMatch(/Pre-approval.*api-01/);
+    for (const label of ['Approve all 3', 'Reject all', 'Approve', 'Reject'])
       expect(dialogs(batch)[label], label).toMatchObject({ confirm: { type: 'plain_text' } });
     // One message for the whole evacuation.
     expect(slack.channel(CHANNELS.approvers).filter((m) => m.threadTs === undefined)).toHaveLength(1);
 
-    const own = await slack.click(alice, batch, 'Approve all 2');
+    const own = await slack.click(alice, batch, 'Approve all 3');
     const refusal = await slack.waitFor('the refusal', () => slack.answers(own.responseUrl!)[0]);
     expect(textOf(refusal)).toContain('a second person must approve or reject it');
 
-    const all = await slack.click(bob, batch, 'Approve all 2');
+    const all = await slack.click(bob, batch, 'Approve all 3');
     const ack = await slack.waitFor('bob’s confirmation', () => slack.answers(all.responseUrl!)[0]);
-    expect(textOf(ack)).toContain(`You approved 2 waiting requests of ${id}`);
+    expect(textOf(ack)).toContain(`You approved 3 waiting requests of ${id}`);
     await slack.waitFor('the decided message', () => textOf(batch).includes('0 requests waiting'));
-    expect(textOf(batch).match(/Pre-approved by @U0BOB/g)).toHaveLength(2);
+    expect(textOf(batch).match(/Pre-approved by @U0BOB/g)).toHaveLength(3);
     expect(batch.blocks.some((b) => b.type === 'actions')).toBe(false);
 
-    // Both switch over without anyone asked again; the evacuation completes.
+    // All three switch over without anyone asked again; the evacuation completes.
     const progress = await slack.waitFor('the progress message', () => progressMessages(slack, 'cmp-001')[0]);
     await slack.waitFor(
       'the final progress',
@@ -89,7 +91,7 @@ describe('approvals in Slack', () => {
       60_000,
     );
     const thread = slack.thread(CHANNELS.ops, progress.ts).map(textOf);
-    expect(thread.filter((t) => /⚡ (cache|db)-01 switching over by postcopy/.test(t))).toHaveLength(2);
+    expect(thread.filter((t) => /⚡ (cache|db|api)-01 switching over by postcopy/.test(t))).toHaveLength(3);
     expect(textOf(batch)).not.toContain('Needed now');
     expect(slack.channel(CHANNELS.approvers).filter((m) => m.threadTs === undefined)).toHaveLength(1);
   }, 90_000);
