@@ -57,7 +57,7 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     name: 'ferry',
     models:
-      "ferry's defaults: bandwidth-aware admission (up to 4 per source), downtime ramp to the SLO, auto-converge without asking, post-copy or pause proposed to an approver (the bench approves every request and counts them)",
+      "ferry's defaults: bandwidth-aware admission (up to 4 per source), downtime ramp to the SLO, auto-converge without asking, post-copy or pause proposed to an approver, asked early (the bench approves every request and counts them); a pre-approved post-copy switches over as its pages start to flow, and a pre-copy that would send more than twice its memory is asked for post-copy too",
     overrides: {},
     campaign: 'ferry',
   },
