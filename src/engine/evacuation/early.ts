@@ -87,7 +87,9 @@ export function earlyRequests(
         remainingBytes: move.memoryBytes,
         dirtyBytesPerS: move.dirtyBytesPerS,
         bandwidthBytesPerS: move.prediction.bandwidthBytesPerS,
-        risk: switchoverRisk(kind, downtimeMs),
+        risk: needsSwitchover(move)
+          ? switchoverRisk(kind, downtimeMs)
+          : `${switchoverRisk(kind, downtimeMs)}. Asked to spare the link: its pre-copy would send ${(move.prediction.bytesSent / move.memoryBytes).toFixed(1)}× its memory, post-copy sends it once; rejected, it moves by pre-copy`,
         covers: {
           dirtyBytesPerS: Math.ceil(move.dirtyBytesPerS * margin),
           downtimeMs: Math.ceil(downtimeMs * margin),

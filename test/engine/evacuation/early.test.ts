@@ -96,6 +96,10 @@ describe('which moves are asked when an evacuation is confirmed', () => {
     const asked = earlyRequests(request, withHog, policy, at(0)).find((r) => r.instance === 'cache-2');
     // Post-copy's downtime, not that of the pre-copy it would replace.
     expect(asked).toMatchObject({ kind: 'postcopy', predictedDowntimeMs: POSTCOPY_DOWNTIME_MS });
+    // The approver is told why a move that converges alone is asked at all.
+    expect(asked!.risk).toMatch(
+      /its pre-copy would send 1\.3× its memory, post-copy sends it once; rejected, it moves by pre-copy$/,
+    );
   });
 
   it('never lasts past the maintenance window', () => {
