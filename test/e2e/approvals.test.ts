@@ -47,7 +47,10 @@ describe('approvals in Slack', () => {
   it('asks early in one message that mentions the approvers, refuses the requester, and approves all in one click', async () => {
     // One stream of 1 Gb/s: cache-01 and db-01 both need post-copy, and api-01's pre-copy would
     // send twice its memory (post-copy sends it once): all three are asked at confirm.
-    const engine = simEngine('demo', 120, { streamCapGbps: 1 });
+    // 20× (not faster): cache-01's first pass at 1 Gb/s is 137 engine seconds, 7 s of wall time
+    // for the batch, alice's refused click and bob's Approve all on a loaded machine; a
+    // pre-approval still undecided when its move needs it lapses, and the test would be racing.
+    const engine = simEngine('demo', 20, { streamCapGbps: 1 });
     harness = await startHarness({
       mode: 'socket',
       service: engine.service,
