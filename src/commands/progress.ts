@@ -152,6 +152,9 @@ export class ProgressPublisher {
     const events = await this.deps.service.events(id, followed.cursor);
     if (events.length === 0 && followed.ts) return;
     const evacuation = await this.deps.service.status(id);
+    // Shown only once a failover cannot take it back: a message once "completed" is never
+    // edited back to "draining" by a commit no replica confirmed. Not settled: the next poll.
+    await this.deps.service.settle?.();
     const view = progressMessage(evacuation, { now: this.deps.now(), timezone: this.deps.timezone });
     if (!followed.ts) {
       followed.ts = await this.deps.outbox.post(followed.channel, view);

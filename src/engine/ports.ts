@@ -103,6 +103,11 @@ export interface EngineStore {
    * stream on a link and the fleet-wide ceiling, not only its own evacuation's.
    */
   activeMigrations(): Promise<MigrationRecord[]>;
+  /**
+   * Resolves once what was read so far is durable (a replicated store: on enough replicas, so a
+   * failover cannot take it back); throws a retryable error otherwise. Absent: always durable.
+   */
+  settle?(): Promise<void>;
 }
 
 export type CreateResult =
@@ -361,6 +366,11 @@ export interface FerryService {
   /** Every approval request of one evacuation (early and live, oldest first), each with its decision if made. */
   approvals(evacuationId: string): Promise<ApprovalView[]>;
   events(evacuationId: string, after?: number): Promise<FerryEvent[]>;
+  /**
+   * Resolves once what was read so far is durable (see EngineStore.settle): the bot shows only
+   * states a failover cannot take back. A retryable error when replicas do not confirm in time.
+   */
+  settle?(): Promise<void>;
   /** Records an attempt refused before it reached the engine (no role, a forged button): who, what, why. */
   recordRefusal(attempt: { who: string; action: string; target: string; why: string }): Promise<void>;
   /**

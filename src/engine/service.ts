@@ -469,6 +469,10 @@ export class EngineService implements FerryService {
     return this.deps.store.events(evacuationId, after);
   }
 
+  async settle(): Promise<void> {
+    await this.deps.store.settle?.();
+  }
+
   async recordRefusal(attempt: { who: string; action: string; target: string; why: string }): Promise<void> {
     await this.refused(attempt.who, attempt.action, attempt.target, attempt.why);
   }

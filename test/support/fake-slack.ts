@@ -4,6 +4,7 @@ import { createStandaloneBot, type StandaloneBot } from '../../src/commands/stan
 import { SlackStandin } from '../../src/demo/slack-standin.js';
 import type { FerryEvent } from '../../src/engine/model.js';
 import type { FerryService } from '../../src/engine/ports.js';
+import type { RedisClient } from '../../src/engine/store/redis/index.js';
 import type { PostMortemView } from '../../src/views/postmortem.js';
 import { type RedisServer, startRedis } from './redis.js';
 
@@ -24,8 +25,9 @@ export const TOKENS = {
 export interface Harness {
   slack: SlackStandin;
   ferry: StandaloneBot;
-  redis: RedisServer;
-  client: Redis;
+  /** The redis-server started or shared; absent when a client was given. */
+  redis?: RedisServer;
+  client: RedisClient;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,8 @@ export async function startHarness(options: {
   now?: () => number;
   /** A Redis to share (a restarted bot); started and stopped with the harness when absent. */
   redis?: RedisServer;
+  /** A client to give ferry instead (a Sentinel or Cluster client): no redis-server is started. */
+  client?: RedisClient;
   /** A stand-in to share (a restarted bot keeps talking to the same Slack). */
   standin?: SlackStandin;
   /** ferry's log lines; printed with FERRY_TEST_LOG, dropped otherwise, when absent. */
@@ -49,8 +53,10 @@ export async function startHarness(options: {
   /** The bot token's scopes at the stand-in (default: every scope). */
   scopes?: string[];
 }): Promise<Harness> {
-  const redis = options.redis ?? (await startRedis());
-  const client = new Redis(redis.url, { lazyConnect: false });
+  const redis = options.client ? options.redis : (options.redis ?? (await startRedis()));
+  const client = options.client ?? new Redis(redis!.url, { lazyConnect: false });
+  // Tests stop Redis under the bot: its reconnect attempts are expected.
+  client.on('error', () => {});
   const slack =
     options.standin ??
     new SlackStandin({ ...TOKENS, groups: { S0OPS: [USERS.carol] }, scopes: options.scopes });
@@ -92,8 +98,8 @@ export async function startHarness(options: {
     async stop() {
       await ferry.stop();
       if (!options.standin) await slack.stop();
-      client.disconnect();
-      if (!options.redis) await redis.stop();
+      if (!options.client) client.disconnect();
+      if (!options.redis) await redis?.stop();
     },
   };
 }

@@ -73,6 +73,8 @@ export interface SentinelSet {
   sentinels: { port: number; stop(): Promise<void> }[];
   /** The redis: section of a ferry config for this set. */
   yaml: string;
+  /** What the first sentinel announced since the set started (`+switch-master`, `±sdown`), for failure reports. */
+  switches: string[];
   /** Port of the master the sentinels name now. */
   currentMasterPort(): Promise<number>;
   /** Kills the master; resolves with the new master's port once a sentinel announced `+switch-master`. */
@@ -105,7 +107,7 @@ export async function startSentinelSet(name = 'ferry'): Promise<SentinelSet> {
           'bind 127.0.0.1',
           `dir ${dir}`,
           `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
-          `sentinel down-after-milliseconds ${name} 400`,
+          `sentinel down-after-milliseconds ${name} ${process.env.FERRY_SENTINEL_DOWN_MS ?? 400}`,
           `sentinel failover-timeout ${name} 4000`,
           `sentinel parallel-syncs ${name} 2`,
           '',
@@ -133,6 +135,13 @@ export async function startSentinelSet(name = 'ferry'): Promise<SentinelSet> {
         return known.length === 2 && peers.length === 2;
       }),
     );
+  const switches: string[] = [];
+  const announcer = new Redis({ port: sentinels[0]!.port, host: '127.0.0.1' });
+  announcer.on('error', () => {});
+  await announcer.subscribe('+switch-master', '+sdown', '-sdown');
+  announcer.on('message', (channel: string, message: string) =>
+    switches.push(`${new Date().toISOString()} ${channel} ${message}`),
+  );
   const currentMasterPort = () =>
     admin(sentinels[0]!.port, async (r) =>
       Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1]),
@@ -146,6 +155,7 @@ export async function startSentinelSet(name = 'ferry'): Promise<SentinelSet> {
       `  name: ${name}`,
       `  sentinels: [${sentinels.map((s) => `{ host: 127.0.0.1, port: ${s.port} }`).join(', ')}]`,
     ].join('\n'),
+    switches,
     currentMasterPort,
     killMaster: () =>
       switchMaster(async (old) => {
@@ -156,6 +166,7 @@ export async function startSentinelSet(name = 'ferry'): Promise<SentinelSet> {
         await admin(sentinels[0]!.port, (r) => r.call('SENTINEL', 'FAILOVER', name));
       }),
     stop: async () => {
+      announcer.disconnect();
       await Promise.all(sentinels.map((s) => s.stop()));
       await Promise.all([master, ...replicas].map((n) => n.stop()));
       rmSync(dir, { recursive: true, force: true });

@@ -88,6 +88,9 @@ export async function runEvacuation(id: string, deps: RunnerDeps): Promise<Evacu
   const log = deps.log ?? (() => {});
   let evacuation = await deps.store.loadEvacuation(id);
   if (!evacuation) throw new NotFoundError(`no evacuation ${id}`);
+  // Resumed only from a state a failover cannot take back: the previous attempt may have ended
+  // on a commit no replica confirmed, and going on from it would build on what may vanish.
+  await deps.store.settle?.();
   if (evacuation.state === 'planned' || evacuation.state === 'scheduled')
     evacuation = await begin(evacuation, deps);
 
@@ -316,6 +319,7 @@ const NO_EXCLUSION: AdmissionGate = { exclusive: (fn) => fn() };
 export async function abandonEvacuation(id: string, cause: string, deps: RunnerDeps): Promise<void> {
   const current = await deps.store.loadEvacuation(id);
   if (!current) return;
+  await deps.store.settle?.();
   if (FINAL_EVACUATION_STATES.includes(current.state)) return deps.onEnded?.(current);
   const evacuation = structuredClone(current);
   const now = deps.clock.now();

@@ -94,6 +94,8 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
   try {
     const check = await ctx.driver.precheck(request);
     if (!check.ok) {
+      const arrived = await arrivedUnrecorded(next, ctx);
+      if (arrived) return arrived;
       const moved = await ctx.replace?.(next);
       if (moved) {
         ctx.log(`${migration.id}: ${check.reasons.join('; ')}; will go to ${moved.migration.to} instead`, {
@@ -135,6 +137,48 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
         prediction: next.move.prediction,
       },
     ],
+  };
+}
+
+/**
+ * A pending move refused because its VM already runs on its destination: the back end did it and
+ * the record lost it (a failover took back the commits that said so, a lost tail). Recorded as
+ * done from where the back end has the VM, never started again nor placed elsewhere (it would
+ * move twice). Undefined when the VM is not there (the refusal stands); unchanged, for the next
+ * step, when where it is cannot be told now.
+ */
+async function arrivedUnrecorded(record: MigrationRecord, ctx: StepContext): Promise<StepResult | undefined> {
+  const { migration } = record;
+  const { id, instance, from, to } = migration;
+  let where: Whereabouts;
+  try {
+    where = await whereIs(ctx.driver, { migrationId: id, instance, from, to });
+  } catch (err) {
+    ctx.log(`${id}: where ${instance} is cannot be told yet: ${toFerryError(err).userMessage}`, {
+      migrationId: id,
+      level: 'warn',
+    });
+    return { record, events: [] };
+  }
+  if (where.host !== to || where.running === false) return undefined;
+  const cause = `${instance} already runs on its destination ${to}: moved before, the record had lost it; not moved again`;
+  ctx.log(`${id}: ${cause}`, { migrationId: id, level: 'warn' });
+  const next = structuredClone(record);
+  setState(next.migration, 'running');
+  next.migration.startedAt = ctx.now;
+  const started: FerryEvent = {
+    evacuationId: migration.evacuationId,
+    at: ctx.now,
+    type: 'migration.started',
+    migrationId: id,
+    instance,
+    from,
+    to,
+    prediction: next.move.prediction,
+  };
+  return {
+    record: next,
+    events: [started, end(next, { state: 'completed', downtimeMs: 0, cause }, ctx.now)],
   };
 }
 

@@ -6,7 +6,9 @@ import { SimDriver, type SimFault } from '../../../src/engine/drivers/sim/index.
 import { ForbiddenError } from '../../../src/engine/errors.js';
 import { abandonEvacuation, runEvacuation } from '../../../src/engine/evacuation/runner.js';
 import { type FerryEvent, type Fleet, GBPS, MiB } from '../../../src/engine/model.js';
+import type { EngineStore } from '../../../src/engine/ports.js';
 import { postMortem } from '../../../src/engine/report.js';
+import { MemoryStore } from '../../../src/engine/store/memory/store.js';
 import { host, vm } from '../../support/fleet.js';
 
 function fleet(): Fleet {
@@ -51,6 +53,8 @@ function setup(
   });
   return { clock, driver, policy, ...engine };
 }
+
+const isSame = (a: FerryEvent, b: FerryEvent) => JSON.stringify(a) === JSON.stringify(b);
 
 const ofType = <T extends FerryEvent['type']>(events: FerryEvent[], type: T) =>
   events.filter((e): e is Extract<FerryEvent, { type: T }> => e.type === type);
@@ -276,6 +280,84 @@ describe('an evacuation on the simulator', () => {
     const done = await runEvacuation(id, deps);
     expect(done.state).toBe('partial');
     expectCompleteStream(await store.events(id));
+  });
+
+  it('finishes from where the VMs are when a failover took back its last steps, moving none twice', async () => {
+    const { service, store, approvals, control, clock, driver, policy } = setup({
+      fleet: quiet(fleet()),
+      // One VM at a time: each start is its own commit.
+      policy: { maxPerSource: 1 },
+    });
+    const { id } = await service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      maintenance: false,
+      when: { kind: 'in', ms: 3_600_000 },
+    });
+    const created = { evacuation: (await store.loadEvacuation(id))!, events: await store.events(id) };
+    // Every commit as the primary took it: a promoted replica holds only the first few.
+    const commits: Parameters<EngineStore['commit']>[0][] = [];
+    const primary: EngineStore = Object.assign(Object.create(store) as EngineStore, {
+      commit: (change: Parameters<EngineStore['commit']>[0]) => {
+        commits.push(structuredClone(change));
+        return store.commit(change);
+      },
+    });
+    const deps = { driver, store: primary, approvals, control, clock, policy };
+    const first = await runEvacuation(id, deps);
+    const events = await store.events(id);
+    const starts = events.filter((e) => e.type === 'migration.started');
+    // The replica lost everything from the commit that started the last VM on: that VM is
+    // pending there (its move done and not recorded), the ones before it running.
+    const lost = commits.findIndex((c) => c.events?.some((e) => isSame(e, starts.at(-1)!)));
+    expect(lost).toBeGreaterThan(0);
+    const replica = new MemoryStore();
+    await replica.create(created.evacuation, created.events);
+    for (const change of commits.slice(0, lost)) await replica.commit(structuredClone(change));
+    expect(ofType(await replica.events(id), 'migration.started')).toHaveLength(starts.length - 1);
+
+    const done = await runEvacuation(id, { ...deps, store: replica });
+    expect(done.state).toBe(first.state);
+    const again = await replica.events(id);
+    expectCompleteStream(again);
+    // Each VM moved once, by the migration its record names, to where the record says.
+    const { migrations, fleet: after } = driver.snapshot();
+    for (const started of ofType(again, 'migration.started')) {
+      expect(migrations.filter((m) => m.instance === started.instance)).toHaveLength(1);
+      expect(after.instances.find((i) => i.name === started.instance)?.host).toBe(started.to);
+    }
+  });
+
+  it('records a pending move whose VM already runs on its destination as done, never moving it again', async () => {
+    const { service, store, approvals, control, clock, driver, policy } = setup({
+      fleet: quiet(fleet()),
+      policy: { maxPerSource: 1 },
+    });
+    const { id } = await service.evacuate({
+      source: 'hv1',
+      requestedBy: 'U_ALICE',
+      maintenance: false,
+      when: { kind: 'in', ms: 3_600_000 },
+    });
+    // After the first step, the last pending VM is moved to its planned destination by a
+    // migration ferry has no record of (what a lost tail, or a hand, leaves behind).
+    let moved: { instance: string; to: string } | undefined;
+    const onStep = async () => {
+      if (moved) return;
+      const last = (await store.loadEvacuation(id))!.migrations.filter((m) => m.state === 'pending').at(-1)!;
+      moved = { instance: last.instance, to: last.to };
+      const request = { migrationId: 'by-hand', instance: last.instance, from: last.from, to: last.to };
+      await driver.start(request, { downtimeLimitMs: 500, autoConverge: false, postcopyCapable: false });
+    };
+    const done = await runEvacuation(id, { driver, store, approvals, control, clock, policy, onStep });
+    expect(done.state).toBe('partial');
+    const events = await store.events(id);
+    expectCompleteStream(events);
+    const found = ofType(events, 'migration.completed').find((e) => e.instance === moved!.instance);
+    expect(found?.cause).toMatch(/already runs on its destination .*not moved again/);
+    const runs = driver.snapshot().migrations.filter((m) => m.instance === moved!.instance);
+    expect(runs.map((m) => m.id)).toEqual(['by-hand']);
+    expect(driver.snapshot().fleet.instances.find((i) => i.name === moved!.instance)?.host).toBe(moved!.to);
   });
 
   it('ends safely when nobody can run it any more: what runs is cancelled, every VM stays home', async () => {

@@ -38,6 +38,11 @@ export const workerTuningSchema = z.strictObject({
   attempts: bounded(LIMITS.attempts).default(20),
   backoffMs: bounded(LIMITS.delayMs).default(2000),
   /**
+   * How often a worker looks for running evacuations whose job is gone or finished (a failover
+   * took back BullMQ's last moves) and queues them again (BullLauncher.reconcile).
+   */
+  reconcileMs: bounded({ ...LIMITS.delayMs, min: 100 }).default(5000),
+  /**
    * How often a worker publishes its driver's inventory for bots without a driver (fleet.ts); a
    * bot finds none FLEET_TTL_PERIODS periods after the last worker stopped.
    */

@@ -35,3 +35,16 @@ export class LockLostError extends FerryError {
     super('CONFLICT', `evacuation ${evacuationId} is now run by another worker; this one stopped`);
   }
 }
+
+/**
+ * A commit would write an open state over an evacuation that has ended (a runner acting on a
+ * state it read before the end was committed elsewhere): refused, the end stands. Retryable: the
+ * runner's next attempt reads the ended record and stops.
+ */
+export class EvacuationEndedError extends FerryError {
+  constructor(evacuationId: string) {
+    super('CONFLICT', `evacuation ${evacuationId} has ended; a late step of it was not recorded`, {
+      retryable: true,
+    });
+  }
+}

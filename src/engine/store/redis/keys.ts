@@ -29,6 +29,7 @@
  * | P:plan:<id>:used                    | string | {use, by, at}: its nonce is spent (first wins)|
  * | P:audit                             | stream | AuditEntry JSON, Redis-time ids (trimmed)     |
  * | P:commit:<uuid>                     | string | commits applied in the last hour (dedupe)     |
+ * | P:settled                           | string | marker a reader WAITs on (replication.ts, TTL)|
  * | P:fleet                             | string | the workers' latest inventory (TTL, fleet.ts) |
  * | P:fleet:failure                     | string | why a worker's last inventory failed (TTL)    |
  * | P:evacuations:*                     | BullMQ | the `evacuations` queue (jobId = evac id)     |
@@ -38,6 +39,11 @@ export class Keys {
 
   evacuation(id: string): string {
     return `${this.prefix}:evac:${id}`;
+  }
+
+  /** Written and WAITed on by a reader that must not act on a state a failover could take back. */
+  settled(): string {
+    return `${this.prefix}:settled`;
   }
 
   evacuationIndex(): string {

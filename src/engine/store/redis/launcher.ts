@@ -59,6 +59,8 @@ export class BullLauncher implements Launcher {
   readonly tuning: WorkerTuning;
   private readonly keys: Keys;
   private readonly workers = new Set<Worker<EvacuationJobData>>();
+  /** The reconciler's timer while a worker runs here (one per process, however many workers). */
+  private reconciling?: NodeJS.Timeout;
   /** Set by `close`: running evacuations are handed over at their next step instead of run to the end. */
   private closing = false;
 
@@ -139,7 +141,57 @@ export class BullLauncher implements Launcher {
     );
     this.workers.add(worker);
     worker.on('closed', () => this.workers.delete(worker));
+    this.reconcileEvery(deps.store);
     return worker;
+  }
+
+  /**
+   * The record is the source of truth, not BullMQ's job. BullMQ's own moves (a job completed,
+   * retried, locked) are not WAITed for, so a failover may take them back or, through a command
+   * the client re-sent to the new primary, keep a job's end without the commits before it: an
+   * evacuation still running by its record whose job is gone or finished would never run again.
+   * Each such evacuation (started, not ended, read settled) is queued again; the runner carries
+   * on from the store, so a second reconciler doing the same, or a job that was in fact about to
+   * end, costs one idle run. Returns the ids queued again.
+   */
+  async reconcile(store: RedisStore): Promise<string[]> {
+    const requeued: string[] = [];
+    for (const open of await store.openEvacuations()) {
+      const id = open.request.id;
+      if (open.startedAt === undefined) continue;
+      const job = await this.queue.getJob(id);
+      const state = job ? await job.getState() : 'gone';
+      if (state !== 'gone' && state !== 'completed' && state !== 'unknown') continue;
+      // Read again and settled: it may have ended since, or be open only on this primary.
+      const current = await store.loadEvacuation(id);
+      await store.settle();
+      if (!current || FINAL_EVACUATION_STATES.includes(current.state)) continue;
+      if (job && state === 'completed') await job.retry('completed', { resetAttemptsMade: true });
+      else {
+        // A job hash in no list ('unknown') would make the launch a no-op: it goes first.
+        if (job) await job.remove();
+        await this.launch(id, this.options.clock.now());
+      }
+      this.log(`${id}: its job was ${state} while it runs; queued again`, {
+        evacuationId: id,
+        level: 'warn',
+      });
+      requeued.push(id);
+    }
+    return requeued;
+  }
+
+  private reconcileEvery(store: RedisStore): void {
+    if (this.reconciling) return;
+    const tick = () => {
+      this.reconciling = setTimeout(async () => {
+        await this.reconcile(store).catch((err: unknown) =>
+          this.log(`reconcile: ${toFerryError(err).userMessage}`, { level: 'warn' }),
+        );
+        if (this.reconciling) tick();
+      }, this.tuning.reconcileMs);
+    };
+    tick();
   }
 
   /**
@@ -150,6 +202,8 @@ export class BullLauncher implements Launcher {
    */
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.reconciling);
+    this.reconciling = undefined;
     await Promise.all([...this.workers].map((w) => w.close()));
     await this.queue.close();
   }

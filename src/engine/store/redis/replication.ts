@@ -60,14 +60,30 @@ export class ReplicaAckError extends FerryError {
  * pipeline goes to the node of its keys' slot (every ferry key shares one hash tag).
  */
 export async function confirmReplicated(client: RedisClient, key: string, what: string): Promise<void> {
+  await acknowledge(client, key, what, false);
+}
+
+/**
+ * Waits until what the primary holds now — whatever this client just read there — is on enough
+ * replicas. A read is only as durable as the primary that answered it: a write that another
+ * process (or this one) could not get acknowledged stands on the primary until a failover takes
+ * it away, and a reader that acts on it (a runner resuming from it, a bot showing "completed")
+ * would act on something that never happened. So such a reader writes `marker` and WAITs: the
+ * replication stream is ordered, and a replica holding the marker holds everything before it.
+ */
+export async function confirmSettled(client: RedisClient, marker: string, what: string): Promise<void> {
+  await acknowledge(client, marker, what, true);
+}
+
+/** One round trip: (a touch of `key`, or a look at it) and WAIT, on the node that owns `key`. */
+async function acknowledge(client: RedisClient, key: string, what: string, touch: boolean): Promise<void> {
   const options = requirements.get(client);
   if (!options) return;
-  let acked: number;
-  if (client instanceof Cluster) {
-    const replies = await client.pipeline().exists(key).wait(options.replicas, options.timeoutMs).exec();
-    const [err, value] = replies?.[1] ?? [new Error('no reply to WAIT'), 0];
-    if (err) throw err;
-    acked = Number(value);
-  } else acked = await client.wait(options.replicas, options.timeoutMs);
+  const pipeline = client.pipeline();
+  if (touch) pipeline.set(key, '1', 'PX', 60_000);
+  else pipeline.exists(key);
+  const replies = await pipeline.wait(options.replicas, options.timeoutMs).exec();
+  for (const [err] of replies ?? []) if (err) throw err;
+  const acked = Number(replies?.[1]?.[1] ?? 0);
   if (acked < options.replicas) throw new ReplicaAckError(what, acked, options);
 }

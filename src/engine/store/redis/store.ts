@@ -12,9 +12,9 @@ import {
 import type { CreateResult, EngineStore, MigrationRecord } from '../../ports.js';
 import type { RedisClient } from './config.js';
 import { type Retention, retentionSchema } from './config.js';
-import { LockLostError, SchemaVersionError, StoredStateError } from './errors.js';
+import { EvacuationEndedError, LockLostError, SchemaVersionError, StoredStateError } from './errors.js';
 import { Keys } from './keys.js';
-import { confirmReplicated } from './replication.js';
+import { confirmReplicated, confirmSettled } from './replication.js';
 import { decode, encode } from './schemas.js';
 import { LuaScript } from './script.js';
 import { SCHEMA_VERSION } from './version.js';
@@ -53,14 +53,15 @@ end
  * from its `base`. Every plan is checked before the first write (Redis does not roll back a
  * script that fails half-way): one whose event stream is not a stream, or whose fence (the
  * BullMQ job lock) no longer holds its worker's token, writes nothing, and the others go on.
- * Returns the plans' outcomes as JSON: 'OK', 'FERRY_FENCED…', or 'WRONGTYPE <key>'.
+ * Returns the plans' outcomes as JSON: 'OK', 'FERRY_FENCED…', 'FERRY_ENDED…' (an open state over
+ * an ended evacuation: refused, EvacuationEndedError), or 'WRONGTYPE <key>'.
  *
  * The records of all plans go in one MSET and the active index in one SADD and one SREM: a tick
  * of 250 evacuations watching 1,000 migrations costs a handful of commands, not a few per
  * evacuation. The commit that records an evacuation's end sets the expiry of everything it
  * leaves behind (its retention).
  */
-const COMMIT = new LuaScript(`
+const COMMIT = new LuaScript(`${ENDED}
 -- A batch re-sent after a lost reply (the client resends unanswered commands on reconnect) is
 -- applied once: its outcomes are remembered for an hour under its id.
 local seen = redis.call('GET', KEYS[6])
@@ -102,6 +103,12 @@ for i, p in ipairs(plans) do
   if p.fence then
     f = f + 1
     if result == 'OK' and held[f] ~= p.fence.token then result = 'FERRY_FENCED job lock lost' end
+  end
+  -- An ended evacuation stays ended: a stale runner (or one resumed from a state a failover
+  -- took back) never writes an open state over its end.
+  if result == 'OK' and p.evacuation and not p.evacuation.ended then
+    local stored = redis.call('GET', K(p, p.evacuation.key))
+    if stored and finished(stored) then result = 'FERRY_ENDED evacuation has ended' end
   end
   results[i] = result
 end
@@ -267,7 +274,14 @@ return {'ok', tostring(found)}
 interface CommitPlan {
   base?: number;
   fence?: { key: number; token: string };
-  evacuation?: { key: number; id: string; json: string; release?: number; indexed?: boolean };
+  evacuation?: {
+    key: number;
+    id: string;
+    json: string;
+    release?: number;
+    indexed?: boolean;
+    ended?: boolean;
+  };
   /** The evacuation ended: these keys expire in `ms` (its retention). */
   expire?: { keys: number[]; ms: number };
   migrations: { key: number; id: string; json: string; active: boolean }[];
@@ -358,6 +372,7 @@ export class RedisStore implements EngineStore {
         id,
         json: encode('evacuation', evacuation),
         ...(this.indexed.has(id) && !ended && { indexed: true }),
+        ...(ended && { ended: true }),
       };
       if (holdsHost(evacuation) && ended)
         plan.evacuation.release = key(this.keys.hostLock(evacuation.request.source));
@@ -389,6 +404,7 @@ export class RedisStore implements EngineStore {
     if (sweep) this.swept.atMs = nowMs;
     const outcome = await this.commits.call({ plan, keys, sweep });
     if (outcome.startsWith('FERRY_FENCED')) throw new LockLostError(this.fence!.evacuationId);
+    if (outcome.startsWith('FERRY_ENDED')) throw new EvacuationEndedError(change.evacuation!.request.id);
     if (outcome.startsWith('WRONGTYPE '))
       throw new StoredStateError(`event stream at ${outcome.slice('WRONGTYPE '.length)}`, 'not a stream');
     if (outcome !== 'OK') throw new StoredStateError('a commit', outcome);
@@ -493,6 +509,14 @@ export class RedisStore implements EngineStore {
     if (result[0] === 'held') return { created: false, holder: result[1]! };
     await confirmReplicated(this.redis, record, 'a new evacuation and its host lock');
     return { created: true };
+  }
+
+  /**
+   * Resolves once everything read from this store so far is on enough replicas (see
+   * confirmSettled): a runner resumes, and a bot shows, only what a failover cannot take back.
+   */
+  async settle(): Promise<void> {
+    await confirmSettled(this.redis, this.keys.settled(), 'the state just read');
   }
 
   async holder(host: string): Promise<string | undefined> {

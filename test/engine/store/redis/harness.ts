@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { createDurableEngine, type DurableEngine, parseConfig } from '../../../../src/engine/compose.js';
+import {
+  createDurableEngine,
+  type DurableEngine,
+  type FerryConfig,
+  parseConfig,
+} from '../../../../src/engine/compose.js';
 import { simClock } from '../../../../src/engine/drivers/sim/clock.js';
 import { RemoteSimDriver } from '../../../../src/engine/drivers/sim/remote.js';
 import type { Evacuation, FerryEvent } from '../../../../src/engine/model.js';
@@ -26,6 +31,8 @@ export interface Fixture {
   simUrl: string;
   sim: RemoteSimDriver;
   engine: DurableEngine;
+  /** The config the engine and the workers run with (its `redis:` section points at the harness's Redis). */
+  config: FerryConfig;
   /**
    * Starts a worker process named `name` (of the release whose tree is at `release`, else of
    * this one); resolves once it takes jobs.
@@ -71,9 +78,10 @@ ${this.redis.yaml ?? ''}
     const port = (await simChild.waitFor(/^listening \d+/)).split(' ')[1];
     const simUrl = `http://127.0.0.1:${port}`;
     const sim = new RemoteSimDriver({ url: simUrl });
-    const config = parseConfig(text, file);
+    const parsed = parseConfig(text, file);
+    const config = { ...parsed, redis: { ...parsed.redis!, url: this.redis.url } };
     const engine = createDurableEngine({
-      config: { ...config, redis: { ...config.redis!, url: this.redis.url } },
+      config,
       driver: sim,
       clock: await simClock(sim, speed),
       via: 'slack',
@@ -87,6 +95,7 @@ ${this.redis.yaml ?? ''}
       simUrl,
       sim,
       engine,
+      config,
       worker: async (name, release) => {
         const child = this.spawn(release ? join(release, WORKER) : WORKER, [...args, '--name', name]);
         await child.waitFor(/^ready /);
