@@ -81,6 +81,7 @@ const optionsSchema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function').optional(),
   /** How often event streams are read, ms. */
   pollMs: z.number().int().positive().default(500),
+  stopGraceMs: z.number().int().positive().max(600_000).default(5000),
   log: z.custom<Log>((v) => typeof v === 'function').optional(),
   /** A pino-style logger (info/warn/error with fields and a message): ferry logs JSON through it. */
   logger: z
@@ -122,6 +123,11 @@ export interface FerryOptions {
   now?: () => number;
   /** How often event streams are read, ms (default 500). */
   pollMs?: number;
+  /**
+   * How long `stop()` waits for ferry's loops before it drops what is queued for Slack and closes
+   * Redis, ms (default 5000): stop returns within about twice this, even with Redis down.
+   */
+  stopGraceMs?: number;
   /** ferry's log lines (with fields: evacuationId, migrationId, level); stderr text by default. */
   log?: Log;
   /**
@@ -230,9 +236,26 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      await ferry.stopLoops();
-      await engine.close();
+      const graceful = (async () => {
+        await ferry.stopLoops();
+        await engine.close();
+      })().catch((err: unknown) => log(`stop: ${toFerryError(err).message}`, { level: 'warn' }));
+      // Every Redis command waits for Redis to come back (maxRetriesPerRequest: null): with
+      // Redis down, a poll in flight, a flush or a worker's step would hold stop for ever.
+      // After the grace period what is queued for Slack is dropped and the connection closed,
+      // which fails every command still waiting, so the loops end at once.
+      const inTime = await settlesWithin(graceful, options.stopGraceMs);
+      if (!inTime)
+        log(
+          `stop: ferry's loops did not finish within ${options.stopGraceMs} ms (is Redis or Slack unreachable?); closing without waiting`,
+          { level: 'warn' },
+        );
+      ferry.api.outbox.stop();
       redis.disconnect();
+      if (!inTime && !(await settlesWithin(graceful, options.stopGraceMs)))
+        log('stop: left unfinished work behind (its job goes back to the queue when its lock expires)', {
+          level: 'warn',
+        });
     })();
     return stopping;
   };
@@ -243,6 +266,19 @@ export async function mountFerry(app: App, input: FerryOptions): Promise<Ferry> 
     return hostStop(...args);
   };
   return { ...ferry.api, metrics: metrics.registry, stop };
+}
+
+/** Whether `work` settles within `ms` (its own outcome is the caller's: this only waits). */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The Log the options ask for: the host's structured logger, its line function, or text on stderr. */
