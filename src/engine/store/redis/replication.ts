@@ -75,7 +75,13 @@ export async function confirmSettled(client: RedisClient, marker: string, what: 
   await acknowledge(client, marker, what, true);
 }
 
-/** One round trip: (a touch of `key`, or a look at it) and WAIT, on the node that owns `key`. */
+/**
+ * One round trip: (a touch of `key`, or a look at it) and WAIT, on the node that owns `key`. A
+ * pipeline, also on a single node: the client re-sends a lone command left unanswered by a
+ * dropped connection, and a WAIT re-sent on the new primary's fresh connection would confirm
+ * nothing (that connection wrote nothing); a pipeline cut in half is rejected instead, so the
+ * write counts as not acknowledged.
+ */
 async function acknowledge(client: RedisClient, key: string, what: string, touch: boolean): Promise<void> {
   const options = requirements.get(client);
   if (!options) return;

@@ -76,10 +76,12 @@ describe('reads that a failover cannot take back', { timeout: 60_000 }, () => {
         async () => (await info(replica.port, 'replication')).get('master_link_status') === 'up',
       );
       const redis = client(server.url);
-      requireReplicas(redis, { replicas: 1, timeoutMs: 300 });
+      // Generous while the replica runs (a loaded machine), short once it is gone.
+      requireReplicas(redis, { replicas: 1, timeoutMs: 20_000 });
       const store = new RedisStore(redis, freshPrefix());
       await store.settle();
       await replica.stop();
+      requireReplicas(redis, { replicas: 1, timeoutMs: 300 });
       const refused = await store.settle().catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(ReplicaAckError);
       expect((refused as ReplicaAckError).retryable).toBe(true);
