@@ -54,6 +54,21 @@ function setup(
   return { clock, driver, policy, ...engine };
 }
 
+/**
+ * The quiet fleet's evacuation, drained one VM at a time (each start its own commit), scheduled
+ * an hour out so that the test runs it by hand.
+ */
+async function drainOneAtATime() {
+  const engine = setup({ fleet: quiet(fleet()), policy: { maxPerSource: 1 } });
+  const { id } = await engine.service.evacuate({
+    source: 'hv1',
+    requestedBy: 'U_ALICE',
+    maintenance: false,
+    when: { kind: 'in', ms: 3_600_000 },
+  });
+  return { ...engine, id };
+}
+
 const isSame = (a: FerryEvent, b: FerryEvent) => JSON.stringify(a) === JSON.stringify(b);
 
 const ofType = <T extends FerryEvent['type']>(events: FerryEvent[], type: T) =>
@@ -283,17 +298,7 @@ describe('an evacuation on the simulator', () => {
   });
 
   it('finishes from where the VMs are when a failover took back its last steps, moving none twice', async () => {
-    const { service, store, approvals, control, clock, driver, policy } = setup({
-      fleet: quiet(fleet()),
-      // One VM at a time: each start is its own commit.
-      policy: { maxPerSource: 1 },
-    });
-    const { id } = await service.evacuate({
-      source: 'hv1',
-      requestedBy: 'U_ALICE',
-      maintenance: false,
-      when: { kind: 'in', ms: 3_600_000 },
-    });
+    const { store, approvals, control, clock, driver, policy, id } = await drainOneAtATime();
     const created = { evacuation: (await store.loadEvacuation(id))!, events: await store.events(id) };
     // Every commit as the primary took it: a promoted replica holds only the first few.
     const commits: Parameters<EngineStore['commit']>[0][] = [];
@@ -329,16 +334,7 @@ describe('an evacuation on the simulator', () => {
   });
 
   it('records a pending move whose VM already runs on its destination as done, never moving it again', async () => {
-    const { service, store, approvals, control, clock, driver, policy } = setup({
-      fleet: quiet(fleet()),
-      policy: { maxPerSource: 1 },
-    });
-    const { id } = await service.evacuate({
-      source: 'hv1',
-      requestedBy: 'U_ALICE',
-      maintenance: false,
-      when: { kind: 'in', ms: 3_600_000 },
-    });
+    const { store, approvals, control, clock, driver, policy, id } = await drainOneAtATime();
     // After the first step, the last pending VM is moved to its planned destination by a
     // migration ferry has no record of (what a lost tail, or a hand, leaves behind).
     let moved: { instance: string; to: string } | undefined;
