@@ -107,7 +107,7 @@ export async function startSentinelSet(name = 'ferry'): Promise<SentinelSet> {
           'bind 127.0.0.1',
           `dir ${dir}`,
           `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
-          `sentinel down-after-milliseconds ${name} ${process.env.FERRY_SENTINEL_DOWN_MS ?? 400}`,
+          `sentinel down-after-milliseconds ${name} 400`,
           `sentinel failover-timeout ${name} 4000`,
           `sentinel parallel-syncs ${name} 2`,
           '',
