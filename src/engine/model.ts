@@ -269,6 +269,11 @@ export interface Migration {
   trace?: MigrationTrace;
   /** Why it failed or was aborted, in an operator's words. */
   cause?: string;
+  /**
+   * Its post-copy has made no progress for the stall timeout (set with the stall notice, cleared
+   * once it moves or is recovered): since when, and whether the driver can recover it.
+   */
+  postcopyStalled?: { since: number; recoverable: boolean };
 }
 
 /** Points `[at, remainingBytes, bandwidthBytesPerS]`, at least `stepMs` apart (the last may be closer). */

@@ -1,7 +1,16 @@
 import type { FerryEvent } from '../engine/model.js';
 import { ACTION, encodePayload } from './actions.js';
 import { decisionLine } from './approval.js';
-import { actions, type Block, button, code, confirmDialog, escapeMrkdwn, section } from './blocks.js';
+import {
+  actions,
+  type Block,
+  type Button,
+  button,
+  code,
+  confirmDialog,
+  escapeMrkdwn,
+  section,
+} from './blocks.js';
 import { bytes, clockTime, duration, mentions, plural, time, who } from './format.js';
 import { DEFAULT_COMMAND } from './usage.js';
 
@@ -81,16 +90,21 @@ export function noticeFor(
  */
 export function noticeBlocks(event: FerryEvent, notice: string): Block[] {
   if (event.type !== 'migration.postcopy-stalled' || !event.recoverable) return [section(notice)];
-  const recover = button(
-    'Recover',
+  const recover = recoverButton(event.migrationId, event.instance, 'Recover');
+  return [section(notice), actions(`ferry.recover.${event.migrationId}`.slice(0, 255), recover)];
+}
+
+/** Recover for one stalled post-copy, behind a confirm dialog saying what it does. */
+export function recoverButton(migrationId: string, instance: string, label: string): Button {
+  return button(
+    label,
     ACTION.recover,
-    encodePayload({ v: 1, migrationId: event.migrationId }),
+    encodePayload({ v: 1, migrationId }),
     'primary',
     confirmDialog(
       'Recover this post-copy?',
-      `ferry pauses the stalled post-copy of ${code(event.instance)} and resumes it over a new channel, which moves once the migration link is back. The guest keeps running on the destination; keep the source host up.`,
+      `ferry pauses the stalled post-copy of ${code(instance)} and resumes it over a new channel, which moves once the migration link is back. The guest keeps running on the destination; keep the source host up.`,
       'Recover',
     ),
   );
-  return [section(notice), actions(`ferry.recover.${event.migrationId}`.slice(0, 255), recover)];
 }

@@ -18,6 +18,7 @@ import {
   textLength,
 } from './blocks.js';
 import { bar, bytes, duration, percent, plural, time, who } from './format.js';
+import { recoverButton } from './notices.js';
 
 /**
  * The live progress message of one evacuation: an overall bar, then one row per VM with its
@@ -102,6 +103,8 @@ function row(m: Migration): string {
           : '';
       const pass = s ? ` · pass ${s.iteration}` : '';
       const throttle = s?.throttlePct ? ` · throttled ${s.throttlePct}%` : '';
+      if (m.state === 'switching-over' && m.postcopyStalled)
+        return `${base} · ${percent(migrationFraction(m))} · 🚨 post-copy stalled, it cannot be aborted (the thread says what to do)`;
       return `${base} · ${percent(migrationFraction(m))}${pass}${throttle}${eta}`;
     }
   }
@@ -112,9 +115,13 @@ export interface ProgressViewOptions {
   timezone: string;
 }
 
+/** Recover buttons on one progress message, at most (Slack allows 25 elements in an actions block). */
+const MAX_RECOVER_BUTTONS = 5;
+
 /**
- * Pause / Resume / Abort for an evacuation that can still take them, each behind Slack's confirm
- * dialog saying what the click does; undefined when none applies (ended, or in maintenance).
+ * Pause / Resume / Abort for an evacuation that can still take them, and Recover for each stalled
+ * post-copy the driver can recover, each behind Slack's confirm dialog saying what the click does;
+ * undefined when none applies (ended, or in maintenance).
  */
 export function controlButtons(evacuation: Evacuation): Block | undefined {
   const { id, source } = evacuation.request;
@@ -154,14 +161,21 @@ export function controlButtons(evacuation: Evacuation): Block | undefined {
       'danger',
     ),
   );
-  const buttons =
-    evacuation.state === 'draining'
+  // A stalled post-copy the driver can recover, at most a few: the thread has each one's notice.
+  const recovers = evacuation.migrations
+    .filter((m) => m.state === 'switching-over' && m.postcopyStalled?.recoverable)
+    .slice(0, MAX_RECOVER_BUTTONS)
+    .map((m) => recoverButton(m.id, m.instance, `Recover ${m.instance}`));
+  const buttons = [
+    ...(evacuation.state === 'draining'
       ? [pause, abort]
       : evacuation.state === 'paused'
         ? [resume, abort]
         : notStarted
           ? [abort]
-          : [];
+          : []),
+    ...recovers,
+  ];
   return buttons.length > 0 ? actions(`ferry.controls.${id}`.slice(0, 255), ...buttons) : undefined;
 }
 

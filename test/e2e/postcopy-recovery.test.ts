@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, type Harness, startHarness, USERS } from '../support/fake-slack.js';
 import { simEngine } from './sim-engine.js';
-import { byHeader, textOf, until } from './story.js';
+import { byHeader, progressMessages, textOf, until } from './story.js';
 
 /**
  * A post-copy that stops moving, recovered from Slack. batch-01's stream stalls (a simulated
@@ -123,6 +123,19 @@ describe.each(['socket', 'http'] as const)('the Recover button on a stalled post
     expect(buttons[0]!.confirm?.text.text).toContain('`batch-01`');
     const thread = () => slack.thread(CHANNELS.ops, notice.threadTs!).map(textOf);
 
+    // The progress message shows the stall on its row, with the same Recover as the notice.
+    const progress = await slack.waitFor('the progress message', () => progressMessages(slack, 'cmp-001')[0]);
+    await slack.waitFor('the stall on the progress message', () =>
+      textOf(progress).includes('🚨 post-copy stalled'),
+    );
+    const onProgress = () =>
+      progress.blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements as RecoverButton[]);
+    await slack.waitFor('Recover on the progress message', () =>
+      onProgress().some((b) => b.text.text === 'Recover batch-01'),
+    );
+    const fromProgress = onProgress().find((b) => b.text.text === 'Recover batch-01')!;
+    expect([fromProgress.action_id, fromProgress.value]).toEqual([buttons[0]!.action_id, buttons[0]!.value]);
+
     // No role: refused privately and audited; the engine is not asked.
     const refused = await slack.click(mallory, notice, 'Recover');
     const no = await slack.waitFor('mallory’s refusal', () => slack.answers(refused.responseUrl!)[0]);
@@ -174,6 +187,12 @@ describe.each(['socket', 'http'] as const)('the Recover button on a stalled post
       expect.objectContaining({ who: mallory, refused: expect.any(String) }),
       expect.objectContaining({ who: alice, target: migrationId }),
     ]);
+    // Moving again ended the stall: the row no longer shows it, and the button is gone.
+    await slack.waitFor(
+      'the progress message without the stall',
+      () => !textOf(progress).includes('post-copy stalled'),
+    );
+    expect(onProgress().some((b) => b.text.text.startsWith('Recover'))).toBe(false);
     const events = await engine.service.events(id);
     expect(events.filter((e) => e.type === 'migration.postcopy-recovery')).toEqual([
       expect.objectContaining({ migrationId, by: alice, ok: true }),

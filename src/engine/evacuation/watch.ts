@@ -339,6 +339,8 @@ export async function watchMigration(record: MigrationRecord, ctx: StepContext):
     next.watch.escalation = undefined;
   for (const action of step.actions) events.push(...(await act(next, action, handle, sample, ctx)));
   events.push(...(await recoverIfAsked(next, handle, ctx)));
+  // The progress message shows a stall only while it lasts: moving again, or a recovery, ends it.
+  if (next.watch.postcopy?.alertedAt === undefined) next.migration.postcopyStalled = undefined;
   return { record: next, events };
 }
 
@@ -522,6 +524,10 @@ async function act(
       return [{ ...base, type: 'approval.decided', decision }];
     }
     case 'postcopy-stalled':
+      migration.postcopyStalled = {
+        since: ctx.now - action.stalledForMs,
+        recoverable: ctx.driver.recoverPostcopy !== undefined,
+      };
       return [
         {
           ...base,
