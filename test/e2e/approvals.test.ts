@@ -82,8 +82,13 @@ describe('approvals in Slack', () => {
     const all = await slack.click(bob, batch, 'Approve all 3');
     const ack = await slack.waitFor('bob’s confirmation', () => slack.answers(all.responseUrl!)[0]);
     expect(textOf(ack)).toContain(`You approved 3 waiting requests of ${id}`);
-    await slack.waitFor('the decided message', () => textOf(batch).includes('0 requests waiting'));
-    expect(textOf(batch).match(/Pre-approved by @U0BOB/g)).toHaveLength(3);
+    // Each decision edits the message as it lands: wait for the edit that shows all three.
+    await slack.waitFor(
+      'the decided message',
+      () =>
+        textOf(batch).includes('0 requests waiting') &&
+        textOf(batch).match(/Pre-approved by @U0BOB/g)?.length === 3,
+    );
     expect(batch.blocks.some((b) => b.type === 'actions')).toBe(false);
 
     // All three switch over without anyone asked again; the evacuation completes.

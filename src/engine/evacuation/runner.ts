@@ -246,9 +246,19 @@ async function step(
           update(dropPending(record, 'the maintenance window closed before it could start', now));
         continue;
       }
-      if (aborting && state !== 'aborting')
-        update(await abortMigration(record, `evacuation aborted by ${control.by}`, ctx));
-      else update(await watchMigration(record, ctx));
+      if (aborting && state !== 'aborting') {
+        // A refused abort (the migration already ended, say) must not stop the watching: retried
+        // every step without a sample, it would never see the migration end.
+        const aborted = await abortMigration(record, `evacuation aborted by ${control.by}`, ctx).catch(
+          (err: unknown) => {
+            log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {
+              migrationId: record.migration.id,
+              level: 'warn',
+            });
+          },
+        );
+        update(aborted ?? (await watchMigration(record, ctx)));
+      } else update(await watchMigration(record, ctx));
     } catch (err) {
       // A driver that refuses one action must not stop the evacuation: the next step retries.
       log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {

@@ -3,7 +3,7 @@ import { VirtualClock } from '../../../src/engine/clock.js';
 import { createLocalEngine } from '../../../src/engine/compose.js';
 import { defaultPolicy, type PolicyConfig } from '../../../src/engine/config.js';
 import { SimDriver, type SimFault } from '../../../src/engine/drivers/sim/index.js';
-import { ForbiddenError } from '../../../src/engine/errors.js';
+import { ConflictError, ForbiddenError } from '../../../src/engine/errors.js';
 import { abandonEvacuation, runEvacuation } from '../../../src/engine/evacuation/runner.js';
 import { type FerryEvent, type Fleet, GBPS, MiB } from '../../../src/engine/model.js';
 import type { EngineStore } from '../../../src/engine/ports.js';
@@ -241,6 +241,29 @@ describe('an evacuation on the simulator', () => {
     expect(ofType(events, 'approval.decided')[0]?.decision).toMatchObject({ outcome: 'expired' });
     expect(ofType(events, 'migration.aborted').map((e) => e.instance)).toEqual(['db-1']);
     expect((await driver.inventory()).instances.find((i) => i.name === 'db-1')?.host).toBe('hv1');
+  });
+
+  it('keeps watching a migration whose abort the driver refuses, so the evacuation still ends', async () => {
+    const { service, store, clock, driver } = setup({ fleet: quiet(fleet()), policy: { maxPerSource: 1 } });
+    const { id } = await service.evacuate({ source: 'hv1', requestedBy: 'U_ALICE', maintenance: false });
+    while (ofType(await store.events(id), 'migration.started').length < 1) await clock.sleep(1000);
+    // As Nova answers for a migration that completed before the abort reached it.
+    driver.abort = async () => {
+      throw new ConflictError('it already completed its migration: nothing to abort');
+    };
+    await service.control(id, 'abort', 'U_BOB');
+    const deadline = clock.now() + 3_600_000;
+    while (!['aborted', 'partial', 'completed'].includes((await service.status(id)).state)) {
+      if (clock.now() > deadline)
+        throw new Error('the evacuation never ended: the abort is retried for ever');
+      await clock.sleep(1000);
+    }
+    const events = await store.events(id);
+    expectCompleteStream(events);
+    expect(ofType(events, 'migration.completed')).toHaveLength(1);
+    expect(ofType(events, 'migration.aborted').every((e) => e.cause === 'evacuation aborted by U_BOB')).toBe(
+      true,
+    );
   });
 
   it("pauses admissions, resumes, and aborts on an operator's word", async () => {
