@@ -1,4 +1,16 @@
+import { GBPS, MiB } from '../../../src/engine/model.js';
 import type { TopologyHost } from './host.js';
+
+/**
+ * Multifd for a small guest whose one stream is capped at 64 MiB/s on a 1 Gb/s link: room for a
+ * second channel and no more, so the planner chooses two.
+ */
+export const ROOM_FOR_TWO_CHANNELS = {
+  multifdChannels: 4,
+  multifdChannelCapGbps: (64 * MiB) / GBPS,
+  multifdMinMemoryGiB: 0.01,
+  multifdChannelCpuCores: 0.5,
+};
 
 /**
  * The most TCP connections `from` held at once to `to`, other than SSH, sampled (`ss`) until

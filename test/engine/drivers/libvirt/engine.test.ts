@@ -16,7 +16,7 @@ import {
 } from '../../../support/engine-scenario.js';
 import { readGuestLog, waitForRate } from '../../../support/guest.js';
 import { expectArrivedIntact, expectRunningIntact } from '../../../support/guest-checks.js';
-import { mostMigrationConnections } from '../../../support/netns/connections.js';
+import { mostMigrationConnections, ROOM_FOR_TWO_CHANNELS } from '../../../support/netns/connections.js';
 import { removeGuestDomains, serialOf, startGuestDomain } from '../../../support/netns/domain.js';
 import { fastestRate, meterLink } from '../../../support/netns/meter.js';
 import { sharedTopology } from '../../../support/netns/shared.js';
@@ -233,17 +233,7 @@ describe('the engine evacuating a host with the libvirt driver (real libvirtd pe
     await startGuestDomain(topology, host('hv1'), 'lv-mfd', QUIET);
     // Slow enough to watch the connections while it runs.
     await host('hv1').shape(16 * MiB);
-    // One stream's cap is 64 MiB/s on a 1 Gb/s link: room for a second channel, and no more.
-    const engine = engineFor(
-      configFor('lv-mfd', QUIET, {
-        policy: {
-          multifdChannels: 4,
-          multifdChannelCapGbps: capGbps(64 * MiB),
-          multifdMinMemoryGiB: 0.01,
-          multifdChannelCpuCores: 0.5,
-        },
-      }),
-    );
+    const engine = engineFor(configFor('lv-mfd', QUIET, { policy: ROOM_FOR_TWO_CHANNELS }));
     const plan = await engine.service.plan('hv1');
     expect(plan.moves[0]).toMatchObject({ instance: 'lv-mfd', channels: 2 });
     const { id, finished } = await engine.evacuate('hv1');

@@ -16,7 +16,7 @@ import {
 } from '../../../support/engine-scenario.js';
 import { readGuestLog, waitForGuest, waitForRate } from '../../../support/guest.js';
 import { expectArrivedIntact, expectRunningIntact } from '../../../support/guest-checks.js';
-import { mostMigrationConnections } from '../../../support/netns/connections.js';
+import { mostMigrationConnections, ROOM_FOR_TWO_CHANNELS } from '../../../support/netns/connections.js';
 import { alive, type GuestSpec, type QemuLab, startQemuLab } from '../../../support/qemu.js';
 
 /**
@@ -141,17 +141,7 @@ describe('the engine evacuating a host with the qemu driver (real sshd, real QEM
     const [hv1, hv2] = [lab.topology.host('hv1'), lab.topology.host('hv2')];
     await hv1.shape(16 * MiB); // slow enough to watch the connections while it runs
     try {
-      // One stream's cap is 64 MiB/s on a 1 Gb/s link: room for a second channel, and no more.
-      const engine = engineFor(
-        configFor('eng-mfd', CALM, {
-          policy: {
-            multifdChannels: 4,
-            multifdChannelCapGbps: capGbps(64 * MiB),
-            multifdMinMemoryGiB: 0.01,
-            multifdChannelCpuCores: 0.5,
-          },
-        }),
-      );
+      const engine = engineFor(configFor('eng-mfd', CALM, { policy: ROOM_FOR_TWO_CHANNELS }));
       const plan = await engine.service.plan('hv1');
       expect(plan.moves[0]).toMatchObject({ instance: 'eng-mfd', channels: 2 });
       const { id, finished } = await engine.evacuate('hv1');
