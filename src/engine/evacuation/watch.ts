@@ -144,8 +144,8 @@ export async function startMigration(record: MigrationRecord, ctx: StepContext):
  * A pending move refused because its VM already runs on its destination: the back end did it and
  * the record lost it (a failover took back the commits that said so, a lost tail). Recorded as
  * done from where the back end has the VM, never started again nor placed elsewhere (it would
- * move twice). Undefined when the VM is not there (the refusal stands); unchanged, for the next
- * step, when where it is cannot be told now.
+ * move twice). Undefined when the VM is not there or where it is cannot ever be told (the
+ * refusal stands); unchanged, for the next step, when it cannot be told now.
  */
 async function arrivedUnrecorded(record: MigrationRecord, ctx: StepContext): Promise<StepResult | undefined> {
   const { migration } = record;
@@ -154,7 +154,10 @@ async function arrivedUnrecorded(record: MigrationRecord, ctx: StepContext): Pro
   try {
     where = await whereIs(ctx.driver, { migrationId: id, instance, from, to });
   } catch (err) {
-    ctx.log(`${id}: where ${instance} is cannot be told yet: ${toFerryError(err).userMessage}`, {
+    const error = toFerryError(err);
+    // Waiting cannot change a permanent refusal (a host key not the pinned one): the precheck's stands.
+    if (!error.retryable) return undefined;
+    ctx.log(`${id}: where ${instance} is cannot be told yet: ${error.userMessage}`, {
       migrationId: id,
       level: 'warn',
     });

@@ -3,7 +3,7 @@ import { VirtualClock } from '../../../src/engine/clock.js';
 import { createLocalEngine } from '../../../src/engine/compose.js';
 import { defaultPolicy, type PolicyConfig } from '../../../src/engine/config.js';
 import { SimDriver, type SimFault } from '../../../src/engine/drivers/sim/index.js';
-import { ConflictError, ForbiddenError } from '../../../src/engine/errors.js';
+import { ConflictError, ForbiddenError, HostKeyMismatchError } from '../../../src/engine/errors.js';
 import { abandonEvacuation, runEvacuation } from '../../../src/engine/evacuation/runner.js';
 import { type FerryEvent, type Fleet, GBPS, MiB } from '../../../src/engine/model.js';
 import type { EngineStore } from '../../../src/engine/ports.js';
@@ -377,6 +377,26 @@ describe('an evacuation on the simulator', () => {
     const runs = driver.snapshot().migrations.filter((m) => m.instance === moved!.instance);
     expect(runs.map((m) => m.id)).toEqual(['by-hand']);
     expect(driver.snapshot().fleet.instances.find((i) => i.name === moved!.instance)?.host).toBe(moved!.to);
+  });
+
+  it('fails a refused move whose VM cannot ever be located (a host key not the pinned one), not waits for ever', async () => {
+    const { store, approvals, control, clock, driver, policy, id } = await drainOneAtATime();
+    driver.precheck = async () => ({ ok: false, reasons: ['the destination presented another host key'] });
+    Object.assign(driver, {
+      locate: async () => {
+        throw new HostKeyMismatchError('hv2 presented host key SHA256:x, not the pinned SHA256:y');
+      },
+    });
+    const deadline = clock.now() + 3_600_000;
+    const onStep = async () => {
+      if (clock.now() > deadline) throw new Error('still waiting to locate a VM it can never locate');
+    };
+    const done = await runEvacuation(id, { driver, store, approvals, control, clock, policy, onStep });
+    expect(done.state).toBe('failed');
+    const events = await store.events(id);
+    expectCompleteStream(events);
+    expect(ofType(events, 'migration.started')).toEqual([]);
+    expect(ofType(events, 'migration.failed').every((e) => /precheck failed/.test(e.cause))).toBe(true);
   });
 
   it('ends safely when nobody can run it any more: what runs is cancelled, every VM stays home', async () => {
