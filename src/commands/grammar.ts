@@ -1,6 +1,6 @@
 import { TZDate } from '@date-fns/tz';
 import { z } from 'zod';
-import { NAME_PATTERN } from '../engine/model.js';
+import { ID_PATTERN, NAME_PATTERN } from '../engine/model.js';
 import type { Schedule } from '../engine/ports.js';
 import { DEFAULT_COMMAND, TIME_HELP, USAGE, VERBS, type Verb } from '../views/usage.js';
 
@@ -41,9 +41,7 @@ export const MAX_TEXT = 600;
 const MAX_REASON = 300;
 
 const name = z.string().regex(NAME_PATTERN, 'a name of letters, digits, ".", "_" or "-"');
-const id = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'an id such as evac-cmp-042-20261124T0200');
+const id = z.string().regex(ID_PATTERN, 'an id such as evac-cmp-042-20261124T0200');
 const filter = z
   .string()
   .regex(/^[A-Za-z0-9*:=._-]{1,63}$/, 'letters, digits, "*", ":", "=", ".", "_" or "-"');

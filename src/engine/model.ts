@@ -615,6 +615,9 @@ export const AUTO_CONVERGE = { initialPct: 20, incrementPct: 10, maxPct: 99 } as
 /** Names of hosts, instances and domains (letters, digits, ".", "_", "-"; at most 63): what ferry lets near a shell. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
+/** Ids of evacuations and campaigns as commands and buttons may carry them (at most 128). */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** The evacuation a migration id (`EVACUATION:VM`) belongs to: VM names hold no colon, ids may. */
 export function evacuationIdOf(migrationId: string): string {
   return migrationId.slice(0, migrationId.lastIndexOf(':'));

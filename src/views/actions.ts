@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ID_PATTERN } from '../engine/model.js';
 
 /**
  * The buttons ferry puts in messages: action ids and the zod schemas of their values. A click's
@@ -41,14 +42,14 @@ export type ApprovalPayload = z.infer<typeof approvalPayloadSchema>;
 /** Pause, Resume and Abort on a progress message name only the evacuation (or campaign); the clicker's role is checked. */
 export const controlPayloadSchema = z.strictObject({
   v: z.literal(1),
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/),
+  id: z.string().regex(ID_PATTERN),
 });
 export type ControlPayload = z.infer<typeof controlPayloadSchema>;
 
 /** Approve all / Reject all name only the evacuation: what waits is read from the engine when clicked. */
 export const approvalAllPayloadSchema = z.strictObject({
   v: z.literal(1),
-  evacuationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/),
+  evacuationId: z.string().regex(ID_PATTERN),
 });
 export type ApprovalAllPayload = z.infer<typeof approvalAllPayloadSchema>;
 
