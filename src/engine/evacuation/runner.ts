@@ -239,6 +239,12 @@ async function step(
   for (const record of records) {
     const state = record.migration.state;
     if (FINAL_MIGRATION_STATES.includes(state)) continue;
+    // A driver that refuses one action must not stop the evacuation: the next step retries.
+    const refused = (err: unknown) =>
+      log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {
+        migrationId: record.migration.id,
+        level: 'warn',
+      });
     try {
       if (state === 'pending') {
         if (aborting) update(dropPending(record, `evacuation aborted by ${control.by}`, now));
@@ -250,21 +256,12 @@ async function step(
         // A refused abort (the migration already ended, say) must not stop the watching: retried
         // every step without a sample, it would never see the migration end.
         const aborted = await abortMigration(record, `evacuation aborted by ${control.by}`, ctx).catch(
-          (err: unknown) => {
-            log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {
-              migrationId: record.migration.id,
-              level: 'warn',
-            });
-          },
+          refused,
         );
         update(aborted ?? (await watchMigration(record, ctx)));
       } else update(await watchMigration(record, ctx));
     } catch (err) {
-      // A driver that refuses one action must not stop the evacuation: the next step retries.
-      log(`${record.migration.id}: ${toFerryError(err).userMessage}`, {
-        migrationId: record.migration.id,
-        level: 'warn',
-      });
+      refused(err);
     }
   }
 
